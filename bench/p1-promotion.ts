@@ -1,0 +1,116 @@
+/**
+ * P1: wall time of one full promotion ÷ a skeleton workflow with the same number of no-op activities and one
+ * update. The activity count comes from the real lifecycle's own history (a warm-up promotion), so the skeleton
+ * follows the lifecycle if it changes. Median of N each, interleaved (real, skeleton, skeleton, real, …) so
+ * drift in machine load hits both sides.
+ */
+import { lifecycleWorkflowId } from '../src/workflows/definitions.js';
+import { runSkeletonPromotion, type PromotionTiming } from './skeleton-workflows.js';
+import { benchId, readyVersion, runRealPromotion, type PromotionRig } from './promotion-rig.js';
+import { check, fmt, historyShape, median, ms, type BenchContext, type Figure, type HistoryShape } from './support.js';
+import type { SkeletonInput } from './workflows/definitions.js';
+
+export interface P1Result {
+  figures: Figure[];
+  /** The lifecycle's shape, reused by P2. */
+  shape: SkeletonInput;
+  notes: string[];
+}
+
+interface RealSample extends PromotionTiming {
+  mlflowMs: number;
+  mlflowCalls: number;
+  workflowId: string;
+}
+
+export async function measureP1(ctx: BenchContext, rig: PromotionRig): Promise<P1Result> {
+  const n = ctx.settings.p1Runs;
+  const pollMs = ctx.settings.p1PollMs;
+  ctx.log(`P1: ${n} real + ${n} skeleton promotions, interleaved (poll ${pollMs} ms)`);
+
+  // Versions are registered before any clock starts: training and registering is not the promotion.
+  const models = Array.from({ length: n + 1 }, () => benchId('p1'));
+  const versions: number[] = [];
+  for (const m of models) versions.push(await readyVersion(rig.authoring, m));
+
+  // Warm-up (JIT, connections, worker caches) and the lifecycle's shape from its history.
+  await runRealPromotion(ctx, rig.realQueue, models[0]!, versions[0]!, pollMs);
+  const warmHistory = await ctx.client.workflow.getHandle(lifecycleWorkflowId(models[0]!, versions[0]!)).fetchHistory();
+  const real0 = historyShape(warmHistory.events ?? []);
+  const shape: SkeletonInput = {
+    activitiesBeforeApproval: real0.activitiesBeforeUpdate,
+    activitiesAfterApproval: real0.activitiesAfterUpdate,
+  };
+  ctx.log(
+    `P1: the lifecycle ran ${shape.activitiesBeforeApproval} activities before the approval update and ` +
+      `${shape.activitiesAfterApproval} after (${[...real0.activityTime.keys()].join(', ')}); the skeleton does the same`,
+  );
+  await runSkeletonPromotion(ctx.client, rig.skeletonQueue, benchId('p1-skeleton-warm'), shape, pollMs);
+
+  const real: RealSample[] = [];
+  const skeleton: Array<PromotionTiming & { workflowId: string }> = [];
+  const runReal = async (i: number) => {
+    rig.meter.reset();
+    const t = await runRealPromotion(ctx, rig.realQueue, models[i + 1]!, versions[i + 1]!, pollMs);
+    real.push({ ...t, mlflowMs: rig.meter.ms, mlflowCalls: rig.meter.calls, workflowId: lifecycleWorkflowId(models[i + 1]!, versions[i + 1]!) });
+  };
+  const runSkeleton = async () => {
+    const workflowId = benchId('p1-skeleton');
+    skeleton.push({ ...(await runSkeletonPromotion(ctx.client, rig.skeletonQueue, workflowId, shape, pollMs)), workflowId });
+  };
+  for (let i = 0; i < n; i++) {
+    if (i % 2 === 0) {
+      await runReal(i);
+      await runSkeleton();
+    } else {
+      await runSkeleton();
+      await runReal(i);
+    }
+  }
+
+  const realMedian = median(real.map((r) => r.totalMs));
+  const skelMedian = median(skeleton.map((r) => r.totalMs));
+  const netMedian = median(real.map((r) => r.totalMs - r.mlflowMs));
+  const p1 = realMedian / skelMedian;
+
+  // Where the time goes, from the median real run's and median skeleton run's histories.
+  const pick = <T extends { totalMs: number }>(xs: T[]) => [...xs].sort((a, b) => a.totalMs - b.totalMs)[Math.floor(xs.length / 2)]!;
+  const realMid = pick(real);
+  const skelMid = pick(skeleton);
+  const realShape = historyShape((await ctx.client.workflow.getHandle(realMid.workflowId).fetchHistory()).events ?? []);
+  const skelShape = historyShape((await ctx.client.workflow.getHandle(skelMid.workflowId).fetchHistory()).events ?? []);
+  const notes = [
+    `P1 samples (ms) real: ${real.map((r) => r.totalMs.toFixed(0)).join(', ')}; skeleton: ${skeleton.map((r) => r.totalMs.toFixed(0)).join(', ')}`,
+    `P1 median real run: start→awaiting ${ms(realMid.toAwaitingMs)}, approve update ${ms(realMid.approveMs)}, ` +
+      `approved→production ${ms(realMid.toProductionMs)}; MLflow ${realMid.mlflowCalls} calls, ${ms(realMid.mlflowMs)}`,
+    `P1 median skeleton run: start→awaiting ${ms(skelMid.toAwaitingMs)}, approve update ${ms(skelMid.approveMs)}, ` +
+      `approved→production ${ms(skelMid.toProductionMs)}`,
+    `P1 real activities (execution time in the median run): ${describeActivities(realShape)}; workflow tasks ${ms(realShape.workflowTaskMs)} over ${realShape.events} events`,
+    `P1 skeleton activities: ${describeActivities(skelShape)}; workflow tasks ${ms(skelShape.workflowTaskMs)} over ${skelShape.events} events`,
+  ];
+  return {
+    shape,
+    notes,
+    figures: [
+      {
+        id: 'P1',
+        name: 'one promotion ÷ skeleton (same activities + 1 update)',
+        value: p1,
+        target: '≤ 1.25',
+        pass: check(p1, '<=', 1.25),
+        detail: `median ${ms(realMedian)} vs ${ms(skelMedian)} over ${n} each; ${shape.activitiesBeforeApproval}+${shape.activitiesAfterApproval} activities, 1 update`,
+      },
+      {
+        id: 'P1′',
+        name: 'context: P1 with the measured MLflow REST time subtracted',
+        value: netMedian / skelMedian,
+        target: '(info)',
+        detail: `median ${ms(netMedian)} vs ${ms(skelMedian)}; MLflow median ${ms(median(real.map((r) => r.mlflowMs)))} in ${median(real.map((r) => r.mlflowCalls))} calls`,
+      },
+    ],
+  };
+}
+
+function describeActivities(shape: HistoryShape): string {
+  return [...shape.activityTime.entries()].map(([name, t]) => `${name} ${fmt(t.ms, 0)} ms${t.count > 1 ? ` ×${t.count}` : ''}`).join(', ');
+}

@@ -1,0 +1,326 @@
+/**
+ * What every benchmark part shares: its settings (from env, validated once), the context the runner hands to
+ * each measurement (addresses of the running stack), the bench policy, an MLflow client that measures its own
+ * time, and small statistics / polling / concurrency helpers. No timed assertions live here: the bench reports.
+ */
+import { execFileSync } from 'node:child_process';
+import { cpus, freemem, loadavg, totalmem } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import type { Client } from '@temporalio/client';
+import type { NativeConnection } from '@temporalio/worker';
+import type { History } from '@temporalio/common/lib/proto-utils.js';
+import { tsToMs } from '@temporalio/common/lib/time.js';
+import { parseEnv } from '../src/config.js';
+import { parsePolicy } from '../src/policy/load.js';
+import type { PolicySource } from '../src/activities/registry.js';
+import type { MlflowRegistry } from '../src/mlflow/types.js';
+
+// ---------------------------------------------------------------------------------------------- settings
+
+const positive = z.coerce.number().positive();
+const count = z.coerce.number().int().positive();
+
+const benchEnv = {
+  /** Multiplies every count (1 = the issue's figures: P2 100 models / 50 concurrent, P6 1,000 each). */
+  MODELGATE_BENCH_SCALE: positive.default(1),
+  MODELGATE_BENCH_P1_RUNS: count.optional(),
+  MODELGATE_BENCH_P2_MODELS: count.optional(),
+  MODELGATE_BENCH_P2_CONCURRENCY: count.optional(),
+  MODELGATE_BENCH_P6_WORKFLOWS: count.optional(),
+  /** How often the client asks a workflow for its state while waiting (P1: resolution of the wall time). */
+  MODELGATE_BENCH_P1_POLL_MS: count.default(20),
+  /** P2 polls 50 workflows at once: a slower poll keeps the query load from becoming the thing measured. */
+  MODELGATE_BENCH_P2_POLL_MS: count.default(100),
+  /** Comma list of parts to run (p1,p2,p3,p4,p5,p6); default all. */
+  MODELGATE_BENCH_ONLY: z.string().optional(),
+  /** Do not rewrite docs/PERFORMANCE.md (e.g. a quick local check). */
+  MODELGATE_BENCH_NO_DOC: z.enum(['0', '1', 'true', 'false']).optional(),
+};
+
+export interface BenchSettings {
+  scale: number;
+  p1Runs: number;
+  p2Models: number;
+  p2Concurrency: number;
+  p6Workflows: number;
+  p1PollMs: number;
+  p2PollMs: number;
+  only?: Set<string>;
+  writeDoc: boolean;
+}
+
+export function loadBenchSettings(env: NodeJS.ProcessEnv = process.env): BenchSettings {
+  const e = parseEnv(benchEnv, env);
+  const s = e.MODELGATE_BENCH_SCALE;
+  const scaled = (base: number, min: number) => Math.max(min, Math.round(base * s));
+  return {
+    scale: s,
+    p1Runs: e.MODELGATE_BENCH_P1_RUNS ?? scaled(5, 3),
+    p2Models: e.MODELGATE_BENCH_P2_MODELS ?? scaled(100, 10),
+    p2Concurrency: e.MODELGATE_BENCH_P2_CONCURRENCY ?? scaled(50, 5),
+    p6Workflows: e.MODELGATE_BENCH_P6_WORKFLOWS ?? scaled(1000, 50),
+    p1PollMs: e.MODELGATE_BENCH_P1_POLL_MS,
+    p2PollMs: e.MODELGATE_BENCH_P2_POLL_MS,
+    only: e.MODELGATE_BENCH_ONLY ? new Set(e.MODELGATE_BENCH_ONLY.split(',').map((x) => x.trim().toLowerCase())) : undefined,
+    writeDoc: !['1', 'true'].includes(e.MODELGATE_BENCH_NO_DOC ?? ''),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------- context
+
+/**
+ * What the runner hands to every measurement, including the other engineers' `measureP3/P4/P5(ctx)`: the
+ * running real stack and a connected client. Measurements start their own workers/servers on their own task
+ * queues and stop them before returning.
+ */
+export interface BenchContext {
+  temporalAddress: string;
+  namespace: string;
+  mlflowUri: string;
+  /** A temporary folder for this run (servers' data and logs live under it). */
+  dataDir: string;
+  client: Client;
+  /** For workers created in this process. */
+  connection: NativeConnection;
+  /** Prebuilt modelgate workflow bundle (dist/workflow-bundle.js). */
+  workflowBundlePath: string;
+  /** The bench policy as YAML, and as a policy source for createWorker. */
+  policyYaml: string;
+  policies: PolicySource;
+  settings: BenchSettings;
+  scale: number;
+  log(line: string): void;
+}
+
+/** One line of the results table. */
+export interface Figure {
+  id: string;
+  name: string;
+  /** The ratio (or value) compared with the target; undefined when not measured. */
+  value?: number;
+  /** e.g. "≤ 1.25". */
+  target: string;
+  pass?: boolean;
+  /** Raw numbers the ratio came from, printed under the table and in the doc. */
+  detail?: string;
+  /** Why it was not measured. */
+  skipped?: string;
+}
+
+export function check(value: number, op: '<=' | '>=', bound: number): boolean {
+  return op === '<=' ? value <= bound : value >= bound;
+}
+
+// ---------------------------------------------------------------------------------------------- policy
+
+/** The bench policy: every model gets `defaults` (two approvers, no four-eyes, quorum 1, registry mode). */
+export const BENCH_POLICY_YAML = `
+defaults:
+  evaluation:
+    thresholds: ["accuracy >= 0.5"]
+    requiredTags: []
+  approval: { approvers: [alice, bob], fourEyes: false, quorum: 1, expiresAfter: 1h }
+  deployment: { mode: registry }
+`;
+
+export function benchPolicies(): PolicySource {
+  return parsePolicy(BENCH_POLICY_YAML, 'bench-policy.yaml');
+}
+
+// ---------------------------------------------------------------------------------------------- MLflow time
+
+export interface CallMeter {
+  calls: number;
+  ms: number;
+  reset(): void;
+}
+
+/**
+ * The worker's MLflow client, wrapped so every call adds its wall time to a meter: the part of a promotion
+ * that is MLflow REST work (which the skeleton does not do). Methods are applied to the real client so its
+ * #private fields keep working.
+ */
+export function meteredRegistry<T extends MlflowRegistry>(target: T): { registry: T; meter: CallMeter } {
+  const meter: CallMeter = {
+    calls: 0,
+    ms: 0,
+    reset() {
+      this.calls = 0;
+      this.ms = 0;
+    },
+  };
+  const registry = new Proxy(target, {
+    get(t, prop, receiver) {
+      const v: unknown = Reflect.get(t, prop, receiver);
+      if (typeof v !== 'function') return v;
+      return async (...args: unknown[]) => {
+        const t0 = performance.now();
+        try {
+          return (await (v as (...a: unknown[]) => Promise<unknown>).apply(t, args)) as unknown;
+        } finally {
+          meter.calls++;
+          meter.ms += performance.now() - t0;
+        }
+      };
+    },
+  });
+  return { registry, meter };
+}
+
+// ---------------------------------------------------------------------------------------------- helpers
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Runs fn over items with at most `concurrency` in flight; results in input order. */
+export async function pool<T, R>(items: T[], concurrency: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  });
+  await Promise.all(lanes);
+  return out;
+}
+
+/** Thrown by a probe to stop polling at once (the thing waited for can no longer happen). */
+export class StopPolling extends Error {
+  override name = 'StopPolling';
+}
+
+/** Asks `probe` every intervalMs until it returns a value; fails after timeoutMs naming what it waited for. */
+export async function pollUntil<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  opts: { intervalMs: number; timeoutMs: number },
+): Promise<T> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      if (err instanceof StopPolling) throw err;
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, opts.intervalMs));
+  }
+}
+
+export const fmt = (n: number | undefined, digits = 2): string => (n === undefined || Number.isNaN(n) ? '—' : n.toFixed(digits));
+export const ms = (n: number): string => `${n.toFixed(0)} ms`;
+export const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+
+// ---------------------------------------------------------------------------------------------- history
+
+type HistoryEvent = NonNullable<History['events']>[number];
+const EventType = {
+  ActivityTaskScheduled: 10,
+  ActivityTaskStarted: 11,
+  ActivityTaskCompleted: 12,
+  WorkflowTaskScheduled: 5,
+  WorkflowTaskCompleted: 7,
+  UpdateAccepted: 41,
+} as const;
+
+export interface HistoryShape {
+  activitiesBeforeUpdate: number;
+  activitiesAfterUpdate: number;
+  /** activity type → [count, total execution ms (started → completed)]. */
+  activityTime: Map<string, { count: number; ms: number }>;
+  /** Sum of workflow task scheduled → completed. */
+  workflowTaskMs: number;
+  events: number;
+}
+
+/** Reads what a finished-or-parked execution did: its activities (split around the first update) and timings. */
+export function historyShape(events: HistoryEvent[]): HistoryShape {
+  const shape: HistoryShape = { activitiesBeforeUpdate: 0, activitiesAfterUpdate: 0, activityTime: new Map(), workflowTaskMs: 0, events: events.length };
+  const byId = new Map<number, HistoryEvent>();
+  let updated = false;
+  let wftScheduledAt: number | undefined;
+  const at = (e: HistoryEvent) => tsToMs(e.eventTime);
+  for (const e of events) {
+    byId.set(Number(e.eventId), e);
+    const type = Number(e.eventType);
+    if (type === EventType.UpdateAccepted) updated = true;
+    if (type === EventType.ActivityTaskScheduled) {
+      if (updated) shape.activitiesAfterUpdate++;
+      else shape.activitiesBeforeUpdate++;
+    }
+    if (type === EventType.WorkflowTaskScheduled) wftScheduledAt = at(e);
+    if (type === EventType.WorkflowTaskCompleted && wftScheduledAt !== undefined) {
+      shape.workflowTaskMs += at(e) - wftScheduledAt;
+      wftScheduledAt = undefined;
+    }
+    if (type === EventType.ActivityTaskCompleted) {
+      const attrs = e.activityTaskCompletedEventAttributes!;
+      const scheduled = byId.get(Number(attrs.scheduledEventId));
+      const started = byId.get(Number(attrs.startedEventId));
+      const name = scheduled?.activityTaskScheduledEventAttributes?.activityType?.name ?? '?';
+      const entry = shape.activityTime.get(name) ?? { count: 0, ms: 0 };
+      entry.count++;
+      if (started) entry.ms += at(e) - at(started);
+      shape.activityTime.set(name, entry);
+    }
+  }
+  return shape;
+}
+
+// ---------------------------------------------------------------------------------------------- machine
+
+export interface MachineInfo {
+  date: string;
+  nproc: number;
+  memory: string;
+  cpuModel: string;
+  node: string;
+  temporalCli: string;
+  mlflow: string;
+  loadavg: [number, number, number];
+}
+
+export function machineInfo(temporalBinary: string, mlflowBinary: string): MachineInfo {
+  const run = (cmd: string, args: string[]) => {
+    try {
+      return execFileSync(cmd, args, { encoding: 'utf8', timeout: 30_000 }).trim();
+    } catch (err) {
+      return `unknown (${(err as Error).message.split('\n')[0]})`;
+    }
+  };
+  let cpuModel = cpus()[0]?.model ?? 'unknown';
+  try {
+    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) cpuModel = m[1]!.trim();
+  } catch {
+    // not Linux: os.cpus() already gave a model
+  }
+  const la = loadavg();
+  return {
+    date: run('date', ['-u']),
+    nproc: Number(run('nproc', [])) || cpus().length,
+    memory: `${(totalmem() / 1024 ** 3).toFixed(1)} GiB total, ${(freemem() / 1024 ** 3).toFixed(1)} GiB free at start`,
+    cpuModel,
+    node: process.version,
+    temporalCli: run(temporalBinary, ['--version']).split('\n')[0] ?? 'unknown',
+    mlflow: run(mlflowBinary, ['--version']).split('\n')[0] ?? 'unknown',
+    loadavg: [la[0]!, la[1]!, la[2]!],
+  };
+}
+
+/** Load above the core count means other work competed for the CPU while measuring. */
+export function machineWasShared(m: MachineInfo, during: number[]): boolean {
+  return Math.max(m.loadavg[0], ...during) > m.nproc;
+}

@@ -1,0 +1,67 @@
+/**
+ * One upstream read sequence for the active version: the `production` alias, the version's run, and (only when
+ * the lifecycle did not record one) the download URI. No caching here; the cache decides when to call it.
+ */
+import { MlflowError } from '../mlflow/errors.js';
+import { ALIAS, TAG } from '../mlflow/tags.js';
+import type { MlflowRegistry, Run } from '../mlflow/types.js';
+import type { ActiveVersion } from './types.js';
+
+/** The registry calls the endpoint needs. */
+export type ActiveVersionSource = Pick<MlflowRegistry, 'getVersionByAlias' | 'getRun' | 'getDownloadUri'>;
+
+export interface ReadOptions {
+  /** Metrics to publish; default every metric of the run. */
+  keyMetrics?: string[];
+}
+
+function isNotFound(err: unknown): boolean {
+  return err instanceof MlflowError && (err.errorCode === 'RESOURCE_DOES_NOT_EXIST' || (err.status === 404 && err.errorCode === 'HTTP_ERROR'));
+}
+
+/** null when MLflow says the model has no Production version (no alias, or no such model). */
+export async function readActiveVersion(mlflow: ActiveVersionSource, model: string, opts: ReadOptions = {}): Promise<ActiveVersion | null> {
+  let v;
+  try {
+    v = await mlflow.getVersionByAlias(model, ALIAS.production);
+  } catch (err) {
+    if (isNotFound(err)) return null;
+    throw err;
+  }
+  if (!v) return null;
+  let run: Run | undefined;
+  if (v.run_id) {
+    try {
+      run = await mlflow.getRun(v.run_id);
+    } catch (err) {
+      // A deleted run must not take the endpoint down: the version is still what serves.
+      if (!isNotFound(err)) throw err;
+    }
+  }
+  const storageUri = v.tags[TAG.storageUri] || (await mlflow.getDownloadUri(model, v.version));
+  return {
+    model,
+    version: v.version,
+    runId: v.run_id ?? null,
+    storageUri: storageUri || null,
+    stage: v.tags[TAG.stage] ?? v.current_stage,
+    aliases: [...v.aliases].sort(),
+    metrics: pickMetrics(run?.metrics ?? {}, opts.keyMetrics),
+    approvedBy: (v.tags[TAG.approvedBy] ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    approvedAt: v.tags[TAG.approvedAt] || null,
+    pullRequest: v.tags[TAG.prUrl] || null,
+    mergeSha: v.tags[TAG.mergeSha] || null,
+    promotedAt: v.tags[TAG.promotedAt] || null,
+    workflowId: v.tags[TAG.workflowId] || null,
+  };
+}
+
+/** Sorted keys: the ETag hashes the body, so the same metrics must always serialise the same way. */
+function pickMetrics(all: Record<string, number>, keys: string[] | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of (keys ?? Object.keys(all)).slice().sort()) {
+    const value = all[k];
+    if (typeof value === 'number' && Number.isFinite(value)) out[k] = value;
+  }
+  return out;
+}

@@ -1,0 +1,203 @@
+/**
+ * Lifecycle activities over the MLflow registry. Each one reads the version first and writes only what
+ * differs, so a retry after a crash (activities run at least once) never transitions or tags twice; every
+ * timestamp comes from the workflow, so a retry writes the same values.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import { Context } from '@temporalio/activity';
+import type { MlflowRegistry, MlflowStage, ModelVersion } from '../mlflow/types.js';
+import { ALIAS, TAG } from '../mlflow/tags.js';
+import type { EvaluationPolicy, ModelPolicy } from '../policy/types.js';
+import { evaluate } from '../policy/evaluate.js';
+import { FailureTypes, type EvaluationResult, type Outcome, type VersionFacts } from '../workflows/definitions.js';
+import { toActivityError } from '../mlflow/errors.js';
+
+export interface PolicySource {
+  policyFor(model: string): ModelPolicy;
+}
+
+export interface RegistryDeps {
+  mlflow: MlflowRegistry;
+  policies: PolicySource;
+  /** Poll interval while a version is PENDING_REGISTRATION. */
+  readyPollMs?: number;
+}
+
+interface Key {
+  model: string;
+  version: number;
+}
+
+export interface StageChange extends Key {
+  workflowId: string;
+  at: string;
+  tags?: Record<string, string>;
+}
+
+async function guarded<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw toActivityError(err);
+  }
+}
+
+export function createRegistryActivities(deps: RegistryDeps) {
+  const { mlflow } = deps;
+
+  async function setTags(v: ModelVersion, tags: Record<string, string>): Promise<void> {
+    for (const [key, value] of Object.entries(tags)) {
+      if (v.tags[key] !== value) await mlflow.setVersionTag(v.name, v.version, key, value);
+    }
+  }
+
+  async function moveStage(v: ModelVersion, stage: MlflowStage): Promise<void> {
+    if (v.current_stage !== stage) await mlflow.transitionStage(v.name, v.version, stage);
+  }
+
+  async function pointAlias(model: string, alias: string, version: number, v: ModelVersion): Promise<void> {
+    if (!v.aliases.includes(alias)) await mlflow.setAlias(model, alias, version);
+  }
+
+  async function dropAliasIfMine(v: ModelVersion, alias: string): Promise<void> {
+    if (v.aliases.includes(alias)) await mlflow.deleteAlias(v.name, alias);
+  }
+
+  return {
+    async resolvePolicy({ model }: { model: string }): Promise<ModelPolicy> {
+      try {
+        return deps.policies.policyFor(model);
+      } catch (err) {
+        throw ApplicationFailure.create({ type: FailureTypes.NoPolicy, nonRetryable: true, message: (err as Error).message });
+      }
+    },
+
+    /** Heartbeats while MLflow finishes registering the version. */
+    async waitForVersionReady({ model, version }: Key): Promise<VersionFacts> {
+      const poll = deps.readyPollMs ?? 1000;
+      for (;;) {
+        const v = await guarded(() => mlflow.getModelVersion(model, version)).catch((err: unknown) => {
+          if (err instanceof ApplicationFailure && err.type === 'MlflowNotFound') {
+            throw ApplicationFailure.create({
+              type: FailureTypes.VersionNotFound,
+              nonRetryable: true,
+              message: `MLflow has no version ${version} of model ${model}`,
+            });
+          }
+          throw err;
+        });
+        if (v.status === 'FAILED_REGISTRATION') {
+          throw ApplicationFailure.create({
+            type: FailureTypes.RegistrationFailed,
+            nonRetryable: true,
+            message: `${model} version ${version} failed registration: ${v.status_message || 'no message from MLflow'}`,
+          });
+        }
+        if (v.status === 'READY') {
+          let registeredBy = v.user_id || undefined;
+          if (!registeredBy && v.run_id) {
+            const run = await guarded(() => mlflow.getRun(v.run_id!));
+            registeredBy = run.tags['mlflow.user'] || run.user_id || undefined;
+          }
+          return {
+            model,
+            version,
+            runId: v.run_id || undefined,
+            registeredBy,
+            source: v.source,
+            status: v.status,
+            createdAt: new Date(v.creation_timestamp).toISOString(),
+          };
+        }
+        Context.current().heartbeat({ status: v.status });
+        await Context.current().sleep(poll);
+      }
+    },
+
+    /** Reads the candidate's run and the current Production version's run, then applies the pure gate. */
+    async evaluateVersion({ model, version, runId, policy }: Key & { runId?: string; policy: EvaluationPolicy }): Promise<EvaluationResult> {
+      return guarded(async () => {
+        const candidate = runId ? await mlflow.getRun(runId) : undefined;
+        const current = await mlflow.getVersionByAlias(model, ALIAS.production);
+        let baseline: { version: number; metrics: Record<string, number> } | undefined;
+        if (current && current.version !== version && current.run_id) {
+          const run = await mlflow.getRun(current.run_id);
+          baseline = { version: current.version, metrics: run.metrics };
+        }
+        return evaluate(policy, { metrics: candidate?.metrics ?? {}, tags: candidate?.tags ?? {} }, baseline);
+      });
+    },
+
+    async enterStaging({ model, version, workflowId, at, tags }: StageChange): Promise<void> {
+      await guarded(async () => {
+        const v = await mlflow.getModelVersion(model, version);
+        await moveStage(v, 'Staging');
+        await pointAlias(model, ALIAS.staging, version, v);
+        await setTags(v, { [TAG.stage]: 'Staging', [TAG.workflowId]: workflowId, [TAG.stagedAt]: at, ...tags });
+      });
+    },
+
+    /** Ends a lifecycle that never reached Production: tags the reason; the stage stays where it is. */
+    async recordOutcome({ model, version, workflowId, at, outcome, reasons, tags }: StageChange & { outcome: Outcome; reasons: string[] }): Promise<void> {
+      await guarded(async () => {
+        const v = await mlflow.getModelVersion(model, version);
+        await setTags(v, {
+          [TAG.workflowId]: workflowId,
+          [TAG.outcome]: outcome,
+          [TAG.reasons]: reasons.join('; ').slice(0, 4000) || outcome,
+          [TAG.stage]: v.current_stage,
+          [`modelgate.${outcome}_at`]: at,
+          ...tags,
+        });
+        // A version that will never be promoted must not keep the staging alias.
+        if (outcome !== 'expired') await dropAliasIfMine(v, ALIAS.staging);
+      });
+    },
+
+    /**
+     * Makes this version Production: stage, alias, tags. Called only while holding the model's lock. The
+     * previous Production version is remembered in a tag *before* the alias moves, so a retry after a crash
+     * between the two still knows which version it replaced.
+     */
+    async enterProduction({ model, version, workflowId, at, tags }: StageChange): Promise<{ previousVersion?: number }> {
+      return guarded(async () => {
+        let v = await mlflow.getModelVersion(model, version);
+        let recorded = v.tags[TAG.previousVersion];
+        if (recorded === undefined) {
+          const current = await mlflow.getVersionByAlias(model, ALIAS.production);
+          recorded = current && current.version !== version ? String(current.version) : 'none';
+          await mlflow.setVersionTag(model, version, TAG.previousVersion, recorded);
+          v = { ...v, tags: { ...v.tags, [TAG.previousVersion]: recorded } };
+        }
+        await moveStage(v, 'Production');
+        await pointAlias(model, ALIAS.production, version, v);
+        await dropAliasIfMine(v, ALIAS.staging);
+        await setTags(v, { [TAG.stage]: 'Production', [TAG.workflowId]: workflowId, [TAG.promotedAt]: at, ...tags });
+        return recorded === 'none' ? {} : { previousVersion: Number(recorded) };
+      });
+    },
+
+    /** Archives a version (superseded or retired). Removes an alias only while it still points at it. */
+    async archiveVersion({ model, version, at, supersededBy, outcome }: Key & { at: string; supersededBy?: number; outcome: Outcome }): Promise<void> {
+      await guarded(async () => {
+        const v = await mlflow.getModelVersion(model, version);
+        await moveStage(v, 'Archived');
+        await dropAliasIfMine(v, ALIAS.production);
+        await dropAliasIfMine(v, ALIAS.staging);
+        await setTags(v, {
+          [TAG.stage]: 'Archived',
+          [TAG.archivedAt]: at,
+          [TAG.outcome]: outcome,
+          ...(supersededBy !== undefined ? { [TAG.supersededBy]: String(supersededBy) } : {}),
+        });
+      });
+    },
+
+    /** Tags only (deployment facts, flags). */
+    async tagVersion({ model, version, tags }: Key & { tags: Record<string, string> }): Promise<void> {
+      await guarded(async () => setTags(await mlflow.getModelVersion(model, version), tags));
+    },
+  };
+}
+
+export type RegistryActivities = ReturnType<typeof createRegistryActivities>;

@@ -1,0 +1,77 @@
+/**
+ * Approve/reject as the API and Slack perform them. Temporal already makes a decision by the same person one
+ * update (update id `approve:<by>`), so double clicks never make two transitions; this layer only tells the
+ * second caller that it was second ("already approved"), which the update result alone cannot say:
+ * - concurrent requests for the same (version, decision, person) in this process share one call, and all but
+ *   the first are answered `already: true`;
+ * - a decision recorded before this request arrived (CLI earlier, an old double click) is `already: true`.
+ * A different person arriving after the transition gets the workflow's NotAwaitingApproval, which is enriched
+ * with who approved.
+ */
+import type { Client } from '@temporalio/client';
+import { approve, getState, ModelgateError, reject } from '../client.js';
+import { lifecycleWorkflowId, type LifecycleState } from '../workflows/definitions.js';
+
+export type Decision = 'approve' | 'reject';
+
+export interface DecisionResult {
+  state: LifecycleState;
+  /** True when this request did not cause the decision: it had already been made. */
+  already: boolean;
+}
+
+export class Decisions {
+  private readonly inflight = new Map<string, Promise<LifecycleState>>();
+
+  constructor(private readonly client: Client) {}
+
+  async decide(
+    kind: Decision,
+    model: string,
+    version: number,
+    input: { by: string; via: string; comment?: string; reason?: string },
+  ): Promise<DecisionResult> {
+    const key = `${lifecycleWorkflowId(model, version)}\u0000${kind}\u0000${input.by}`;
+    const running = this.inflight.get(key);
+    if (running) return { state: await running, already: true };
+    const receivedAt = Date.now();
+    const call =
+      kind === 'approve'
+        ? approve(this.client, model, version, { by: input.by, via: input.via, comment: input.comment })
+        : reject(this.client, model, version, { by: input.by, via: input.via, reason: input.reason ?? '' });
+    this.inflight.set(key, call);
+    try {
+      const state = await call;
+      return { state, already: decidedBefore(kind, state, input.by, receivedAt) };
+    } catch (err) {
+      throw await this.explain(err, model, version);
+    } finally {
+      this.inflight.delete(key);
+    }
+  }
+
+  /** NotAwaitingApproval after someone else approved: say who, so the person knows it is "already approved". */
+  private async explain(err: unknown, model: string, version: number): Promise<unknown> {
+    if (!(err instanceof ModelgateError) || err.code !== 'not_awaiting_approval') return err;
+    try {
+      const s = await getState(this.client, model, version);
+      if (s.approvals.length > 0) {
+        const who = s.approvals.map((a) => `${a.by}${a.via ? ` via ${a.via}` : ''}`).join(', ');
+        return new ModelgateError('not_awaiting_approval', `${model} version ${version} is already approved (by ${who}); now ${s.phase}`);
+      }
+      if (s.rejection) {
+        return new ModelgateError('not_awaiting_approval', `${model} version ${version} is already rejected (by ${s.rejection.by}: ${s.rejection.reason})`);
+      }
+      return new ModelgateError('not_awaiting_approval', `${model} version ${version} is not awaiting approval (now ${s.phase}${s.outcome ? `, ${s.outcome}` : ''})`);
+    } catch {
+      return err;
+    }
+  }
+}
+
+function decidedBefore(kind: Decision, s: LifecycleState, by: string, receivedAt: number): boolean {
+  const at = kind === 'approve' ? s.approvals.find((a) => a.by === by)?.at : s.rejection?.by === by ? s.rejection.at : undefined;
+  if (!at) return false;
+  const t = Date.parse(at);
+  return Number.isFinite(t) && t < receivedAt;
+}

@@ -1,0 +1,154 @@
+/**
+ * Starting the HTTP front door: `startApi` (called by `npm start` beside the worker, and usable alone) builds
+ * the server, listens on MODELGATE_API_HOST:MODELGATE_API_PORT and runs the MLflow reconciliation loop. Run as
+ * a script (`node dist/src/api/main.js`) it loads the configuration from the environment and connects to an
+ * existing Temporal and MLflow.
+ */
+import { pathToFileURL } from 'node:url';
+import type { FastifyPluginAsync } from 'fastify';
+import type { Client } from '@temporalio/client';
+import { connectClient } from '../client.js';
+import { loadConfig, type Config } from '../config.js';
+import { loadApiConfig, type ApiConfig } from '../config/api.js';
+import { MlflowClient } from '../mlflow/client.js';
+import type { MlflowRegistry } from '../mlflow/types.js';
+import { createLogger, type Logger } from '../observability/log.js';
+import { loadPolicyFile } from '../policy/load.js';
+import type { NotifyLinks } from '../slack/blocks.js';
+import { startReconciler, type Reconciler } from '../webhooks/reconcile.js';
+import { buildServer, type ApiServer } from './server.js';
+
+export interface StartApiOptions {
+  config: Config;
+  /** Default: loadApiConfig(process.env). */
+  apiConfig?: ApiConfig;
+  /** An already connected client (shared with the worker); default: connect with config.temporal. */
+  client?: Client;
+  logger?: Logger;
+  /** Registry for the reconciliation loop; default: an MlflowClient on config.mlflow.trackingUri. */
+  mlflow?: Pick<MlflowRegistry, 'searchModelVersions'>;
+  /** Policy-listed models; default: the models of config.policyFile. */
+  models?: () => string[];
+  /** Override of the Temporal UI / MLflow UI links drawn into Slack messages (e.g. the embedded stack's). */
+  links?: NotifyLinks;
+  /** Override of config.api.host / port (0 = a free port). */
+  host?: string;
+  port?: number;
+  plugins?: FastifyPluginAsync[];
+}
+
+export interface RunningApi {
+  app: ApiServer;
+  /** http://host:port actually bound. */
+  url: string;
+  reconciler?: Reconciler;
+  close(): Promise<void>;
+}
+
+export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
+  const { config } = opts;
+  const apiConfig = opts.apiConfig ?? loadApiConfig(process.env);
+  const logger = opts.logger ?? createLogger(config.logLevel, { component: 'api' });
+  const ownsClient = !opts.client;
+  const client =
+    opts.client ??
+    (await connectClient({
+      address: config.temporal.address ?? `127.0.0.1:${config.embedded.temporalPort}`,
+      namespace: config.temporal.namespace,
+      apiKey: config.temporal.apiKey,
+      tls: config.temporal.tls,
+    }));
+  const trackingUri = config.mlflow.trackingUri;
+  let ownedMlflow: MlflowClient | undefined;
+  const mlflow =
+    opts.mlflow ??
+    (trackingUri ? (ownedMlflow = new MlflowClient({ trackingUri, auth: config.mlflow.auth, timeoutMs: config.mlflow.timeoutMs })) : undefined);
+  const models = opts.models ?? policyModels(config.policyFile, logger);
+  const app = buildServer({
+    client,
+    config: apiConfig,
+    logger,
+    mlflow: trackingUri ? { trackingUri } : undefined,
+    managedModels: models,
+    links: opts.links ?? {
+      temporalUiUrl: config.temporal.uiUrl,
+      namespace: config.temporal.namespace,
+      mlflowUiUrl: config.mlflow.uiUrl,
+    },
+    taskQueue: config.temporal.taskQueue,
+    plugins: opts.plugins,
+  });
+  const host = opts.host ?? config.api.host;
+  const port = opts.port ?? config.api.port;
+  await app.listen({ host, port });
+  const addr = app.server.address();
+  const url = typeof addr === 'object' && addr ? `http://${host.includes(':') ? `[${host}]` : host}:${addr.port}` : `http://${host}:${port}`;
+  logger.info({ url }, 'modelgate API listening');
+
+  const reconciler =
+    mlflow && models && apiConfig.reconcile.intervalMs > 0
+      ? startReconciler({
+          client,
+          mlflow,
+          models,
+          logger,
+          intervalMs: apiConfig.reconcile.intervalMs,
+          lookbackMs: apiConfig.reconcile.lookbackMs,
+          maxVersions: apiConfig.reconcile.maxVersions,
+          taskQueue: config.temporal.taskQueue,
+        })
+      : undefined;
+
+  return {
+    app,
+    url,
+    reconciler,
+    async close() {
+      await reconciler?.stop();
+      await app.close();
+      await ownedMlflow?.close();
+      if (ownsClient) await client.connection.close();
+    },
+  };
+}
+
+/** The policy file's model list, re-read at most every 30 s so an edited policy is picked up without restart. */
+function policyModels(file: string, logger: Logger): (() => string[]) | undefined {
+  let cached: { at: number; models: string[] } | undefined;
+  const read = (): string[] => {
+    if (cached && Date.now() - cached.at < 30_000) return cached.models;
+    try {
+      cached = { at: Date.now(), models: loadPolicyFile(file).models() };
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'api: policy file unreadable; keeping the previous model list');
+      cached = { at: Date.now(), models: cached?.models ?? [] };
+    }
+    return cached.models;
+  };
+  return read;
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.env);
+  const logger = createLogger(config.logLevel, { component: 'api' });
+  const api = await startApi({ config, logger });
+  const stop = (sig: string) => {
+    logger.info({ signal: sig }, 'modelgate API stopping');
+    api.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'modelgate API: error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`modelgate api: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}

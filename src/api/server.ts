@@ -1,0 +1,105 @@
+/**
+ * The HTTP front door: one fastify instance with the v1 API, the three signed webhooks/interactions, health and
+ * metrics. buildServer wires routes to their dependencies and returns the instance without listening, so tests
+ * use `inject` or listen on port 0 and main.ts listens on the configured port.
+ */
+import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import type { Client } from '@temporalio/client';
+import type { WebClient } from '@slack/web-api';
+import type { ApiConfig } from '../config/api.js';
+import type { Logger } from '../observability/log.js';
+import type { NotifyLinks } from '../slack/blocks.js';
+import { createSlackClient } from '../slack/client.js';
+import { DeliveryDedupe } from '../webhooks/dedupe.js';
+import { TokenAuth } from './auth.js';
+import { BackgroundTasks } from './background.js';
+import { Decisions } from './decisions.js';
+import { errorHandler, HttpError } from './errors.js';
+import { httpDuration, httpRequests } from './metrics.js';
+import { healthRoutes } from './routes/health.js';
+import { slackRoute } from './routes/slack.js';
+import { v1Routes } from './routes/v1.js';
+import { githubWebhookRoute } from './routes/webhook-github.js';
+import { mlflowWebhookRoute } from './routes/webhook-mlflow.js';
+
+export interface ApiDeps {
+  client: Client;
+  config: ApiConfig;
+  logger: Logger;
+  /** Checked by /readyz (GET {trackingUri}/health). */
+  mlflow?: { trackingUri: string };
+  /** Models with a policy: MLflow webhooks for other models are ignored. Undefined = all models. */
+  managedModels?: () => string[] | Promise<string[]>;
+  /** Bot client for Slack modals and chat.update; built from config.slack.botToken when omitted. */
+  slack?: WebClient;
+  /** Links drawn into Slack messages. */
+  links?: NotifyLinks;
+  /** Task queue lifecycles are started on (MODELGATE_TASK_QUEUE); default from definitions.ts. */
+  taskQueue?: string;
+  /** Extra route plugins (e.g. routes/active.ts); they inherit the JSON error format. */
+  plugins?: FastifyPluginAsync[];
+}
+
+/** Default when a route sets none. */
+export const DEFAULT_BODY_LIMIT = 16 * 1024;
+
+export interface ApiServer extends FastifyInstance {
+  /** Background work (Slack decisions) still running; tests and shutdown wait on it. */
+  background: BackgroundTasks;
+}
+
+export function buildServer(deps: ApiDeps): ApiServer {
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    // Per-request lines would double the metrics; routes log what matters (and never headers).
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: DEFAULT_BODY_LIMIT,
+    return503OnClosing: true,
+    requestTimeout: 30_000,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+  }) as unknown as ApiServer;
+  const background = new BackgroundTasks(deps.logger);
+  app.decorate('background', background);
+  const decisions = new Decisions(deps.client);
+  const dedupe = new DeliveryDedupe(10_000, 24 * 3600_000);
+
+  app.setErrorHandler(errorHandler(deps.logger));
+  app.setNotFoundHandler((req, reply) => {
+    void reply.status(404).send({ code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` });
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    httpRequests.inc({ route, status: String(reply.statusCode) });
+    httpDuration.observe({ route }, reply.elapsedTime / 1000);
+  });
+  app.addHook('onClose', async () => {
+    await background.drain(10_000);
+  });
+
+  const slack =
+    deps.slack ?? (deps.config.slack.botToken ? createSlackClient({ token: deps.config.slack.botToken, apiUrl: deps.config.slack.apiUrl }) : undefined);
+  const links = deps.links ?? {};
+
+  void app.register(healthRoutes({ client: deps.client, mlflow: deps.mlflow }));
+  void app.register(v1Routes({ client: deps.client, auth: new TokenAuth(deps.config.tokens), decisions, taskQueue: deps.taskQueue }));
+  void app.register(
+    mlflowWebhookRoute({ client: deps.client, secret: deps.config.mlflowWebhookSecret, dedupe, managedModels: deps.managedModels, taskQueue: deps.taskQueue }),
+  );
+  void app.register(githubWebhookRoute({ client: deps.client, secret: deps.config.githubWebhookSecret, dedupe }));
+  void app.register(
+    slackRoute({
+      signingSecret: deps.config.slack.signingSecret,
+      users: deps.config.slack.users,
+      responseUrlPrefixes: deps.config.slack.responseUrlPrefixes,
+      slack,
+      links,
+      decisions,
+      logger: deps.logger,
+      background,
+    }),
+  );
+  for (const plugin of deps.plugins ?? []) void app.register(plugin);
+  return app;
+}
+
+export { HttpError };

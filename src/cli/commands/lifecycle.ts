@@ -1,0 +1,193 @@
+/** promote, approve, reject, retire, status, list: the lifecycle commands of the `modelgate` CLI. */
+import type { Command } from 'commander';
+import { approve, getState, ModelgateError, reject, retire, startLifecycle } from '../../client.js';
+import { MlflowError } from '../../mlflow/errors.js';
+import { LIFECYCLE_WORKFLOW, type LifecycleState } from '../../workflows/definitions.js';
+import { CliError, type CliContext } from '../context.js';
+import { printJson, table } from '../format.js';
+
+function parseVersion(raw: string): number {
+  if (!/^\d+$/.test(raw) || Number(raw) < 1) throw new CliError(`version must be a positive integer (got "${raw}")`);
+  return Number(raw);
+}
+
+function summary(s: LifecycleState): string {
+  const approvals = s.approvals.map((a) => a.by).join(', ');
+  const parts = [`${s.model} v${s.version}: stage ${s.stage}, ${s.phase.replace(/_/g, ' ')}`];
+  if (s.outcome) parts.push(`outcome ${s.outcome}${s.outcomeReason ? ` (${s.outcomeReason})` : ''}`);
+  if (approvals) parts.push(`approved by ${approvals}`);
+  if (s.phase === 'awaiting_approval' && s.policy) {
+    parts.push(`needs ${s.policy.approval.quorum - s.approvals.length} more approval(s) before ${s.approvalDeadline}`);
+  }
+  return parts.join('; ');
+}
+
+function printState(s: LifecycleState, json: boolean): void {
+  if (json) return printJson(s);
+  process.stdout.write(`${summary(s)}\n`);
+  if (s.evaluation) {
+    process.stdout.write(`evaluation: ${s.evaluation.passed ? 'passed' : 'failed'}\n`);
+    for (const c of s.evaluation.checks) process.stdout.write(`  ${c.passed ? 'ok  ' : 'FAIL'} ${c.detail}\n`);
+  }
+  if (s.pullRequest) process.stdout.write(`pull request: ${s.pullRequest.url}${s.pullRequest.mergeSha ? ` (merged ${s.pullRequest.mergeSha.slice(0, 10)})` : ''}\n`);
+  process.stdout.write(`${table(['when', 'who', 'what', 'why'], s.timeline.map((t) => [t.at, t.actor, t.action, t.detail]))}\n`);
+}
+
+/** Versions that do not exist in MLflow are refused before any workflow is started. */
+async function assertVersionExists(ctx: CliContext, model: string, version: number): Promise<void> {
+  try {
+    await ctx.mlflow().getModelVersion(model, version);
+  } catch (err) {
+    if (err instanceof MlflowError && err.errorCode === 'RESOURCE_DOES_NOT_EXIST') {
+      throw new CliError(`MLflow (${ctx.mlflowUri}) has no version ${version} of model "${model}"`);
+    }
+    if (err instanceof MlflowError) throw new CliError(`MLflow (${ctx.mlflowUri}): ${err.message}`);
+    throw err;
+  }
+}
+
+const TERMINAL_OR_WAITING = new Set(['awaiting_approval', 'production', 'done']);
+
+export function registerLifecycleCommands(program: Command, ctx: () => CliContext): void {
+  program
+    .command('promote <model> <version>')
+    .description('start (or find) the lifecycle of a model version; waits until it needs a person or ends')
+    .option('--no-wait', 'return as soon as the lifecycle is started')
+    .option('--timeout <seconds>', 'how long to wait for the evaluation', '300')
+    .option('--json', 'machine-readable output')
+    .action(async (model: string, rawVersion: string, opts: { wait: boolean; timeout: string; json?: boolean }) => {
+      const c = ctx();
+      const version = parseVersion(rawVersion);
+      await assertVersionExists(c, model, version);
+      const client = await c.client();
+      const started = await startLifecycle(client, model, version, { source: 'cli', by: process.env.USER });
+      if (!opts.json) process.stderr.write(`${started.started ? 'started' : 'found running'} lifecycle ${started.workflowId}\n`);
+      if (!opts.wait) return opts.json ? printJson(started) : undefined;
+      const deadline = Date.now() + Number(opts.timeout) * 1000;
+      let last = '';
+      for (;;) {
+        const s = await getState(client, model, version);
+        const line = summary(s);
+        if (line !== last && !opts.json) process.stderr.write(`  … ${line}\n`);
+        last = line;
+        if (TERMINAL_OR_WAITING.has(s.phase)) return printState(s, !!opts.json);
+        if (Date.now() > deadline) throw new CliError(`${model} v${version} is still ${s.phase.replace(/_/g, ' ')} after ${opts.timeout}s (it goes on; check \`modelgate status ${model} ${version}\`)`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    });
+
+  program
+    .command('approve <model> <version>')
+    .description('approve a Staging version for Production')
+    .requiredOption('--as <user>', 'your approver identity')
+    .option('--comment <text>', 'why')
+    .option('--json', 'machine-readable output')
+    .action(async (model: string, rawVersion: string, opts: { as: string; comment?: string; json?: boolean }) => {
+      const c = ctx();
+      const s = await approve(await c.client(), model, parseVersion(rawVersion), { by: opts.as, comment: opts.comment, via: 'cli' });
+      printState(s, !!opts.json);
+    });
+
+  program
+    .command('reject <model> <version>')
+    .description('reject a Staging version')
+    .requiredOption('--as <user>', 'your approver identity')
+    .requiredOption('--reason <text>', 'why it must not go to Production')
+    .option('--json', 'machine-readable output')
+    .action(async (model: string, rawVersion: string, opts: { as: string; reason: string; json?: boolean }) => {
+      const c = ctx();
+      const s = await reject(await c.client(), model, parseVersion(rawVersion), { by: opts.as, reason: opts.reason, via: 'cli' });
+      printState(s, !!opts.json);
+    });
+
+  program
+    .command('retire <model> <version>')
+    .description('take a Production version out of Production (archives it; the model then has none)')
+    .requiredOption('--as <user>', 'your identity')
+    .option('--reason <text>', 'why')
+    .option('--json', 'machine-readable output')
+    .action(async (model: string, rawVersion: string, opts: { as: string; reason?: string; json?: boolean }) => {
+      const c = ctx();
+      const s = await retire(await c.client(), model, parseVersion(rawVersion), { by: opts.as, reason: opts.reason });
+      printState(s, !!opts.json);
+    });
+
+  program
+    .command('status <model> [version]')
+    .description("a version's lifecycle, or every lifecycle of a model")
+    .option('--json', 'machine-readable output')
+    .action(async (model: string, rawVersion: string | undefined, opts: { json?: boolean }) => {
+      const c = ctx();
+      const client = await c.client();
+      if (rawVersion !== undefined) return printState(await getState(client, model, parseVersion(rawVersion)), !!opts.json);
+      const rows = await listLifecycles(client, { model });
+      if (!rows.length) throw new CliError(`no lifecycles for model "${model}"`);
+      printRows(rows, !!opts.json);
+    });
+
+  program
+    .command('list')
+    .description('lifecycles, newest first')
+    .option('--model <name>', 'only this model')
+    .option('--stage <stage>', 'only this stage (None, Staging, Production, Archived)')
+    .option('--limit <n>', 'at most this many', '50')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { model?: string; stage?: string; limit: string; json?: boolean }) => {
+      const stages = ['None', 'Staging', 'Production', 'Archived'];
+      if (opts.stage && !stages.includes(opts.stage)) throw new CliError(`--stage must be one of ${stages.join(', ')} (got "${opts.stage}")`);
+      const rows = await listLifecycles(await ctx().client(), { model: opts.model, stage: opts.stage, limit: Number(opts.limit) });
+      printRows(rows, !!opts.json);
+    });
+}
+
+interface Row {
+  workflowId: string;
+  model?: string;
+  version?: number;
+  stage?: string;
+  outcome?: string;
+  approvers?: string[];
+  status: string;
+  startTime: string;
+}
+
+function quote(v: string): string {
+  return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+export async function listLifecycles(
+  client: import('@temporalio/client').Client,
+  f: { model?: string; stage?: string; limit?: number },
+): Promise<Row[]> {
+  const clauses = [`WorkflowType = '${LIFECYCLE_WORKFLOW}'`];
+  if (f.model) clauses.push(`ModelName = ${quote(f.model)}`);
+  if (f.stage) clauses.push(`ModelStage = ${quote(f.stage)}`);
+  const rows: Row[] = [];
+  for await (const wf of client.workflow.list({ query: clauses.join(' AND ') })) {
+    const sa = wf.searchAttributes as Record<string, unknown[] | undefined>;
+    rows.push({
+      workflowId: wf.workflowId,
+      model: sa.ModelName?.[0] as string | undefined,
+      version: sa.ModelVersion?.[0] as number | undefined,
+      stage: sa.ModelStage?.[0] as string | undefined,
+      outcome: sa.ModelgateOutcome?.[0] as string | undefined,
+      approvers: sa.Approver as string[] | undefined,
+      status: wf.status.name,
+      startTime: wf.startTime.toISOString(),
+    });
+    if (rows.length >= (f.limit ?? 1000)) break;
+  }
+  return rows;
+}
+
+function printRows(rows: Row[], json: boolean): void {
+  if (json) return printJson(rows);
+  process.stdout.write(
+    `${table(
+      ['model', 'version', 'stage', 'outcome', 'approvers', 'status', 'started'],
+      rows.map((r) => [r.model, r.version, r.stage, r.outcome, r.approvers?.join(','), r.status, r.startTime]),
+    )}\n`,
+  );
+}
+
+export { ModelgateError };

@@ -1,0 +1,55 @@
+/**
+ * What CLI commands share: configuration (validated once), a lazily connected Temporal client and MLflow
+ * client, and the one-line error exit every command uses.
+ */
+import type { Client } from '@temporalio/client';
+import { loadConfig, type Config } from '../config.js';
+import { connectClient } from '../client.js';
+import { MlflowClient } from '../mlflow/client.js';
+
+export interface CliContext {
+  config: Config;
+  temporalAddress: string;
+  mlflowUri: string;
+  client(): Promise<Client>;
+  mlflow(): MlflowClient;
+  close(): Promise<void>;
+}
+
+export function createContext(env: NodeJS.ProcessEnv = process.env): CliContext {
+  const config = loadConfig(env);
+  // Without explicit addresses the CLI talks to the embedded stack that `npm start` runs.
+  const temporalAddress = config.temporal.address ?? `127.0.0.1:${config.embedded.temporalPort}`;
+  const mlflowUri = config.mlflow.trackingUri ?? `http://127.0.0.1:${config.embedded.mlflowPort}`;
+  let clientPromise: Promise<Client> | undefined;
+  let mlflow: MlflowClient | undefined;
+  return {
+    config,
+    temporalAddress,
+    mlflowUri,
+    client() {
+      clientPromise ??= connectClient({
+        address: temporalAddress,
+        namespace: config.temporal.namespace,
+        apiKey: config.temporal.apiKey,
+        tls: config.temporal.tls,
+      }).catch((err: unknown) => {
+        throw new CliError(`cannot reach Temporal at ${temporalAddress}: ${err instanceof Error ? err.message : String(err)}`);
+      });
+      return clientPromise;
+    },
+    mlflow() {
+      mlflow ??= new MlflowClient({ trackingUri: mlflowUri, auth: config.mlflow.auth, timeoutMs: config.mlflow.timeoutMs });
+      return mlflow;
+    },
+    async close() {
+      if (clientPromise) await (await clientPromise.catch(() => undefined))?.connection.close();
+      await mlflow?.close?.();
+    },
+  };
+}
+
+/** An error meant for the person at the terminal: printed as one line, exit code 1. */
+export class CliError extends Error {
+  override name = 'CliError';
+}

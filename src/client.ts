@@ -1,0 +1,205 @@
+/**
+ * Temporal client side of modelgate, shared by the CLI, the HTTP API, tests and benchmarks: connect, start a
+ * lifecycle idempotently, send approvals/rejections as updates, read state. Errors that a person caused come
+ * back as `ModelgateError` with a stable code and a one-line message.
+ */
+import {
+  Client,
+  Connection,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { ApplicationFailure, TypedSearchAttributes, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
+import {
+  approveUpdate,
+  FailureTypes,
+  LIFECYCLE_WORKFLOW,
+  lifecycleWorkflowId,
+  MODEL_NAME,
+  MODEL_STAGE,
+  MODEL_VERSION,
+  rejectUpdate,
+  retireUpdate,
+  stateQuery,
+  TASK_QUEUE,
+  type ApproveInput,
+  type LifecycleInput,
+  type LifecycleState,
+  type RejectInput,
+  type RetireInput,
+  type TriggerSource,
+} from './workflows/definitions.js';
+
+export type ModelgateErrorCode =
+  | 'not_found'
+  | 'not_awaiting_approval'
+  | 'unauthorized_approver'
+  | 'self_approval'
+  | 'duplicate_approval'
+  | 'invalid_input'
+  | 'unavailable';
+
+export class ModelgateError extends Error {
+  override name = 'ModelgateError';
+  constructor(
+    readonly code: ModelgateErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface ConnectOptions {
+  address: string;
+  namespace: string;
+  apiKey?: string;
+  tls?: boolean;
+}
+
+export async function connectClient(opts: ConnectOptions): Promise<Client> {
+  const connection = await Connection.connect({
+    address: opts.address,
+    tls: opts.tls || undefined,
+    apiKey: opts.apiKey,
+    connectTimeout: 10_000,
+  });
+  return new Client({ connection, namespace: opts.namespace });
+}
+
+export function validateKey(model: string, version: number): void {
+  if (typeof model !== 'string' || !model.trim() || model.length > 256) {
+    throw new ModelgateError('invalid_input', `model name must be a non-empty string of at most 256 characters`);
+  }
+  if (!Number.isInteger(version) || version < 1) {
+    throw new ModelgateError('invalid_input', `version must be a positive integer (got ${String(version)})`);
+  }
+}
+
+export interface StartResult {
+  workflowId: string;
+  runId: string;
+  /** false when a lifecycle for this version was already running and was returned instead. */
+  started: boolean;
+}
+
+/**
+ * Start the lifecycle of (model, version), or return the one already running. The workflow ID comes from the
+ * business key and USE_EXISTING makes concurrent starts (webhook + CLI + KubeFlow) converge on one execution.
+ * A finished lifecycle is not restarted (REJECT_DUPLICATE): the version's story is over.
+ */
+export async function startLifecycle(
+  client: Client,
+  model: string,
+  version: number,
+  trigger: { source: TriggerSource; by?: string },
+  taskQueue: string = TASK_QUEUE,
+): Promise<StartResult> {
+  validateKey(model, version);
+  const workflowId = lifecycleWorkflowId(model, version);
+  const input: LifecycleInput = { model, version, trigger };
+  const before = Date.now();
+  try {
+    const handle = await client.workflow.start(LIFECYCLE_WORKFLOW, {
+      taskQueue,
+      workflowId,
+      args: [input],
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      typedSearchAttributes: new TypedSearchAttributes([
+        { key: MODEL_NAME, value: model },
+        { key: MODEL_VERSION, value: version },
+        { key: MODEL_STAGE, value: 'None' },
+      ]),
+      staticSummary: `${model} v${version}: promotion lifecycle`,
+      staticDetails: `Started by ${trigger.source}${trigger.by ? ` (${trigger.by})` : ''}. MLflow model **${model}** version **${version}**.`,
+    });
+    // With USE_EXISTING the server answers with the running execution; the SDK does not say whether it was
+    // created now, so this is informational only (used in messages, never for decisions).
+    const desc = await handle.describe();
+    return { workflowId, runId: handle.firstExecutionRunId, started: desc.startTime.getTime() >= before - 1000 };
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      const desc = await client.workflow.getHandle(workflowId).describe();
+      return { workflowId, runId: desc.runId, started: false };
+    }
+    throw err;
+  }
+}
+
+export function lifecycleHandle(client: Client, model: string, version: number): WorkflowHandle {
+  validateKey(model, version);
+  return client.workflow.getHandle(lifecycleWorkflowId(model, version));
+}
+
+export async function getState(client: Client, model: string, version: number): Promise<LifecycleState> {
+  try {
+    return await lifecycleHandle(client, model, version).query(stateQuery);
+  } catch (err) {
+    throw await mapError(client, err, model, version);
+  }
+}
+
+export async function approve(client: Client, model: string, version: number, input: ApproveInput): Promise<LifecycleState> {
+  try {
+    return await lifecycleHandle(client, model, version).executeUpdate(approveUpdate, {
+      args: [input],
+      // The same person approving twice (double click, retry) is one update.
+      updateId: `approve:${input.by}`,
+    });
+  } catch (err) {
+    throw await mapError(client, err, model, version);
+  }
+}
+
+export async function reject(client: Client, model: string, version: number, input: RejectInput): Promise<LifecycleState> {
+  try {
+    return await lifecycleHandle(client, model, version).executeUpdate(rejectUpdate, {
+      args: [input],
+      updateId: `reject:${input.by}`,
+    });
+  } catch (err) {
+    throw await mapError(client, err, model, version);
+  }
+}
+
+export async function retire(client: Client, model: string, version: number, input: RetireInput): Promise<LifecycleState> {
+  try {
+    return await lifecycleHandle(client, model, version).executeUpdate(retireUpdate, { args: [input], updateId: `retire:${input.by}` });
+  } catch (err) {
+    throw await mapError(client, err, model, version);
+  }
+}
+
+const codeByFailureType: Record<string, ModelgateErrorCode> = {
+  [FailureTypes.NotAwaitingApproval]: 'not_awaiting_approval',
+  [FailureTypes.UnauthorizedApprover]: 'unauthorized_approver',
+  [FailureTypes.SelfApproval]: 'self_approval',
+  [FailureTypes.DuplicateApproval]: 'duplicate_approval',
+  [FailureTypes.InvalidInput]: 'invalid_input',
+};
+
+/** Turn SDK errors into ModelgateError with a one-line message; anything unexpected is returned as is. */
+export async function mapError(client: Client, err: unknown, model: string, version: number): Promise<unknown> {
+  if (err instanceof WorkflowNotFoundError) {
+    // Updates to a closed execution also answer "not found": tell a finished lifecycle from a missing one.
+    const desc = await lifecycleHandle(client, model, version).describe().catch(() => undefined);
+    if (desc) {
+      const outcome = (desc.searchAttributes as Record<string, unknown[] | undefined>).ModelgateOutcome?.[0];
+      return new ModelgateError(
+        'not_awaiting_approval',
+        `${model} version ${version} is not awaiting approval: its lifecycle ended${outcome ? ` (${String(outcome)})` : ` (${desc.status.name.toLowerCase()})`}`,
+      );
+    }
+    return new ModelgateError('not_found', `no lifecycle for ${model} version ${version} (start it with \`modelgate promote ${model} ${version}\`)`);
+  }
+  const cause = err instanceof WorkflowUpdateFailedError ? err.cause : err;
+  if (cause instanceof ApplicationFailure && cause.type && codeByFailureType[cause.type]) {
+    return new ModelgateError(codeByFailureType[cause.type]!, cause.message);
+  }
+  if (err instanceof Error && /workflow execution already completed/i.test(err.message)) {
+    return new ModelgateError('not_awaiting_approval', `${model} version ${version}: its lifecycle has already finished`);
+  }
+  return err;
+}

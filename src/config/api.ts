@@ -1,0 +1,109 @@
+/**
+ * Settings of the HTTP front door (API tokens, Slack, webhook secrets, reconciliation). Parsed with parseEnv so
+ * a bad key stops the process with its name; secret values never appear in messages.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigError, parseEnv } from '../config.js';
+
+const positiveInt = z.coerce.number().int().positive();
+
+const shape = {
+  /** `token=identity,token2=identity2`; tokens are opaque strings without `=` or `,`. */
+  MODELGATE_API_TOKENS: z.string().min(1).optional(),
+  /** A file with one `token=identity` per line (# comments allowed); merged with MODELGATE_API_TOKENS. */
+  MODELGATE_API_TOKENS_FILE: z.string().min(1).optional(),
+  MODELGATE_SLACK_SIGNING_SECRET: z.string().min(1).optional(),
+  MODELGATE_SLACK_BOT_TOKEN: z.string().min(1).optional(),
+  /** Web API base, e.g. https://slack.com/api/ (tests point it at a local double). */
+  MODELGATE_SLACK_API_URL: z.string().url().default('https://slack.com/api/'),
+  /** `U123=alice,U456=bob`: Slack user id → modelgate identity (the approver name in policies). */
+  MODELGATE_SLACK_USERS: z.string().min(1).optional(),
+  /** Only response_urls under these comma-separated prefixes are called back (they come from signed payloads). */
+  MODELGATE_SLACK_RESPONSE_URL_PREFIXES: z.string().min(1).default('https://hooks.slack.com/'),
+  MODELGATE_MLFLOW_WEBHOOK_SECRET: z.string().min(1).optional(),
+  MODELGATE_GITHUB_WEBHOOK_SECRET: z.string().min(1).optional(),
+  /** 0 disables the reconciliation loop. */
+  MODELGATE_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).default(60_000),
+  /** Versions created longer ago than this are left alone by the loop. */
+  MODELGATE_RECONCILE_LOOKBACK_MS: positiveInt.default(24 * 3600_000),
+  /** At most this many versions are looked at per model and run. */
+  MODELGATE_RECONCILE_MAX_VERSIONS: positiveInt.default(50),
+};
+
+export interface ApiToken {
+  token: string;
+  identity: string;
+}
+
+export interface ApiConfig {
+  /** Bearer tokens and the identity each one stands for. Compared in constant time; never logged. */
+  tokens: ApiToken[];
+  slack: {
+    signingSecret?: string;
+    botToken?: string;
+    apiUrl: string;
+    /** Slack user id → identity. */
+    users: Record<string, string>;
+    responseUrlPrefixes: string[];
+  };
+  mlflowWebhookSecret?: string;
+  githubWebhookSecret?: string;
+  reconcile: { intervalMs: number; lookbackMs: number; maxVersions: number };
+}
+
+/** Parse `a=b,c=d` (or one pair per line). `what` names the key in errors; values of secrets are never echoed. */
+export function parsePairs(text: string, what: string, secretKeys = false): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  const parts = text.split(/[,\n]/).map((p) => p.trim()).filter((p) => p && !p.startsWith('#'));
+  parts.forEach((part, i) => {
+    const eq = part.indexOf('=');
+    const key = eq > 0 ? part.slice(0, eq).trim() : '';
+    const value = eq > 0 ? part.slice(eq + 1).trim() : '';
+    if (!key || !value) {
+      throw new ConfigError(`${what}: entry ${i + 1} is not key=value${secretKeys ? '' : ` (got ${JSON.stringify(part)})`}`);
+    }
+    out.push([key, value]);
+  });
+  return out;
+}
+
+export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
+  const c = parseEnv(shape, env);
+  const pairs: Array<[string, string]> = [];
+  if (c.MODELGATE_API_TOKENS) pairs.push(...parsePairs(c.MODELGATE_API_TOKENS, 'MODELGATE_API_TOKENS', true));
+  if (c.MODELGATE_API_TOKENS_FILE) {
+    let text: string;
+    try {
+      text = readFileSync(c.MODELGATE_API_TOKENS_FILE, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`MODELGATE_API_TOKENS_FILE: cannot read ${c.MODELGATE_API_TOKENS_FILE}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+    pairs.push(...parsePairs(text, 'MODELGATE_API_TOKENS_FILE', true));
+  }
+  for (const [token] of pairs) {
+    // Short tokens are guessable; refuse them rather than run with one.
+    if (token.length < 16) throw new ConfigError('MODELGATE_API_TOKENS: every token must have at least 16 characters');
+  }
+  const users = Object.fromEntries(c.MODELGATE_SLACK_USERS ? parsePairs(c.MODELGATE_SLACK_USERS, 'MODELGATE_SLACK_USERS') : []);
+  for (const id of Object.keys(users)) {
+    if (!/^[UW][A-Z0-9]+$/.test(id)) throw new ConfigError(`MODELGATE_SLACK_USERS: ${JSON.stringify(id)} is not a Slack user id (U…/W…)`);
+  }
+  return {
+    tokens: pairs.map(([token, identity]) => ({ token, identity })),
+    slack: {
+      signingSecret: c.MODELGATE_SLACK_SIGNING_SECRET,
+      botToken: c.MODELGATE_SLACK_BOT_TOKEN,
+      apiUrl: c.MODELGATE_SLACK_API_URL.endsWith('/') ? c.MODELGATE_SLACK_API_URL : `${c.MODELGATE_SLACK_API_URL}/`,
+      users,
+      responseUrlPrefixes: c.MODELGATE_SLACK_RESPONSE_URL_PREFIXES.split(',').map((p) => p.trim()).filter(Boolean),
+    },
+    mlflowWebhookSecret: c.MODELGATE_MLFLOW_WEBHOOK_SECRET,
+    githubWebhookSecret: c.MODELGATE_GITHUB_WEBHOOK_SECRET,
+    reconcile: {
+      intervalMs: c.MODELGATE_RECONCILE_INTERVAL_MS,
+      lookbackMs: c.MODELGATE_RECONCILE_LOOKBACK_MS,
+      maxVersions: c.MODELGATE_RECONCILE_MAX_VERSIONS,
+    },
+  };
+}

@@ -1,0 +1,44 @@
+/**
+ * Failure types of the GitOps area. Permanent problems (a human must act: fix the manifest, resolve a
+ * conflict, re-approve) are non-retryable ApplicationFailures so Temporal stops retrying and the workflow can
+ * say why; everything else is thrown as a plain Error and retried by the activity's retry policy.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+
+export const GitopsFailureTypes = {
+  ManifestInvalid: 'ManifestInvalid',
+  ManifestNotFound: 'ManifestNotFound',
+  ManifestUnchanged: 'ManifestUnchanged',
+  StorageUriUnresolvable: 'StorageUriUnresolvable',
+  BaseBranchNotFound: 'BaseBranchNotFound',
+  RefNotFound: 'RefNotFound',
+  MergeCommitNotFound: 'MergeCommitNotFound',
+  PullRequestNotFound: 'PullRequestNotFound',
+  PullRequestClosed: 'PullRequestClosed',
+  PullRequestNotMergeable: 'PullRequestNotMergeable',
+  PullRequestHeadChanged: 'PullRequestHeadChanged',
+  RevertNotApplicable: 'RevertNotApplicable',
+  GitopsNotConfigured: 'GitopsNotConfigured',
+  GitopsAuthFailed: 'GitopsAuthFailed',
+  GitopsForbidden: 'GitopsForbidden',
+  GitopsNotFound: 'GitopsNotFound',
+  GitopsRequestInvalid: 'GitopsRequestInvalid',
+  /** Retryable: carries nextRetryDelay = time until the GitHub rate limit resets. */
+  GitHubRateLimited: 'GitHubRateLimited',
+} as const;
+
+export type GitopsFailureType = (typeof GitopsFailureTypes)[keyof typeof GitopsFailureTypes];
+
+export function permanent(type: GitopsFailureType, message: string): ApplicationFailure {
+  return ApplicationFailure.create({ type, message, nonRetryable: true });
+}
+
+/** Thrown by manifest.ts (pure code, no Temporal); activities turn it into ManifestInvalid. */
+export class ManifestError extends Error {
+  override name = 'ManifestError';
+}
+
+/** Credentials in a remote URL (`https://user:token@host/...`) never reach an error message or a log. */
+export function redactUrl(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi, '$1***@');
+}

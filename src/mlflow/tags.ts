@@ -1,0 +1,28 @@
+/**
+ * Names modelgate writes into MLflow. The lifecycle records every transition three ways — stage (while the
+ * server still supports stages), alias, and these tags — so its story survives MLflow removing stages.
+ */
+export const ALIAS = { staging: 'staging', production: 'production' } as const;
+
+export const TAG = {
+  stage: 'modelgate.stage',
+  workflowId: 'modelgate.workflow_id',
+  outcome: 'modelgate.outcome',
+  reasons: 'modelgate.reasons',
+  evaluation: 'modelgate.evaluation',
+  evaluatedAt: 'modelgate.evaluated_at',
+  stagedAt: 'modelgate.staged_at',
+  approvedBy: 'modelgate.approved_by',
+  approvedAt: 'modelgate.approved_at',
+  rejectedBy: 'modelgate.rejected_by',
+  promotedAt: 'modelgate.promoted_at',
+  previousVersion: 'modelgate.previous_production_version',
+  supersededBy: 'modelgate.superseded_by',
+  archivedAt: 'modelgate.archived_at',
+  prUrl: 'modelgate.pr_url',
+  mergeSha: 'modelgate.merge_sha',
+  storageUri: 'modelgate.storage_uri',
+  readyRevision: 'modelgate.ready_revision',
+  deploy: 'modelgate.deploy',
+  flag: 'modelgate.flag',
+} as const;

@@ -1,0 +1,160 @@
+/**
+ * The zod schema of one model's policy as written in the YAML file (after `models.<name>` is merged over
+ * `defaults`). Every object is strict so a misspelt key is an error rather than a silently ignored setting,
+ * and defaults live here, in one place, so docs/policy.md and the resolved ModelPolicy agree.
+ */
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+import type { Comparator, MetricThreshold } from './types.js';
+
+/** A strict object whose unknown-key message lists the keys that are allowed there (typos are the usual cause). */
+function strictObject<S extends z.ZodRawShape>(shape: S) {
+  return z.object(shape).strict(`unknown key (allowed: ${Object.keys(shape).join(', ')})`);
+}
+
+const text = z.string().trim().min(1, 'must not be empty');
+
+const COMPARATORS: readonly Comparator[] = ['>=', '>', '<=', '<', '=='];
+// Metric names as MLflow allows them, minus spaces (a space separates the name from the operator).
+const THRESHOLD = /^\s*([A-Za-z0-9_][A-Za-z0-9_.\-/]*)\s*(>=|<=|==|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$/;
+
+/** `"accuracy >= 0.9"` → `{ metric, op, value }`; throws Error with a one-line reason. */
+export function parseThreshold(s: string): MetricThreshold {
+  const m = THRESHOLD.exec(s);
+  if (!m) {
+    throw new Error(`${JSON.stringify(s)} is not "<metric> <op> <number>" with op one of ${COMPARATORS.join(' ')}`);
+  }
+  return { metric: m[1], op: m[2] as Comparator, value: Number(m[3]) };
+}
+
+const threshold = z
+  .string({ invalid_type_error: 'expected a string such as "accuracy >= 0.9"' })
+  .transform((s, ctx) => {
+    try {
+      return parseThreshold(s);
+    } catch (err) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: (err as Error).message });
+      return z.NEVER;
+    }
+  });
+
+/** A duration string (`72h`) → milliseconds, strictly positive. */
+const duration = z
+  .string({ invalid_type_error: 'expected a duration string such as 30s, 15m, 72h or 7d' })
+  .transform((s, ctx) => {
+    try {
+      const ms = parseDuration(s);
+      if (ms > 0) return ms;
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `duration ${JSON.stringify(s)} must be greater than zero` });
+    } catch (err) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: (err as Error).message });
+    }
+    return z.NEVER;
+  });
+
+const evaluation = strictObject({
+  thresholds: z.array(threshold).default([]),
+  requiredTags: z.array(text).default([]),
+  noRegression: z
+    .array(
+      strictObject({
+        metric: text,
+        direction: z.enum(['higher_is_better', 'lower_is_better']),
+        tolerance: z.number().finite().min(0, 'must be 0 or more').default(0),
+      }),
+    )
+    .default([]),
+}).default({});
+
+const approval = strictObject({
+  approvers: z.array(text),
+  fourEyes: z.boolean().default(true),
+  quorum: z.number().int('must be a whole number').min(1, 'must be at least 1').default(1),
+  expiresAfter: duration.default('72h'),
+}).superRefine((a, ctx) => {
+  // `*` lets anyone approve, so no list length bounds the quorum.
+  if (a.approvers.includes('*')) return;
+  const distinct = new Set(a.approvers).size;
+  if (a.quorum > distinct) {
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      path: ['quorum'],
+      message: `quorum ${a.quorum} exceeds the ${distinct} distinct approver(s) listed, so no version could ever be approved`,
+    });
+  }
+});
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const ISVC_NAME = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+
+const gitops = strictObject({
+  provider: z.enum(['git', 'github']),
+  repo: text,
+  baseBranch: text.default('main'),
+  manifestPath: text.refine(
+    (p) => !p.startsWith('/') && !p.split('/').includes('..'),
+    'must be a path inside the repository (relative, no "..")',
+  ),
+  namespace: z.string().max(63).regex(DNS_LABEL, 'must be a Kubernetes namespace name (lowercase letters, digits, "-")'),
+  inferenceService: z
+    .string()
+    .max(63)
+    .regex(ISVC_NAME, 'must be an InferenceService name (lowercase letters, digits, "-", starting with a letter)'),
+  mergeMethod: z.enum(['merge', 'squash', 'rebase']).default('merge'),
+  storageUriPrefixMap: z.array(strictObject({ from: text, to: text })).default([]),
+  reapproveOnChange: z.boolean().default(true),
+}).superRefine((g, ctx) => {
+  if (g.provider === 'github' && !/^[A-Za-z0-9-]+\/[A-Za-z0-9._-]+$/.test(g.repo)) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['repo'], message: 'must be "owner/name" when provider is github' });
+  }
+});
+
+const kserve = strictObject({
+  argocdApplication: strictObject({ namespace: text, name: text }).optional(),
+  deploymentMode: z.enum(['Serverless', 'RawDeployment']).default('Serverless'),
+  rolloutDeadline: duration.default('15m'),
+  smokeUrl: z
+    .string()
+    .url('must be an http(s) URL')
+    .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL')
+    .optional(),
+  rollback: z.enum(['auto', 'approval']).default('auto'),
+});
+
+const deployment = strictObject({
+  mode: z.enum(['registry', 'gitops']).default('registry'),
+  gitops: gitops.optional(),
+  kserve: kserve.optional(),
+})
+  .superRefine((d, ctx) => {
+    if (d.mode === 'gitops' && !d.gitops) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['gitops'], message: 'required when mode is gitops' });
+    }
+  })
+  .default({});
+
+const notify = strictObject({ slackChannel: text.optional() }).default({});
+
+/** One model's policy, `models.<name>` already merged over `defaults`. */
+export const policySchema = strictObject({ evaluation, approval, deployment, notify });
+
+export type ParsedPolicy = z.output<typeof policySchema>;
+
+const mapOf = (what: string) =>
+  z.record(z.unknown(), { invalid_type_error: `expected a mapping of ${what}` });
+
+/** The file's top level; each policy inside is validated by policySchema after merging. */
+export const fileSchema = strictObject({
+  defaults: mapOf('policy keys (evaluation, approval, deployment, notify)').optional(),
+  models: z
+    .record(
+      z.union([mapOf('policy keys (evaluation, approval, deployment, notify)'), z.null()], {
+        errorMap: () => ({ message: 'expected a mapping of policy keys, or nothing to use the defaults' }),
+      }),
+      { invalid_type_error: 'expected a mapping of model name → policy' },
+    )
+    .nullable()
+    .optional(),
+}).refine((f) => f.defaults !== undefined || (f.models != null && Object.keys(f.models).length > 0), {
+  message: 'a policy file needs `defaults:` and/or at least one entry under `models:`',
+});

@@ -1,0 +1,85 @@
+/**
+ * The resolved, per-model policy. The YAML file (see docs/policy.md) is validated and merged with its
+ * `defaults` at worker start; the workflow receives one of these from an activity, so it is recorded in
+ * history and a later edit of the file never changes a running promotion's replay.
+ * Plain data only: workflow code imports this type.
+ */
+
+export type Comparator = '>=' | '>' | '<=' | '<' | '==';
+
+export interface MetricThreshold {
+  metric: string;
+  op: Comparator;
+  value: number;
+}
+
+export interface RegressionRule {
+  metric: string;
+  /** higher_is_better: fail when candidate < baseline - tolerance; lower_is_better: candidate > baseline + tolerance. */
+  direction: 'higher_is_better' | 'lower_is_better';
+  /** Absolute tolerance in metric units. */
+  tolerance: number;
+}
+
+export interface EvaluationPolicy {
+  thresholds: MetricThreshold[];
+  requiredTags: string[];
+  noRegression: RegressionRule[];
+}
+
+export interface ApprovalPolicy {
+  /** Identities allowed to approve or reject. Empty = nobody may (fail closed). `*` = anyone. */
+  approvers: string[];
+  /** The version's registrant may not approve it. */
+  fourEyes: boolean;
+  /** Distinct approvers needed. */
+  quorum: number;
+  /** How long a Staging version waits for approval, in milliseconds. */
+  expiresAfterMs: number;
+}
+
+export interface GitopsPolicy {
+  provider: 'git' | 'github';
+  /** git: a remote URL or a local path; github: `owner/name`. */
+  repo: string;
+  /** Target branch the PR merges into. */
+  baseBranch: string;
+  /** Path of the InferenceService manifest inside the repo. */
+  manifestPath: string;
+  namespace: string;
+  inferenceService: string;
+  mergeMethod: 'merge' | 'squash' | 'rebase';
+  /** Map an MLflow artifact location prefix to the URI KServe downloads from. */
+  storageUriPrefixMap: Array<{ from: string; to: string }>;
+  /** When the PR head changes after approval or checks fail, approvals are dropped. */
+  reapproveOnChange: boolean;
+}
+
+export interface KservePolicy {
+  /** Wait for the ArgoCD Application to sync the merge commit. */
+  argocdApplication?: { namespace: string; name: string };
+  deploymentMode: 'Serverless' | 'RawDeployment';
+  rolloutDeadlineMs: number;
+  /** Optional readiness probe of the model server (`/v2/models/<name>/ready`). */
+  smokeUrl?: string;
+  rollback: 'auto' | 'approval';
+}
+
+export interface DeploymentPolicy {
+  /** registry: serving loads `models:/<name>@production`; gitops: a PR moves the InferenceService. */
+  mode: 'registry' | 'gitops';
+  gitops?: GitopsPolicy;
+  kserve?: KservePolicy;
+}
+
+export interface NotifyPolicy {
+  slackChannel?: string;
+}
+
+export interface ModelPolicy {
+  model: string;
+  evaluation: EvaluationPolicy;
+  approval: ApprovalPolicy;
+  deployment: DeploymentPolicy;
+  notify: NotifyPolicy;
+}

@@ -1,0 +1,113 @@
+/**
+ * `npm start`: the embedded stack and the service in one process tree. Starts Temporal and MLflow from the
+ * venv unless TEMPORAL_ADDRESS / MLFLOW_TRACKING_URI point at existing servers (how production runs), creates
+ * the local GitOps repository of the demo, then runs the worker and the HTTP API until SIGINT/SIGTERM.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Runtime } from '@temporalio/worker';
+import { loadConfig } from '../config.js';
+import { loadActiveConfig } from '../config/active.js';
+import { connectClient } from '../client.js';
+import { buildWorkerFromConfig } from '../worker-main.js';
+import { startApi } from '../api/main.js';
+import { activeRoutes } from '../api/routes/active.js';
+import { ActiveVersionCache } from '../active/service.js';
+import { MlflowClient } from '../mlflow/client.js';
+import { initLocalGitopsRepo } from '../gitops/git-provider.js';
+import { createLogger } from '../observability/log.js';
+import { startMlflow, startTemporal, type MlflowServer, type TemporalServer } from './embedded.js';
+
+async function main(): Promise<void> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  const config = loadConfig(env);
+  const log = createLogger(config.logLevel, { component: 'stack' });
+  const dataDir = resolve(config.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  Runtime.install({ shutdownSignals: [] });
+
+  let temporal: TemporalServer | undefined;
+  let mlflow: MlflowServer | undefined;
+  const stopAll = async () => {
+    await Promise.all([temporal?.process.stop(), mlflow?.process.stop()]);
+  };
+  try {
+    if (!config.temporal.address) {
+      temporal = await startTemporal({
+        dataDir: join(dataDir, 'temporal'),
+        port: config.embedded.temporalPort,
+        uiPort: config.embedded.temporalUiPort,
+      });
+      env.TEMPORAL_ADDRESS = temporal.address;
+      env.TEMPORAL_UI_URL ??= temporal.uiUrl;
+    }
+    if (!config.mlflow.trackingUri) {
+      mlflow = await startMlflow({ dataDir: join(dataDir, 'mlflow'), port: config.embedded.mlflowPort });
+      env.MLFLOW_TRACKING_URI = mlflow.url;
+    }
+    // The demo GitOps repository (plain-git provider): a bare repo with a sample InferenceService manifest.
+    const gitopsRepo = join(dataDir, 'gitops.git');
+    if (!existsSync(gitopsRepo)) {
+      await initLocalGitopsRepo(gitopsRepo, { model: 'demo-gitops', namespace: 'models', name: 'demo-gitops' });
+    }
+    env.MODELGATE_GITOPS_REPO ??= gitopsRepo;
+
+    const full = loadConfig(env);
+    const active = loadActiveConfig(env);
+    const registry = new MlflowClient({ trackingUri: full.mlflow.trackingUri!, auth: full.mlflow.auth, timeoutMs: full.mlflow.timeoutMs });
+    const cache = new ActiveVersionCache(registry, {
+      ttlMs: active.ttlMs,
+      staleWhileRevalidateMs: active.staleWhileRevalidateMs,
+      retryAfterErrorMs: active.retryAfterErrorMs,
+      keyMetrics: active.keyMetrics,
+      logger: log,
+    });
+    // Worker and API share the process: the lifecycle invalidates this cache directly on Production changes.
+    const worker = await buildWorkerFromConfig(env, cache);
+    const client = await connectClient({ address: env.TEMPORAL_ADDRESS!, namespace: full.temporal.namespace, apiKey: full.temporal.apiKey, tls: full.temporal.tls });
+    const api = await startApi({
+      config: full,
+      client,
+      logger: log.child({ component: 'api' }),
+      plugins: [activeRoutes(cache, { invalidateToken: active.internalToken })],
+    });
+
+    const lines = [
+      'modelgate is running',
+      `  Temporal      ${env.TEMPORAL_ADDRESS}${temporal ? ' (embedded)' : ''}`,
+      `  Temporal UI   ${env.TEMPORAL_UI_URL ?? '(not configured: set TEMPORAL_UI_URL)'}`,
+      `  MLflow UI     ${env.MLFLOW_TRACKING_URI}${mlflow ? ' (embedded)' : ''}`,
+      `  API           ${api.url}  (active version: ${api.url}/v1/models/<model>/active)`,
+      `  GitOps repo   ${env.MODELGATE_GITOPS_REPO}`,
+      `  policy        ${full.policyFile}`,
+      `  data          ${dataDir}`,
+      'Ctrl-C stops everything.',
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+
+    let stopping = false;
+    const stop = () => {
+      if (stopping) return;
+      stopping = true;
+      process.stdout.write('modelgate: stopping\n');
+      worker.worker.shutdown();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    await worker.worker.run();
+    await api.close();
+    await client.connection.close();
+    await worker.close();
+    await registry.close();
+  } finally {
+    await stopAll();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`modelgate: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

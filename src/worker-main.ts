@@ -1,0 +1,109 @@
+/**
+ * Runs a worker from the environment: validates every configuration section first (a bad key stops the start
+ * with the key and the reason), then builds each external client once and hands it to createWorker.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { loadK8sConfig, createK8sClient } from './config/k8s.js';
+import { loadApiConfig } from './config/api.js';
+import { loadActiveConfig } from './config/active.js';
+import { loadGitopsConfig, createProviderFactory } from './config/gitops.js';
+import { MlflowClient } from './mlflow/client.js';
+import { loadPolicyFile } from './policy/load.js';
+import { createWorker } from './worker.js';
+import { createLogger } from './observability/log.js';
+import { WebClient } from '@slack/web-api';
+import { TASK_QUEUE } from './workflows/definitions.js';
+
+export interface WorkerRuntime {
+  worker: Worker;
+  config: Config;
+  close(): Promise<void>;
+}
+
+/** Build (but do not run) a worker from env. Shared by `node dist/src/worker.js` and `npm start`. */
+export async function buildWorkerFromConfig(
+  env: NodeJS.ProcessEnv,
+  local?: { invalidate(model: string): void },
+): Promise<WorkerRuntime> {
+  const config = loadConfig(env);
+  if (!config.temporal.address) throw new ConfigError('TEMPORAL_ADDRESS: required to run a worker (host:port)');
+  if (!config.mlflow.trackingUri) throw new ConfigError('MLFLOW_TRACKING_URI: required to run a worker (http(s) URL)');
+  const k8sConfig = loadK8sConfig(env);
+  const apiConfig = loadApiConfig(env);
+  const activeConfig = loadActiveConfig(env);
+  const gitopsConfig = loadGitopsConfig(env);
+  // Policy errors name file and line; fail before connecting to anything.
+  const policies = loadPolicyFile(config.policyFile);
+  const logger = createLogger(config.logLevel, { component: 'worker' });
+
+  const connection = await NativeConnection.connect({
+    address: config.temporal.address,
+    tls: config.temporal.tls || undefined,
+    apiKey: config.temporal.apiKey,
+  });
+  const clientConnection = await Connection.connect({
+    address: config.temporal.address,
+    tls: config.temporal.tls || undefined,
+    apiKey: config.temporal.apiKey,
+  });
+  const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
+  const mlflow = new MlflowClient({ trackingUri: config.mlflow.trackingUri, auth: config.mlflow.auth, timeoutMs: config.mlflow.timeoutMs });
+  const links = { mlflowUiUrl: config.mlflow.uiUrl, temporalUiUrl: config.temporal.uiUrl };
+  const k8s = k8sClientOrNone(k8sConfig);
+  const slack = apiConfig.slack.botToken
+    ? new WebClient(apiConfig.slack.botToken, { slackApiUrl: apiConfig.slack.apiUrl })
+    : undefined;
+
+  const worker = await createWorker({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue ?? TASK_QUEUE,
+    client,
+    mlflow,
+    policies,
+    gitops: createProviderFactory(gitopsConfig),
+    k8s: { k8s, argocdRefresh: k8sConfig.argocdRefresh },
+    notify: { slack, links: { ...links, namespace: config.temporal.namespace } },
+    cache: { invalidateUrl: activeConfig.invalidateUrl, token: activeConfig.internalToken, local, logger },
+    links,
+    maxCachedWorkflows: config.worker.maxCachedWorkflows,
+  });
+  logger.info({ taskQueue: config.temporal.taskQueue ?? TASK_QUEUE, policyFile: config.policyFile, models: policies.models() }, 'worker ready');
+  return {
+    worker,
+    config,
+    async close() {
+      await connection.close();
+      await clientConnection.close();
+      await mlflow.close();
+    },
+  };
+}
+
+/**
+ * An explicitly configured cluster (MODELGATE_KUBECONFIG, in-cluster) must load or the start fails; without
+ * one, a worker on a laptop has no cluster and only policies that verify rollouts need it (their activity
+ * then fails saying so).
+ */
+function k8sClientOrNone(cfg: ReturnType<typeof loadK8sConfig>) {
+  try {
+    return createK8sClient(cfg);
+  } catch (err) {
+    if (cfg.source.kind !== 'default') throw err;
+    return undefined;
+  }
+}
+
+export async function runWorkerFromConfig(env: NodeJS.ProcessEnv): Promise<void> {
+  const level = loadConfig(env).logLevel;
+  const sdkLevel = ({ fatal: 'ERROR', error: 'ERROR', warn: 'WARN', info: 'INFO', debug: 'DEBUG', trace: 'TRACE', silent: 'ERROR' } as const)[level];
+  Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'], logger: new DefaultLogger(sdkLevel) });
+  const rt = await buildWorkerFromConfig(env);
+  try {
+    await rt.worker.run();
+  } finally {
+    await rt.close();
+  }
+}

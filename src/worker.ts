@@ -1,0 +1,86 @@
+/**
+ * The worker: builds every external client once, hands narrow interfaces to the activity factories, and runs
+ * the prebuilt workflow bundle. `createWorker` is also what tests and benchmarks start.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Client } from '@temporalio/client';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createRegistryActivities, type PolicySource } from './activities/registry.js';
+import { createLockActivities } from './activities/lock.js';
+import { createGitopsActivities } from './activities/gitops.js';
+import { createDeployActivities } from './activities/deploy.js';
+import { createNotifyActivities } from './activities/notify.js';
+import { createCacheActivities } from './activities/cache.js';
+import type { MlflowRegistry } from './mlflow/types.js';
+import type { GitopsPolicy } from './policy/types.js';
+import type { GitopsProvider } from './gitops/provider.js';
+import { PROJECT_ROOT } from './stack/embedded.js';
+import { TASK_QUEUE } from './workflows/definitions.js';
+
+export interface WorkerDeps {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue?: string;
+  /** For the lock activity's signal-with-start. */
+  client: Client;
+  mlflow: MlflowRegistry;
+  policies: PolicySource;
+  gitops?: { providerFor(policy: GitopsPolicy): GitopsProvider };
+  k8s?: Parameters<typeof createDeployActivities>[0];
+  notify?: Parameters<typeof createNotifyActivities>[0];
+  cache?: Parameters<typeof createCacheActivities>[0];
+  links?: { mlflowUiUrl?: string; temporalUiUrl?: string };
+  maxCachedWorkflows?: number;
+  /** Overrides for tests (poll intervals, identity). */
+  workerOptions?: Partial<WorkerOptions>;
+  readyPollMs?: number;
+}
+
+export const WORKFLOW_BUNDLE_PATH = join(PROJECT_ROOT, 'dist', 'workflow-bundle.js');
+
+export async function createWorker(deps: WorkerDeps): Promise<Worker> {
+  const taskQueue = deps.taskQueue ?? TASK_QUEUE;
+  const activities = {
+    ...createRegistryActivities({ mlflow: deps.mlflow, policies: deps.policies, readyPollMs: deps.readyPollMs }),
+    ...createLockActivities({ client: deps.client, taskQueue }),
+    ...createGitopsActivities({
+      providerFor: (policy) => {
+        if (!deps.gitops) throw new Error('GitOps is not configured for this worker');
+        return deps.gitops.providerFor(policy);
+      },
+      mlflow: deps.mlflow,
+      links: { ...deps.links, namespace: deps.namespace },
+    }),
+    ...createDeployActivities(deps.k8s ?? { k8s: undefined }),
+    ...createNotifyActivities(deps.notify ?? { slack: undefined, links: { ...deps.links, namespace: deps.namespace } }),
+    ...createCacheActivities(deps.cache ?? {}),
+  };
+  // The bundle is built once by `npm run build`; bundling at start would cost seconds on every restart.
+  const workflowOptions = existsSync(WORKFLOW_BUNDLE_PATH)
+    ? { workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } }
+    : { workflowsPath: join(PROJECT_ROOT, 'dist', 'src', 'workflows', 'index.js') };
+  return Worker.create({
+    connection: deps.connection,
+    namespace: deps.namespace,
+    taskQueue,
+    activities,
+    ...workflowOptions,
+    ...(deps.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: deps.maxCachedWorkflows } : {}),
+    ...deps.workerOptions,
+  });
+}
+
+/** `node dist/src/worker.js`: run a worker from the environment's configuration. */
+async function main(): Promise<void> {
+  const { runWorkerFromConfig } = await import('./worker-main.js');
+  await runWorkerFromConfig(process.env);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`modelgate worker: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,333 @@
+/**
+ * modelLifecycle: one execution per MLflow model version, None → Staging → Production → Archived.
+ * Evaluation gate → Staging; human approval (updates) → Production under the model's lock; stays open while
+ * in Production until superseded or retired.
+ */
+import {
+  allHandlersFinished,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  getExternalWorkflowHandle,
+  log,
+  setCurrentDetails,
+  setHandler,
+  upsertMemo,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import {
+  APPROVER,
+  approveUpdate,
+  FailureTypes,
+  lifecycleWorkflowId,
+  lockGrantedSignal,
+  lockWorkflowId,
+  MODEL_STAGE,
+  OUTCOME,
+  pullRequestSignal,
+  rejectUpdate,
+  releaseLockSignal,
+  retireUpdate,
+  stateQuery,
+  supersedeAckSignal,
+  supersededSignal,
+  type LifecycleInput,
+  type LifecycleState,
+  type Outcome,
+  type PullRequestEvent,
+  type RetireInput,
+  type Stage,
+  type SupersededInput,
+} from './definitions.js';
+import { approvalDecision, canMove, validateApproval, validateRejection, validateRetire, type Verdict } from './transitions.js';
+import { bestEffort, cache, isFailureOfType, lockActs, notify, registry, registryWaits } from './activities.js';
+import { deployThroughGitops, openPromotionPr, pollPullRequest, PR_POLL_MS, settlePullRequestOnEnd } from './gitops-steps.js';
+import { TAG } from '../mlflow/tags.js';
+
+/** How long the superseder waits for the previous version's workflow to archive itself before doing it. */
+const SUPERSEDE_ACK_TIMEOUT_MS = 2 * 60 * 1000;
+
+export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleState> {
+  const { model, version } = input;
+  const workflowId = workflowInfo().workflowId;
+  const state: LifecycleState = {
+    model,
+    version,
+    workflowId,
+    stage: 'None',
+    phase: 'awaiting_registration',
+    approvals: [],
+    timeline: [],
+  };
+  const lockRequestId = `${lifecycleWorkflowId(model, version)}/production`;
+  let lockGranted = false;
+  let superseded: SupersededInput | undefined;
+  let retireRequest: RetireInput | undefined;
+  const acks = new Set<number>();
+  const prEvents: PullRequestEvent[] = [];
+
+  const note = (actor: string, action: string, detail?: string) => {
+    state.timeline.push({ at: new Date().toISOString(), actor, action, ...(detail ? { detail } : {}) });
+  };
+  const enforce = (v: Verdict) => {
+    if (!v.ok) throw ApplicationFailure.create({ type: v.type, message: v.message, nonRetryable: true });
+  };
+
+  // Handlers first, before any await, so no message is lost to a not-yet-registered handler.
+  setHandler(stateQuery, () => state);
+  setHandler(
+    approveUpdate,
+    (a) => {
+      state.approvals.push({ by: a.by, at: new Date().toISOString(), via: a.via ?? 'api', ...(a.comment ? { comment: a.comment } : {}) });
+      note(a.by, 'approved', a.comment);
+      upsertSearchAttributes([{ key: APPROVER, value: state.approvals.map((x) => x.by) }]);
+      if (approvalDecision(state) === 'approved') state.phase = 'deploying';
+      return state;
+    },
+    { validator: (a) => enforce(validateApproval(state, a)) },
+  );
+  setHandler(
+    rejectUpdate,
+    (r) => {
+      state.rejection = { by: r.by, reason: r.reason, at: new Date().toISOString() };
+      note(r.by, 'rejected', r.reason);
+      return state;
+    },
+    { validator: (r) => enforce(validateRejection(state, r)) },
+  );
+  setHandler(
+    retireUpdate,
+    (r) => {
+      retireRequest = r;
+      note(r.by, 'retire requested', r.reason);
+      return state;
+    },
+    { validator: (r) => enforce(validateRetire(state, r)) },
+  );
+  setHandler(supersededSignal, (s) => {
+    superseded = s;
+  });
+  setHandler(supersedeAckSignal, (a) => {
+    acks.add(a.version);
+  });
+  setHandler(lockGrantedSignal, (g) => {
+    if (g.requestId === lockRequestId) lockGranted = true;
+  });
+  setHandler(pullRequestSignal, (e) => {
+    prEvents.push(e);
+  });
+
+  const setStage = (to: Stage, actor: string, why: string) => {
+    if (!canMove(state.stage, to)) {
+      throw ApplicationFailure.create({ type: 'IllegalTransition', nonRetryable: true, message: `${state.stage} → ${to} is not a legal move` });
+    }
+    note(actor, `${state.stage} → ${to}`, why);
+    state.stage = to;
+    upsertSearchAttributes([{ key: MODEL_STAGE, value: to }]);
+  };
+  const details = (text: string) => setCurrentDetails(`**${model} v${version}** — ${text}`);
+  const finish = async (outcome: Outcome, reason: string): Promise<LifecycleState> => {
+    state.phase = 'done';
+    state.outcome = outcome;
+    state.outcomeReason = reason;
+    note('modelgate', `ended: ${outcome}`, reason);
+    upsertSearchAttributes([{ key: OUTCOME, value: outcome }]);
+    details(`ended: ${outcome} — ${reason}`);
+    // Let an update that arrived in the same task finish answering before the run closes.
+    await condition(allHandlersFinished);
+    return state;
+  };
+  const now = () => new Date().toISOString();
+
+  note(input.trigger.by ?? input.trigger.source, 'lifecycle started', `trigger: ${input.trigger.source}`);
+  details('waiting for MLflow to finish registering the version');
+
+  // ---- policy and registration ----
+  state.policy = await registry.resolvePolicy({ model });
+  try {
+    state.facts = await registryWaits.waitForVersionReady({ model, version });
+  } catch (err) {
+    if (isFailureOfType(err, FailureTypes.RegistrationFailed)) {
+      return finish('registration_failed', (err as Error & { cause?: Error }).cause?.message ?? 'registration failed');
+    }
+    throw err;
+  }
+  upsertMemo({ runId: state.facts.runId ?? '', registeredBy: state.facts.registeredBy ?? '' });
+
+  // ---- evaluation gate ----
+  state.phase = 'evaluating';
+  details('evaluating against the policy');
+  state.evaluation = await registry.evaluateVersion({ model, version, runId: state.facts.runId, policy: state.policy.evaluation });
+  note('modelgate', state.evaluation.passed ? 'evaluation passed' : 'evaluation failed', state.evaluation.reasons.join('; ') || undefined);
+  if (!state.evaluation.passed) {
+    await registry.recordOutcome({
+      model, version, workflowId, at: now(), outcome: 'rejected_by_evaluation', reasons: state.evaluation.reasons,
+      tags: { [TAG.evaluation]: 'failed' },
+    });
+    return finish('rejected_by_evaluation', state.evaluation.reasons.join('; '));
+  }
+
+  await registry.enterStaging({ model, version, workflowId, at: now(), tags: { [TAG.evaluation]: 'passed' } });
+  setStage('Staging', 'modelgate', 'evaluation passed');
+  if (state.policy.deployment.mode === 'gitops') await openPromotionPr(state, note);
+  const channel = state.policy.notify.slackChannel;
+  const slack: { channel?: string; ts?: string } = channel
+    ? ((await bestEffort(() => notify.notifyStaging({ state, channel }))) ?? { channel })
+    : {};
+  /** Keeps the Slack message in step with the lifecycle (when the policy names a channel). */
+  const tellSlack = async (snapshot: LifecycleState) => {
+    if (slack.channel) await bestEffort(() => notify.notifyUpdate({ state: snapshot, channel: slack.channel!, ts: slack.ts }));
+  };
+
+  // ---- approval, then deployment; a PR that changes after approval sends it back for approval ----
+  let promotion: { approvedBy: string };
+  for (;;) {
+    const decision = await awaitDecision();
+    if (decision !== 'approved') {
+      const outcome: Outcome = decision === 'rejected' ? 'rejected' : 'expired';
+      const reason = state.rejection ? `rejected by ${state.rejection.by}: ${state.rejection.reason}` : `no approval before ${state.approvalDeadline}`;
+      await settlePullRequestOnEnd(state, reason);
+      await registry.recordOutcome({
+        model, version, workflowId, at: now(), outcome, reasons: [reason],
+        tags: state.rejection ? { [TAG.rejectedBy]: state.rejection.by } : {},
+      });
+      await tellSlack({ ...state, outcome });
+      return finish(outcome, reason);
+    }
+    const result = await deployUnderLock();
+    if (result.kind === 'promoted') {
+      promotion = result;
+      break;
+    }
+    if (result.kind === 'rolled_back') {
+      await tellSlack({ ...state, outcome: 'rolled_back' });
+      return finish('rolled_back', result.reason);
+    }
+    note('modelgate', 'approvals dropped', result.reason);
+    state.approvals = [];
+    upsertSearchAttributes([{ key: APPROVER, value: [] }]);
+  }
+
+  // ---- Production until superseded or retired ----
+  state.phase = 'production';
+  details(`serving in Production since ${state.promotedAt} (approved by ${promotion.approvedBy})`);
+  await tellSlack(state);
+  await condition(() => superseded !== undefined || retireRequest !== undefined);
+  if (superseded) {
+    const by = superseded;
+    await registry.archiveVersion({ model, version, at: now(), supersededBy: by.byVersion, outcome: 'superseded' });
+    state.supersededBy = by.byVersion;
+    setStage('Archived', by.byWorkflowId, `superseded by version ${by.byVersion}`);
+    await getExternalWorkflowHandle(by.byWorkflowId).signal(supersedeAckSignal, { version });
+    await bestEffort(() => cache.invalidateActiveVersion({ model }));
+    return finish('superseded', `superseded by version ${by.byVersion}`);
+  }
+  const r = retireRequest!;
+  await registry.archiveVersion({ model, version, at: now(), outcome: 'retired' });
+  setStage('Archived', r.by, r.reason ?? 'retired');
+  await bestEffort(() => cache.invalidateActiveVersion({ model }));
+  return finish('retired', r.reason ?? `retired by ${r.by}`);
+
+  /** Waits for quorum, a rejection, or expiry; PR merges/closes on the Git host count under the same rules. */
+  async function awaitDecision(): Promise<'approved' | 'rejected' | 'expired'> {
+    const policy = state.policy!;
+    state.phase = 'awaiting_approval';
+    const deadline = Date.now() + policy.approval.expiresAfterMs;
+    state.approvalDeadline = new Date(deadline).toISOString();
+    details(`Staging; awaiting approval by ${policy.approval.quorum} of ${policy.approval.approvers.join(', ')} until ${state.approvalDeadline}`);
+    for (;;) {
+      const decision = approvalDecision(state);
+      if (decision !== 'pending') return decision;
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) return 'expired';
+      const wait = state.pullRequest ? Math.min(remaining, PR_POLL_MS) : remaining;
+      const woken = await condition(() => approvalDecision(state) !== 'pending' || prEvents.length > 0, wait);
+      // Timed out: either the deadline (checked at the loop top) or time to look at the PR ourselves.
+      if (!woken && state.pullRequest) await pollPullRequest(state, prEvents);
+      for (const e of prEvents.splice(0)) await applyPullRequestEvent(e);
+    }
+  }
+
+  async function applyPullRequestEvent(e: PullRequestEvent): Promise<void> {
+    if (e.action === 'closed') {
+      const reason = 'pull request closed without merge';
+      const v = validateRejection(state, { by: e.by, reason });
+      if (v.ok) state.rejection = { by: e.by, reason, at: now() };
+      note(e.by, 'closed the pull request', v.ok ? undefined : `not accepted as a rejection: ${v.message}`);
+      return;
+    }
+    if (state.pullRequest) Object.assign(state.pullRequest, { mergeSha: e.mergeSha, mergedBy: e.by });
+    const v = validateApproval(state, { by: e.by });
+    if (v.ok) {
+      state.approvals.push({ by: e.by, at: now(), via: 'pull-request merge' });
+      upsertSearchAttributes([{ key: APPROVER, value: state.approvals.map((x) => x.by) }]);
+      note(e.by, 'approved by merging the pull request');
+    } else {
+      // Recorded and flagged, never silently accepted; a valid approval is still required.
+      note(e.by, 'merged the pull request (flagged)', v.message);
+      await registry.tagVersion({ model, version, tags: { [TAG.flag]: `merge by ${e.by} not accepted as approval: ${v.message}` } });
+    }
+  }
+
+  type DeployOutcome = { kind: 'promoted'; approvedBy: string } | { kind: 'rolled_back'; reason: string } | { kind: 'reapprove'; reason: string };
+
+  /** Everything that changes the model's Production version happens while holding the model's lock. */
+  async function deployUnderLock(): Promise<DeployOutcome> {
+    const policy = state.policy!;
+    state.phase = 'deploying';
+    const approvedBy = state.approvals.map((a) => a.by).join(',');
+    const approvedAt = state.approvals[state.approvals.length - 1]!.at;
+    details(`approved by ${approvedBy}; waiting for the ${model} Production lock`);
+    const leaseMs = (policy.deployment.kserve?.rolloutDeadlineMs ?? 0) * 2 + 30 * 60 * 1000;
+    lockGranted = false;
+    await lockActs.requestProductionLock({ model, request: { requestId: lockRequestId, workflowId, leaseMs } });
+    await condition(() => lockGranted);
+    note('modelgate', 'holds the Production lock');
+    try {
+      let deployTags: Record<string, string> = {};
+      if (policy.deployment.mode === 'gitops') {
+        const rollout = await deployThroughGitops(state, note, details, prEvents);
+        if (!rollout.ok && rollout.reapprove) return { kind: 'reapprove', reason: rollout.reason };
+        if (!rollout.ok) {
+          await registry.tagVersion({ model, version, tags: { [TAG.deploy]: 'failed', [TAG.reasons]: rollout.reason } });
+          return { kind: 'rolled_back', reason: rollout.reason };
+        }
+        deployTags = { ...rollout.tags, [TAG.deploy]: 'serving' };
+      }
+      const { previousVersion } = await registry.enterProduction({
+        model, version, workflowId, at: now(),
+        tags: { [TAG.approvedBy]: approvedBy, [TAG.approvedAt]: approvedAt, ...deployTags },
+      });
+      setStage('Production', approvedBy, 'approved');
+      state.promotedAt = now();
+      state.previousProductionVersion = previousVersion;
+      if (previousVersion !== undefined) await supersede(previousVersion);
+      await bestEffort(() => cache.invalidateActiveVersion({ model }));
+      return { kind: 'promoted', approvedBy };
+    } finally {
+      // Release even when cancelled, or the model's next promotion would wait for the lease to expire.
+      await CancellationScope.nonCancellable(() =>
+        getExternalWorkflowHandle(lockWorkflowId(model)).signal(releaseLockSignal, { requestId: lockRequestId }),
+      );
+    }
+  }
+
+  /** Tell the previous version's lifecycle to archive itself; archive it here if it cannot. */
+  async function supersede(previous: number): Promise<void> {
+    const previousId = lifecycleWorkflowId(model, previous);
+    let told = false;
+    try {
+      await getExternalWorkflowHandle(previousId).signal(supersededSignal, { byVersion: version, byWorkflowId: workflowId });
+      told = true;
+    } catch (err) {
+      log.warn('previous Production lifecycle not reachable; archiving it here', { previousId, error: String(err) });
+    }
+    const acked = told && (await condition(() => acks.has(previous), SUPERSEDE_ACK_TIMEOUT_MS));
+    if (!acked) {
+      // Its workflow is gone or stuck: archive it directly (idempotent if it does so later too).
+      await registry.archiveVersion({ model, version: previous, at: now(), supersededBy: version, outcome: 'superseded' });
+    }
+    note('modelgate', `version ${previous} archived`, acked ? 'by its own lifecycle' : 'directly (its lifecycle did not answer)');
+  }
+}

@@ -1,0 +1,314 @@
+/**
+ * The modelLifecycle workflow end to end on the real Temporal dev server and the real MLflow server, in
+ * "registry only" deployment mode.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Client } from '@temporalio/client';
+import { approve, getState, ModelgateError, reject, retire, startLifecycle } from '../src/client.js';
+import { lifecycleWorkflowId, type LifecycleState } from '../src/workflows/definitions.js';
+import { parsePolicy } from '../src/policy/load.js';
+import type { PolicySource } from '../src/activities/registry.js';
+import type { MlflowClient } from '../src/mlflow/client.js';
+import { connectTestEnv, testStack, unique } from './support/stack.js';
+import { registerTrainedVersion, testMlflow } from './support/fixtures.js';
+import { eventually, startTestWorker, type RunningWorker } from './support/worker.js';
+import { captureHistory } from './support/histories.js';
+
+const POLICY = `
+defaults:
+  evaluation:
+    thresholds: ["accuracy >= 0.9", "latency_p99_ms <= 50"]
+    requiredTags: [data.lookback_days]
+    noRegression:
+      - { metric: accuracy, direction: higher_is_better, tolerance: 0.01 }
+  approval: { approvers: [alice, bob, carol, dana], fourEyes: true, quorum: 1, expiresAfter: 1h }
+  deployment: { mode: registry }
+models:
+  quorum-model: { approval: { quorum: 2 } }
+  expiring-model: { approval: { expiresAfter: 2s } }
+`;
+
+/** Each test uses its own model name; the policy lookup maps it to a policy "kind" by prefix. */
+function policiesFor(text: string): PolicySource {
+  const set = parsePolicy(text, 'lifecycle-test-policy.yaml');
+  return {
+    policyFor(model: string) {
+      const kind = set.models().find((m) => model.startsWith(`${m}-`));
+      return { ...set.policyFor(kind ?? model), model };
+    },
+  };
+}
+
+describe('modelLifecycle in registry mode', () => {
+  let env: TestWorkflowEnvironment;
+  let client: Client;
+  let mlflow: MlflowClient;
+  let worker: RunningWorker;
+  let taskQueue: string;
+
+  before(async () => {
+    env = await connectTestEnv();
+    client = env.client;
+    mlflow = testMlflow(testStack().mlflowUri);
+    worker = await startTestWorker(env, { mlflow, policies: policiesFor(POLICY) });
+    taskQueue = worker.taskQueue;
+  });
+
+  after(async () => {
+    await worker?.stop();
+    await mlflow?.close();
+    await env?.teardown();
+  });
+
+  const start = (model: string, version: number) => startLifecycle(client, model, version, { source: 'test' }, taskQueue);
+  const phaseIs = (model: string, version: number, ...phases: LifecycleState['phase'][]) =>
+    eventually(`${model} v${version} in ${phases.join('/')}`, async () => {
+      const s = await getState(client, model, version);
+      return phases.includes(s.phase) ? s : undefined;
+    });
+  const result = (model: string, version: number) =>
+    client.workflow.getHandle(lifecycleWorkflowId(model, version)).result() as Promise<LifecycleState>;
+  const capture = (model: string, version: number, name: string) =>
+    captureHistory(client.workflow.getHandle(lifecycleWorkflowId(model, version)), name);
+
+  it('when a good version is approved, then it moves None → Staging → Production with stage, alias and tags in MLflow', async () => {
+    const model = unique('happy');
+    const v = await registerTrainedVersion(mlflow, model, { user: 'dana' });
+    await start(model, v.version);
+    const staged = await phaseIs(model, v.version, 'awaiting_approval');
+    assert.equal(staged.stage, 'Staging');
+    assert.equal(staged.evaluation?.passed, true);
+    const inStaging = await mlflow.getModelVersion(model, v.version);
+    assert.equal(inStaging.current_stage, 'Staging');
+    assert.deepEqual(inStaging.aliases, ['staging']);
+    assert.equal(inStaging.tags['modelgate.stage'], 'Staging');
+
+    const afterApproval = await approve(client, model, v.version, { by: 'alice', comment: 'metrics look right', via: 'test' });
+    assert.equal(afterApproval.approvals[0]?.by, 'alice');
+    const prod = await phaseIs(model, v.version, 'production');
+    assert.equal(prod.stage, 'Production');
+    const mv = await mlflow.getModelVersion(model, v.version);
+    assert.equal(mv.current_stage, 'Production');
+    assert.deepEqual(mv.aliases, ['production']);
+    assert.equal(mv.tags['modelgate.approved_by'], 'alice');
+    assert.equal(mv.tags['modelgate.workflow_id'], lifecycleWorkflowId(model, v.version));
+    assert.ok(mv.tags['modelgate.promoted_at']);
+    assert.equal((await mlflow.getVersionByAlias(model, 'production'))?.version, v.version);
+
+    const desc = await client.workflow.getHandle(lifecycleWorkflowId(model, v.version)).describe();
+    const sa = desc.searchAttributes as Record<string, unknown[]>;
+    assert.deepEqual(sa.ModelStage, ['Production']);
+    assert.deepEqual(sa.Approver, ['alice']);
+    assert.deepEqual(sa.ModelName, [model]);
+    assert.deepEqual(prod.timeline.map((t) => t.action).slice(0, 2), ['lifecycle started', 'evaluation passed']);
+    await capture(model, v.version, 'happy-path-in-production');
+  });
+
+  it('when the run misses a threshold and a required tag, then the version stays None, tagged with the reasons', async () => {
+    const model = unique('weak');
+    const v = await registerTrainedVersion(mlflow, model, { metrics: { accuracy: 0.7, latency_p99_ms: 20 } });
+    await mlflow.setVersionTag(model, v.version, 'note', 'x');
+    await start(model, v.version);
+    const end = await result(model, v.version);
+    assert.equal(end.outcome, 'rejected_by_evaluation');
+    assert.equal(end.stage, 'None');
+    assert.match(end.outcomeReason ?? '', /accuracy/);
+    const mv = await mlflow.getModelVersion(model, v.version);
+    assert.equal(mv.current_stage, 'None');
+    assert.equal(mv.tags['modelgate.outcome'], 'rejected_by_evaluation');
+    assert.match(mv.tags['modelgate.reasons'] ?? '', /accuracy/);
+    await capture(model, v.version, 'rejected-by-evaluation');
+  });
+
+  it('when the candidate regresses against the Production version, then evaluation fails naming the baseline', async () => {
+    const model = unique('regress');
+    const first = await registerTrainedVersion(mlflow, model, { metrics: { accuracy: 0.97, latency_p99_ms: 20 } });
+    await start(model, first.version);
+    await phaseIs(model, first.version, 'awaiting_approval');
+    await approve(client, model, first.version, { by: 'alice' });
+    await phaseIs(model, first.version, 'production');
+    const second = await registerTrainedVersion(mlflow, model, { metrics: { accuracy: 0.94, latency_p99_ms: 20 } });
+    await start(model, second.version);
+    const end = await result(model, second.version);
+    assert.equal(end.outcome, 'rejected_by_evaluation');
+    assert.equal(end.evaluation?.baselineVersion, first.version);
+    assert.match(end.outcomeReason ?? '', /accuracy/);
+    assert.equal((await mlflow.getModelVersion(model, first.version)).current_stage, 'Production');
+  });
+
+  it('when an approver rejects, then the lifecycle ends rejected and records who and why', async () => {
+    const model = unique('rejected');
+    const v = await registerTrainedVersion(mlflow, model);
+    await start(model, v.version);
+    await phaseIs(model, v.version, 'awaiting_approval');
+    await reject(client, model, v.version, { by: 'bob', reason: 'trained on last quarter only' });
+    const end = await result(model, v.version);
+    assert.equal(end.outcome, 'rejected');
+    assert.equal(end.rejection?.by, 'bob');
+    const mv = await mlflow.getModelVersion(model, v.version);
+    assert.equal(mv.tags['modelgate.outcome'], 'rejected');
+    assert.equal(mv.tags['modelgate.rejected_by'], 'bob');
+    assert.ok(!mv.aliases.includes('staging'));
+    await capture(model, v.version, 'rejected-by-approver');
+  });
+
+  it('when someone outside the approver list approves, then the update is refused and nothing is written to history', async () => {
+    const model = unique('unauth');
+    const v = await registerTrainedVersion(mlflow, model);
+    await start(model, v.version);
+    await phaseIs(model, v.version, 'awaiting_approval');
+    const handle = client.workflow.getHandle(lifecycleWorkflowId(model, v.version));
+    const before = (await handle.fetchHistory()).events?.length ?? 0;
+    await assert.rejects(approve(client, model, v.version, { by: 'mallory' }), (err: unknown) => {
+      assert.ok(err instanceof ModelgateError);
+      assert.equal(err.code, 'unauthorized_approver');
+      assert.match(err.message, /mallory may not approve/);
+      return true;
+    });
+    const events = (await handle.fetchHistory()).events ?? [];
+    assert.equal(events.length, before);
+    assert.equal((await getState(client, model, v.version)).approvals.length, 0);
+  });
+
+  it('when the registrant approves their own version under four-eyes, then it is refused', async () => {
+    const model = unique('selfapprove');
+    const v = await registerTrainedVersion(mlflow, model, { user: 'carol' });
+    await start(model, v.version);
+    await phaseIs(model, v.version, 'awaiting_approval');
+    await assert.rejects(approve(client, model, v.version, { by: 'carol' }), (err: unknown) => {
+      assert.ok(err instanceof ModelgateError);
+      assert.equal(err.code, 'self_approval');
+      return true;
+    });
+    await approve(client, model, v.version, { by: 'bob' });
+    await phaseIs(model, v.version, 'production');
+  });
+
+  it('when the policy asks for a quorum of 2, then one approval is not enough and the same person twice does not count', async () => {
+    const model = unique('quorum-model');
+    const v = await registerTrainedVersion(mlflow, model);
+    await start(model, v.version);
+    await phaseIs(model, v.version, 'awaiting_approval');
+    const one = await approve(client, model, v.version, { by: 'alice' });
+    assert.equal(one.phase, 'awaiting_approval');
+    // Same updateId (approve:alice): deduplicated by the server, same answer, no second approval.
+    const again = await approve(client, model, v.version, { by: 'alice' });
+    assert.equal(again.approvals.length, 1);
+    const two = await approve(client, model, v.version, { by: 'bob' });
+    assert.equal(two.phase, 'deploying');
+    const prod = await phaseIs(model, v.version, 'production');
+    assert.deepEqual(prod.approvals.map((a) => a.by), ['alice', 'bob']);
+    assert.equal((await mlflow.getModelVersion(model, v.version)).tags['modelgate.approved_by'], 'alice,bob');
+    await capture(model, v.version, 'quorum-of-two');
+  });
+
+  it('when nobody approves before the policy expiry, then the version stays Staging, tagged expired', async () => {
+    const model = unique('expiring-model');
+    const v = await registerTrainedVersion(mlflow, model);
+    await start(model, v.version);
+    const end = await result(model, v.version);
+    assert.equal(end.outcome, 'expired');
+    assert.equal(end.stage, 'Staging');
+    const mv = await mlflow.getModelVersion(model, v.version);
+    assert.equal(mv.current_stage, 'Staging');
+    assert.equal(mv.tags['modelgate.outcome'], 'expired');
+    await assert.rejects(approve(client, model, v.version, { by: 'alice' }), (err: unknown) => {
+      assert.ok(err instanceof ModelgateError);
+      assert.equal(err.code, 'not_awaiting_approval');
+      return true;
+    });
+    await capture(model, v.version, 'approval-expired');
+  });
+
+  it('when a newer version is promoted, then the previous one archives itself and exactly one stays Production', async () => {
+    const model = unique('supersede');
+    const first = await registerTrainedVersion(mlflow, model);
+    await start(model, first.version);
+    await phaseIs(model, first.version, 'awaiting_approval');
+    await approve(client, model, first.version, { by: 'alice' });
+    await phaseIs(model, first.version, 'production');
+    const second = await registerTrainedVersion(mlflow, model, { metrics: { accuracy: 0.95, latency_p99_ms: 25 } });
+    await start(model, second.version);
+    await phaseIs(model, second.version, 'awaiting_approval');
+    await approve(client, model, second.version, { by: 'bob' });
+    const prod = await phaseIs(model, second.version, 'production');
+    assert.equal(prod.previousProductionVersion, first.version);
+    const old = await result(model, first.version);
+    assert.equal(old.outcome, 'superseded');
+    assert.equal(old.supersededBy, second.version);
+    const oldMv = await mlflow.getModelVersion(model, first.version);
+    assert.equal(oldMv.current_stage, 'Archived');
+    assert.equal(oldMv.tags['modelgate.superseded_by'], String(second.version));
+    assert.deepEqual(oldMv.aliases, []);
+    const inProd = await mlflow.getLatestVersions(model, ['Production']);
+    assert.deepEqual(inProd.map((x) => x.version), [second.version]);
+    await capture(model, first.version, 'superseded');
+    await capture(model, second.version, 'superseding');
+  });
+
+  it('when the same version is started twice, then there is one execution', async () => {
+    const model = unique('dup');
+    const v = await registerTrainedVersion(mlflow, model);
+    const [a, b] = await Promise.all([start(model, v.version), start(model, v.version)]);
+    assert.equal(a.workflowId, b.workflowId);
+    assert.equal(a.runId, b.runId);
+    const c = await start(model, v.version);
+    assert.equal(c.runId, a.runId);
+    let count = 0;
+    for await (const _ of client.workflow.list({ query: `WorkflowId = '${lifecycleWorkflowId(model, v.version)}'` })) count++;
+    assert.equal(count, 1);
+  });
+
+  it('when a Production version is retired, then it is archived and the model has no production alias', async () => {
+    const model = unique('retire');
+    const v = await registerTrainedVersion(mlflow, model);
+    await start(model, v.version);
+    await phaseIs(model, v.version, 'awaiting_approval');
+    await approve(client, model, v.version, { by: 'alice' });
+    await phaseIs(model, v.version, 'production');
+    await retire(client, model, v.version, { by: 'carol', reason: 'drift detected' });
+    const end = await result(model, v.version);
+    assert.equal(end.outcome, 'retired');
+    assert.equal((await mlflow.getModelVersion(model, v.version)).current_stage, 'Archived');
+    assert.equal(await mlflow.getVersionByAlias(model, 'production'), null);
+    await capture(model, v.version, 'retired');
+  });
+
+  it('when an unknown version is started, then the lifecycle fails with a clear VersionNotFound', async () => {
+    const model = unique('ghost');
+    const v = await registerTrainedVersion(mlflow, model);
+    await start(model, v.version + 5);
+    await assert.rejects(result(model, v.version + 5), (err: Error & { cause?: Error & { cause?: Error } }) => {
+      assert.match(String(err.cause?.cause?.message ?? err.cause?.message), /has no version/);
+      return true;
+    });
+  });
+
+  it('when two versions are approved at the same moment, 20 rounds over, then MLflow always ends with exactly one Production version', async () => {
+    const model = unique('race');
+    const rounds = 20;
+    for (let round = 0; round < rounds; round++) {
+      const [a, b] = await Promise.all([
+        registerTrainedVersion(mlflow, model, { metrics: { accuracy: 0.99, latency_p99_ms: 10 } }),
+        registerTrainedVersion(mlflow, model, { metrics: { accuracy: 0.99, latency_p99_ms: 10 } }),
+      ]);
+      await Promise.all([start(model, a.version), start(model, b.version)]);
+      await Promise.all([phaseIs(model, a.version, 'awaiting_approval'), phaseIs(model, b.version, 'awaiting_approval')]);
+      await Promise.all([approve(client, model, a.version, { by: 'alice' }), approve(client, model, b.version, { by: 'bob' })]);
+      // Both end up promoted in some order; the one promoted first is superseded by the other.
+      const ends = await Promise.all([phaseIs(model, a.version, 'production', 'done'), phaseIs(model, b.version, 'production', 'done')]);
+      await eventually('one Production version', async () => {
+        const prod = await mlflow.getLatestVersions(model, ['Production']);
+        const inProd = await mlflow.searchModelVersions({ filter: `name='${model}'`, maxResults: 200 });
+        const production = inProd.items.filter((x) => x.current_stage === 'Production');
+        return production.length === 1 && prod.length === 1 ? true : undefined;
+      });
+      const alias = await mlflow.getVersionByAlias(model, 'production');
+      const producing = ends.filter((s) => s.phase === 'production');
+      assert.ok(producing.length <= 2);
+      assert.ok(alias && [a.version, b.version].includes(alias.version), `round ${round}: alias on ${alias?.version}`);
+    }
+  });
+});

@@ -1,0 +1,26 @@
+/** Replays every committed history against the current workflow bundle: non-determinism fails CI. */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Worker } from '@temporalio/worker';
+import { WORKFLOW_BUNDLE } from './support/stack.js';
+import { HISTORIES_DIR } from './support/histories.js';
+
+describe('committed workflow histories', () => {
+  const files = readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.json')).sort();
+
+  it('when the suite runs, then there are committed histories to replay', () => {
+    assert.ok(files.length >= 5, `expected at least 5 histories in ${HISTORIES_DIR}, found ${files.length}`);
+  });
+
+  for (const file of files) {
+    it(`when ${file} is replayed with the current workflow code, then it is deterministic`, async () => {
+      const history = JSON.parse(readFileSync(join(HISTORIES_DIR, file), 'utf8'));
+      const workflowId = file.replace(/\.json$/, '');
+      for await (const result of Worker.runReplayHistories({ workflowBundle: WORKFLOW_BUNDLE }, [{ workflowId, history }])) {
+        assert.equal(result.error, undefined, `${file}: ${String(result.error)}`);
+      }
+    });
+  }
+});

@@ -1,0 +1,182 @@
+/**
+ * The published CRD schemas (../shared/crds/, read in place) as validators, so the Kubernetes API double
+ * can only serve objects a real cluster with these CRDs would hold. Two Kubernetes behaviours are emulated
+ * on top of plain JSON Schema: unknown fields are rejected where the apiserver would silently prune them
+ * (a misspelt status field must fail a test, not vanish), and `x-kubernetes-list-type` set/map uniqueness.
+ * Compiling the whole KServe schema (~2 MB, the pod spec repeated per component) costs ~30 s, so big object
+ * nodes are walked by hand and only the subschemas of fields an object actually has get compiled (cached).
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Ajv, type AnySchemaObject, type ValidateFunction } from 'ajv';
+import formats from 'ajv-formats';
+import { parse } from 'yaml';
+import { PROJECT_ROOT } from '../../src/stack/embedded.js';
+import type { K8sObject, ResourceKind } from '../../src/k8s/types.js';
+
+export const CRD_DIR = join(PROJECT_ROOT, '..', 'shared', 'crds');
+export const CRD_FILES = ['kserve-inferenceservices.yaml', 'argocd-application.yaml'];
+
+export interface CrdKind extends ResourceKind {
+  /** The served version has a status subresource: writes to the main resource leave status alone. */
+  statusSubresource: boolean;
+  /** Problems with the object, empty when it conforms. */
+  check(obj: unknown): string[];
+}
+
+interface CrdDoc {
+  kind: string;
+  spec: {
+    group: string;
+    names: { kind: string; plural: string };
+    versions: Array<{ name: string; served: boolean; schema: { openAPIV3Schema: AnySchemaObject }; subresources?: { status?: object } }>;
+  };
+}
+
+let cache: Map<string, CrdKind> | undefined;
+
+/** Keyed by `<group>/<plural>`; compiled once per process (the KServe schema is ~2 MB). */
+export function crdKinds(): Map<string, CrdKind> {
+  if (cache) return cache;
+  const ajv = new Ajv({ allErrors: true, strict: false, validateFormats: true });
+  (formats as unknown as { default: (a: Ajv) => void }).default(ajv);
+  ajv.addKeyword({ keyword: 'x-kubernetes-preserve-unknown-fields' });
+  ajv.addKeyword({ keyword: 'x-kubernetes-int-or-string' });
+  ajv.addKeyword({ keyword: 'x-kubernetes-map-type' });
+  ajv.addKeyword({ keyword: 'x-kubernetes-list-map-keys' });
+  ajv.addKeyword({ keyword: 'x-kubernetes-embedded-resource' });
+  ajv.addKeyword({ keyword: 'x-kubernetes-validations' });
+  ajv.addKeyword({
+    keyword: 'x-kubernetes-list-type',
+    schemaType: 'string',
+    validate: listTypeValidator,
+    errors: false,
+  });
+  const kinds = new Map<string, CrdKind>();
+  for (const file of CRD_FILES) {
+    const crd = readCrd(join(CRD_DIR, file));
+    if (crd.kind !== 'CustomResourceDefinition') throw new Error(`${file}: not a CustomResourceDefinition`);
+    const version = crd.spec.versions.find((v) => v.served);
+    if (!version) throw new Error(`${file}: no served version`);
+    const validate = lazyValidator(ajv, structural(version.schema.openAPIV3Schema));
+    const { group } = crd.spec;
+    const { kind, plural } = crd.spec.names;
+    const apiVersion = `${group}/${version.name}`;
+    kinds.set(`${group}/${plural}`, {
+      group,
+      version: version.name,
+      plural,
+      kind,
+      statusSubresource: !!version.subresources?.status,
+      check(obj: unknown): string[] {
+        const problems: string[] = [];
+        const o = obj as K8sObject;
+        if (o?.apiVersion !== apiVersion) problems.push(`apiVersion is ${String(o?.apiVersion)}, expected ${apiVersion}`);
+        if (o?.kind !== kind) problems.push(`kind is ${String(o?.kind)}, expected ${kind}`);
+        if (!o?.metadata?.name) problems.push('metadata.name is missing');
+        return problems.concat(validate(obj, ''));
+      },
+    });
+  }
+  cache = kinds;
+  return kinds;
+}
+
+/**
+ * Parsing the 2 MB KServe YAML takes seconds on a busy machine, so the parsed document is cached as JSON
+ * under the temp folder, addressed by the YAML's content hash (never stale; a changed file is a new entry).
+ */
+function readCrd(path: string): CrdDoc {
+  const text = readFileSync(path, 'utf8');
+  const dir = join(tmpdir(), 'modelgate-crd-cache');
+  const cached = join(dir, `${createHash('sha256').update(text).digest('hex')}.json`);
+  try {
+    return JSON.parse(readFileSync(cached, 'utf8')) as CrdDoc;
+  } catch {
+    const doc = parse(text) as CrdDoc;
+    mkdirSync(dir, { recursive: true });
+    const partial = `${cached}.${process.pid}.tmp`;
+    writeFileSync(partial, JSON.stringify(doc));
+    renameSync(partial, cached); // atomic: a concurrent reader sees all or nothing
+    return doc;
+  }
+}
+
+/** Nodes bigger than this (serialized) are walked instead of compiled whole. */
+const COMPILE_LIMIT = 30_000;
+/** Keywords the hand walk understands; a big node with any other keyword is compiled whole. */
+const WALKED = new Set(['type', 'properties', 'required', 'additionalProperties', 'x-kubernetes-preserve-unknown-fields']);
+
+type Check = (data: unknown, path: string) => string[];
+
+function lazyValidator(ajv: Ajv, schema: AnySchemaObject): Check {
+  const compiled = new WeakMap<object, ValidateFunction>();
+  const walk = (node: AnySchemaObject, data: unknown, path: string): string[] => {
+    const walkable =
+      node.type === 'object' && node.properties && Object.keys(node).every((k) => WALKED.has(k)) && JSON.stringify(node).length > COMPILE_LIMIT;
+    if (!walkable) {
+      let fn = compiled.get(node);
+      if (!fn) {
+        fn = ajv.compile(node);
+        compiled.set(node, fn);
+      }
+      if (fn(data)) return [];
+      return (fn.errors ?? []).map((e) => {
+        const extra = e.keyword === 'additionalProperties' ? ` (${String(e.params.additionalProperty)})` : '';
+        return `${path}${e.instancePath || (path ? '' : '/')} ${e.message ?? e.keyword}${extra}`;
+      });
+    }
+    if (data === null || typeof data !== 'object' || Array.isArray(data)) return [`${path || '/'} must be object`];
+    const problems: string[] = [];
+    const props = node.properties as Record<string, AnySchemaObject>;
+    for (const key of (node.required as string[] | undefined) ?? []) {
+      if (!(key in data)) problems.push(`${path || '/'} must have required property '${key}'`);
+    }
+    for (const [key, value] of Object.entries(data)) {
+      const sub = props[key];
+      if (sub) problems.push(...walk(sub, value, `${path}/${key}`));
+      else if (node.additionalProperties === false) problems.push(`${path || '/'} must NOT have additional properties (${key})`);
+      else if (node.additionalProperties && typeof node.additionalProperties === 'object') {
+        problems.push(...walk(node.additionalProperties as AnySchemaObject, value, `${path}/${key}`));
+      }
+    }
+    return problems;
+  };
+  return (data, path) => walk(schema, data, path);
+}
+
+/**
+ * A copy of the schema where every object node with declared `properties` (and no
+ * `additionalProperties` / `x-kubernetes-preserve-unknown-fields`) rejects other fields.
+ */
+function structural(node: AnySchemaObject): AnySchemaObject {
+  if (Array.isArray(node)) return node.map((n) => structural(n)) as unknown as AnySchemaObject;
+  if (!node || typeof node !== 'object') return node;
+  const out: AnySchemaObject = {};
+  for (const [k, v] of Object.entries(node)) {
+    if (k === 'description') continue;
+    if (k === 'properties' && v && typeof v === 'object') {
+      out.properties = Object.fromEntries(Object.entries(v as object).map(([p, s]) => [p, structural(s as AnySchemaObject)]));
+    } else if (k === 'enum' || k === 'default' || k === 'required' || k === 'x-kubernetes-list-map-keys') {
+      out[k] = v;
+    } else {
+      out[k] = structural(v as AnySchemaObject);
+    }
+  }
+  if (out.properties && out.additionalProperties === undefined && out['x-kubernetes-preserve-unknown-fields'] !== true) {
+    out.additionalProperties = false;
+  }
+  return out;
+}
+
+/** `set`: items unique; `map`: items unique by `x-kubernetes-list-map-keys`; `atomic`: anything. */
+function listTypeValidator(listType: string, data: unknown, parentSchema?: AnySchemaObject): boolean {
+  if (!Array.isArray(data) || listType === 'atomic') return true;
+  const keyOf =
+    listType === 'map'
+      ? (item: unknown) => JSON.stringify(((parentSchema?.['x-kubernetes-list-map-keys'] as string[]) ?? []).map((k) => (item as Record<string, unknown>)?.[k]))
+      : (item: unknown) => JSON.stringify(item);
+  return new Set(data.map(keyOf)).size === data.length;
+}

@@ -1,0 +1,79 @@
+/**
+ * A loopback HTTP proxy in front of the real MLflow server that records every request (method, path, JSON
+ * body) and lets a test act at the worst moment: after MLflow has applied a write, before its answer
+ * reaches the caller. Fault tests count side effects with it.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { request } from 'undici';
+
+export interface Recorded {
+  method: string;
+  path: string;
+  body: Record<string, unknown> | undefined;
+}
+
+export interface RecordingProxy {
+  url: string;
+  requests: Recorded[];
+  /** Called after MLflow answered, before the answer is sent back. */
+  afterUpstream?: (r: Recorded) => Promise<void> | void;
+  close(): Promise<void>;
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+export async function startRecordingProxy(upstream: string): Promise<RecordingProxy> {
+  const proxy: RecordingProxy = {
+    url: '',
+    requests: [],
+    close: async () => undefined,
+  };
+  const server: Server = createServer((req, res) => {
+    void (async () => {
+      const raw = await readBody(req);
+      let body: Record<string, unknown> | undefined;
+      try {
+        body = raw.length ? (JSON.parse(raw.toString('utf8')) as Record<string, unknown>) : undefined;
+      } catch {
+        body = undefined;
+      }
+      const rec: Recorded = { method: req.method ?? 'GET', path: req.url ?? '/', body };
+      proxy.requests.push(rec);
+      const up = await request(`${upstream}${req.url}`, {
+        method: (req.method ?? 'GET') as 'GET',
+        headers: { 'content-type': req.headers['content-type'] ?? 'application/json' },
+        body: raw.length ? raw : undefined,
+      });
+      const answer = Buffer.from(await up.body.arrayBuffer());
+      await proxy.afterUpstream?.(rec);
+      res.writeHead(up.statusCode, { 'content-type': String(up.headers['content-type'] ?? 'application/json') });
+      res.end(answer);
+    })().catch(() => {
+      res.statusCode = 502;
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const addr = server.address();
+  proxy.url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  proxy.close = () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+  return proxy;
+}
+
+/** Writes of one kind for one version, e.g. transition-stage to Production. */
+export function writes(p: RecordingProxy, path: string, match: Record<string, unknown>): Recorded[] {
+  return p.requests.filter(
+    (r) => r.method !== 'GET' && r.path.startsWith(`/api/2.0/mlflow/${path}`) && Object.entries(match).every(([k, v]) => String(r.body?.[k]) === String(v)),
+  );
+}
