@@ -27,7 +27,7 @@ describe('active-version endpoint (real MLflow)', () => {
   before(async () => {
     mlflow = new MlflowClient({ trackingUri: testStack().mlflowUri, timeoutMs: 15_000 });
     // A TTL far beyond the test: only an invalidation can make a change visible.
-    const cache = new ActiveVersionCache(mlflow, { ttlMs: 10 * 60_000, staleWhileRevalidateMs: 0 });
+    const cache = new ActiveVersionCache(mlflow, { ttlMs: 10 * 60_000, staleWhileRevalidateMs: 0, maxWaitMs: 60_000 });
     app = Fastify({ logger: false });
     await app.register(activeRoutes(cache, { invalidateToken: TOKEN }));
     base = await app.listen({ host: '127.0.0.1', port: 0 });

@@ -202,4 +202,3 @@ describe('docker-compose.yml', () => {
     t.skip('no docker-compose or docker compose plugin on this machine');
   });
 });
-});

@@ -121,7 +121,9 @@ describe('MLflow webhooks and reconciliation', () => {
       }
     });
     assert.match((await desc.staticDetails()) ?? '', /mlflow-webhook/);
-    assert.ok((await counter('modelgate_webhook_deliveries_total', { source: 'mlflow', outcome: 'accepted' })) > acceptedBefore);
+    await eventually('delivery counted as accepted', async () =>
+      (await counter('modelgate_webhook_deliveries_total', { source: 'mlflow', outcome: 'accepted' })) > acceptedBefore ? true : undefined,
+    );
     const s = await eventually('awaiting approval', async () => {
       const st = await getState(env.client, model, v.version);
       return st.phase === 'awaiting_approval' ? st : undefined;

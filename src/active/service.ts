@@ -112,7 +112,7 @@ export class ActiveVersionCache {
     this.#ttlMs = opts.ttlMs ?? 5_000;
     this.#swrMs = opts.staleWhileRevalidateMs ?? 60_000;
     this.#retryAfterErrorMs = opts.retryAfterErrorMs ?? 2_000;
-    this.#maxWaitMs = opts.maxWaitMs ?? 1_000;
+    this.#maxWaitMs = opts.maxWaitMs ?? 2_000;
     this.#keyMetrics = opts.keyMetrics;
     this.#maxEntries = opts.maxEntries ?? 10_000;
     this.#logger = opts.logger;

@@ -3,6 +3,8 @@
  * `modelgate` CLI. Every failure a person can cause ends in one line on stderr naming what was wrong and a
  * non-zero exit code — never a stack trace (set MODELGATE_DEBUG=1 to see one).
  */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config.js';
 import { ModelgateError } from '../client.js';
@@ -41,4 +43,8 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-run(process.argv).then((code) => process.exit(code));
+// Run only as the program (bin symlink or `node dist/src/cli/main.js`), not when imported by tests.
+const invoked = process.argv[1] ? realpathSync(process.argv[1]) : '';
+if (invoked === fileURLToPath(import.meta.url)) {
+  run(process.argv).then((code) => process.exit(code));
+}

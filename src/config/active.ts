@@ -14,6 +14,8 @@ const shape = {
   MODELGATE_ACTIVE_STALE_WHILE_REVALIDATE_MS: ms.default(60_000),
   /** After a failed MLflow read, how long requests get the last-known-good value without a new attempt. */
   MODELGATE_ACTIVE_RETRY_AFTER_ERROR_MS: ms.default(2_000),
+  /** A request for a seen model whose value expired waits this long for MLflow, then gets last-known-good. */
+  MODELGATE_ACTIVE_MAX_WAIT_MS: ms.default(2_000),
   /** Comma-separated run metrics to publish (default: every metric of the run). */
   MODELGATE_ACTIVE_KEY_METRICS: z.string().min(1).optional(),
   /** Bearer token of POST /internal/models/:model/invalidate (API) and of the worker's call to it. */
@@ -23,7 +25,7 @@ const shape = {
 };
 
 export interface ActiveConfig {
-  cache: { ttlMs: number; staleWhileRevalidateMs: number; retryAfterErrorMs: number; keyMetrics?: string[] };
+  cache: { ttlMs: number; staleWhileRevalidateMs: number; retryAfterErrorMs: number; maxWaitMs: number; keyMetrics?: string[] };
   /** Undefined: the invalidation route refuses every call (403). */
   internalToken?: string;
   /** Undefined: the worker invalidates only an in-process cache (if any). */
@@ -45,6 +47,7 @@ export function loadActiveConfig(env: NodeJS.ProcessEnv = process.env): ActiveCo
       ttlMs: c.MODELGATE_ACTIVE_TTL_MS,
       staleWhileRevalidateMs: c.MODELGATE_ACTIVE_STALE_WHILE_REVALIDATE_MS,
       retryAfterErrorMs: c.MODELGATE_ACTIVE_RETRY_AFTER_ERROR_MS,
+      maxWaitMs: c.MODELGATE_ACTIVE_MAX_WAIT_MS,
       ...(keyMetrics?.length ? { keyMetrics } : {}),
     },
     internalToken: c.MODELGATE_INTERNAL_TOKEN,

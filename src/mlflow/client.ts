@@ -379,7 +379,7 @@ export class MlflowClient implements MlflowRegistry, MlflowAuthoring {
         status,
         endpoint,
         field: '(body)',
-        problem: `not JSON (content-type ${contentType || 'none'}): ${this.#redact(oneLine(text, 120))}`,
+        problem: `not JSON (content-type ${contentType || 'none'}): ${oneLine(this.#redact(text), 120)}`,
       });
     }
     const parsed = responses[schema].safeParse(json);
@@ -390,7 +390,9 @@ export class MlflowClient implements MlflowRegistry, MlflowAuthoring {
     return parsed.data;
   }
 
-  #httpError(endpoint: string, status: number, contentType: string, text: string): MlflowError {
+  #httpError(endpoint: string, status: number, contentType: string, raw: string): MlflowError {
+    // Redact before any truncation, so a cut can never leave part of a secret behind.
+    const text = this.#redact(raw);
     let errorCode = 'HTTP_ERROR';
     let detail: string;
     try {
@@ -407,7 +409,7 @@ export class MlflowClient implements MlflowRegistry, MlflowAuthoring {
         ? `HTTP ${status} non-JSON answer (content-type ${contentType || 'none'}): ${oneLine(text, 200)}`
         : `HTTP ${status} with an empty body`;
     }
-    return new MlflowError({ status, errorCode, endpoint, detail: this.#redact(detail) });
+    return new MlflowError({ status, errorCode, endpoint, detail });
   }
 
   #transportError(endpoint: string, err: unknown): MlflowError {

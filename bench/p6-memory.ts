@@ -1,0 +1,275 @@
+/**
+ * P6: worker memory per 1,000 promotions parked on approval ÷ per 1,000 bare signal-waiting workflows.
+ * Each side runs in its own worker process (bench/p6-memory-child.ts) on its own task queue, one side at a
+ * time, with the same (default) worker settings. Per side: warm up with a few workflows, GC and read
+ * process.memoryUsage(), park N more, wait until the worker is idle, GC and read again; growth × 1000 / N.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { startLifecycle } from '../src/client.js';
+import { PROJECT_ROOT } from '../src/stack/embedded.js';
+import { MlflowClient } from '../src/mlflow/client.js';
+import { registerTrainedVersion } from '../test/support/fixtures.js';
+import { BARE_WORKFLOW } from './workflows/definitions.js';
+import { benchId } from './promotion-rig.js';
+import { check, fmt, mib, ms, pollUntil, pool, type BenchContext, type Figure } from './support.js';
+
+export interface ChildConfig {
+  side: 'real' | 'bare';
+  temporalAddress: string;
+  namespace: string;
+  taskQueue: string;
+  mlflowUri: string;
+  policyYaml: string;
+  baselineBundlePath: string;
+}
+
+export type ChildRequest = { cmd: 'status' } | { cmd: 'measure' } | { cmd: 'stop' };
+
+export interface ChildStatus {
+  cached: number;
+  inFlightActivations: number;
+  inFlightActivities: number;
+}
+
+export type ChildMessage =
+  | { type: 'ready' }
+  | { type: 'status'; status: ChildStatus }
+  | { type: 'memory'; memory: NodeJS.MemoryUsage; status: ChildStatus }
+  | { type: 'stopped' }
+  | { type: 'error'; message: string };
+
+export const CHILD_CONFIG_ENV = 'MODELGATE_BENCH_P6_CHILD';
+
+const CHILD_SCRIPT = join(PROJECT_ROOT, 'dist', 'bench', 'p6-memory-child.js');
+
+/** A worker child process and a request/answer channel to it (one request at a time). */
+class WorkerChild {
+  private readonly child: ChildProcess;
+  private waiting?: { want: ChildMessage['type']; resolve(m: ChildMessage): void; reject(e: Error): void };
+  private readonly exited: Promise<void>;
+
+  constructor(cfg: ChildConfig) {
+    this.child = fork(CHILD_SCRIPT, [], {
+      execArgv: ['--expose-gc'],
+      env: { ...process.env, [CHILD_CONFIG_ENV]: JSON.stringify(cfg) },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    this.child.on('message', (raw) => {
+      const m = raw as ChildMessage;
+      const w = this.waiting;
+      if (!w) return;
+      if (m.type === 'error') {
+        this.waiting = undefined;
+        w.reject(new Error(`P6 ${cfg.side} worker: ${m.message}`));
+      } else if (m.type === w.want) {
+        this.waiting = undefined;
+        w.resolve(m);
+      }
+    });
+    this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
+    this.child.once('exit', (code, signal) => {
+      this.waiting?.reject(new Error(`P6 ${cfg.side} worker exited (${code ?? signal})`));
+      this.waiting = undefined;
+    });
+    // This process may exit on an error; never leave the child behind.
+    process.once('exit', () => this.child.kill('SIGKILL'));
+  }
+
+  private next<T extends ChildMessage['type']>(want: T, timeoutMs: number): Promise<Extract<ChildMessage, { type: T }>> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting = undefined;
+        reject(new Error(`P6 worker: no ${want} answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiting = {
+        want,
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m as Extract<ChildMessage, { type: T }>);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+    });
+  }
+
+  ready(): Promise<unknown> {
+    return this.next('ready', 120_000);
+  }
+
+  async status(): Promise<ChildStatus> {
+    const answer = this.next('status', 30_000);
+    this.child.send({ cmd: 'status' } satisfies ChildRequest);
+    return (await answer).status;
+  }
+
+  async measure(): Promise<NodeJS.MemoryUsage> {
+    const answer = this.next('memory', 60_000);
+    this.child.send({ cmd: 'measure' } satisfies ChildRequest);
+    return (await answer).memory;
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const answer = this.next('stopped', 60_000).catch(() => undefined);
+    this.child.send({ cmd: 'stop' } satisfies ChildRequest);
+    await answer;
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+interface SideResult {
+  n: number;
+  before: NodeJS.MemoryUsage;
+  after: NodeJS.MemoryUsage;
+  parkMs: number;
+}
+
+/** Waits until the child has every expected workflow cached and nothing in flight, three polls in a row. */
+async function settle(child: WorkerChild, cached: number, what: string): Promise<void> {
+  let quiet = 0;
+  await pollUntil(
+    what,
+    async () => {
+      const s = await child.status();
+      quiet = s.cached >= cached && s.inFlightActivations === 0 && s.inFlightActivities === 0 ? quiet + 1 : 0;
+      return quiet >= 3 ? true : undefined;
+    },
+    { intervalMs: 250, timeoutMs: 30 * 60_000 },
+  );
+}
+
+async function measureSide(
+  ctx: BenchContext,
+  side: 'real' | 'bare',
+  n: number,
+  warm: number,
+  baselineBundlePath: string,
+  start: (taskQueue: string, i: number) => Promise<unknown>,
+  parked: (taskQueue: string, expected: number) => Promise<boolean>,
+): Promise<SideResult> {
+  const taskQueue = benchId(`p6-${side}`);
+  const child = new WorkerChild({
+    side,
+    taskQueue,
+    temporalAddress: ctx.temporalAddress,
+    namespace: ctx.namespace,
+    mlflowUri: ctx.mlflowUri,
+    policyYaml: ctx.policyYaml,
+    baselineBundlePath,
+  });
+  try {
+    await child.ready();
+    const park = async (from: number, count: number) => {
+      await pool(Array.from({ length: count }, (_, i) => from + i), 20, (i) => start(taskQueue, i));
+      await pollUntil(`${from + count} ${side} workflows parked`, async () => ((await parked(taskQueue, from + count)) ? true : undefined), {
+        intervalMs: 500,
+        timeoutMs: 30 * 60_000,
+      });
+      await settle(child, from + count, `${side} worker idle with ${from + count} cached workflows`);
+    };
+    await park(0, warm);
+    const before = await child.measure();
+    const t0 = performance.now();
+    await park(warm, n);
+    const parkMs = performance.now() - t0;
+    const after = await child.measure();
+    return { n, before, after, parkMs };
+  } finally {
+    await child.stop();
+  }
+}
+
+export interface P6Result {
+  figures: Figure[];
+  notes: string[];
+}
+
+export async function measureP6(ctx: BenchContext, baselineBundlePath: string): Promise<P6Result> {
+  const n = ctx.settings.p6Workflows;
+  const warm = Math.max(5, Math.round(n / 20));
+  const total = warm + n;
+
+  // The real side needs a READY version per promotion. One training run backs them all (a registered
+  // version only points at a run), spread over models of 100 versions; registering is setup, not measured.
+  ctx.log(`P6: registering ${total} versions (setup, not timed)`);
+  const mlflow = new MlflowClient({ trackingUri: ctx.mlflowUri, timeoutMs: 30_000 });
+  const keys: Array<{ model: string; version: number }> = [];
+  try {
+    const groups = Math.ceil(total / 100);
+    const perGroup = await pool(Array.from({ length: groups }, (_, g) => g), 4, async (g) => {
+      const size = Math.min(100, total - g * 100);
+      const model = benchId('p6');
+      const first = await registerTrainedVersion(mlflow, model, { user: 'dana', metrics: { accuracy: 0.93 } });
+      const out = [{ model, version: first.version }];
+      for (let i = 1; i < size; i++) {
+        const v = await mlflow.createModelVersion({ name: model, source: `runs:/${first.runId}/model`, runId: first.runId });
+        out.push({ model, version: v.version });
+      }
+      return out;
+    });
+    keys.push(...perGroup.flat());
+  } finally {
+    await mlflow.close();
+  }
+
+  ctx.log(`P6: bare side: ${warm} warm-up + ${n} signal-waiting workflows in a worker process of their own`);
+  const bare = await measureSide(
+    ctx,
+    'bare',
+    n,
+    warm,
+    baselineBundlePath,
+    (taskQueue, i) => ctx.client.workflow.start(BARE_WORKFLOW, { taskQueue, workflowId: `${taskQueue}/${i}` }),
+    // A bare workflow parks in its first workflow task, so "cached by the worker" is "parked".
+    async () => true,
+  );
+  ctx.log(`P6: real side: ${warm} warm-up + ${n} promotions parked on approval in a worker process of their own`);
+  const real = await measureSide(
+    ctx,
+    'real',
+    n,
+    warm,
+    baselineBundlePath,
+    (taskQueue, i) => startLifecycle(ctx.client, keys[i]!.model, keys[i]!.version, { source: 'test', by: 'bench' }, taskQueue),
+    // ModelStage becomes Staging in the same workflow task that starts waiting for approval.
+    async (taskQueue, expected) =>
+      (await ctx.client.workflow.count(`TaskQueue = "${taskQueue}" AND ModelStage = "Staging"`)).count >= expected,
+  );
+
+  const per1000 = (r: SideResult, key: 'rss' | 'heapUsed') => ((r.after[key] - r.before[key]) * 1000) / r.n;
+  const rssReal = per1000(real, 'rss');
+  const rssBare = per1000(bare, 'rss');
+  const p6 = rssReal / rssBare;
+  const heapRatio = per1000(real, 'heapUsed') / per1000(bare, 'heapUsed');
+  return {
+    figures: [
+      {
+        id: 'P6',
+        name: 'worker RSS per 1,000 parked promotions ÷ bare signal wait',
+        value: p6,
+        target: '≤ 1.5',
+        pass: check(p6, '<=', 1.5),
+        detail: `${mib(rssReal)} vs ${mib(rssBare)} per 1,000 (${n} each)`,
+      },
+      {
+        id: 'P6′',
+        name: 'context: V8 heap used per 1,000, same ratio',
+        value: heapRatio,
+        target: '(info)',
+        detail: `${mib(per1000(real, 'heapUsed'))} vs ${mib(per1000(bare, 'heapUsed'))} per 1,000`,
+      },
+    ],
+    notes: [
+      `P6 real worker: RSS ${mib(real.before.rss)} → ${mib(real.after.rss)}, heap used ${mib(real.before.heapUsed)} → ${mib(real.after.heapUsed)}, ` +
+        `${n} parked in ${ms(real.parkMs)} (${fmt(n / (real.parkMs / 1000), 1)}/s)`,
+      `P6 bare worker: RSS ${mib(bare.before.rss)} → ${mib(bare.after.rss)}, heap used ${mib(bare.before.heapUsed)} → ${mib(bare.after.heapUsed)}, ` +
+        `${n} parked in ${ms(bare.parkMs)}`,
+    ],
+  };
+}

@@ -1,0 +1,117 @@
+/**
+ * The bench's output: a table on stdout and docs/PERFORMANCE.md (machine, figures, notes, method), rewritten on
+ * every full run so the recorded figures always come from one run of the current code.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../src/stack/embedded.js';
+import { fmt, type BenchSettings, type Figure, type MachineInfo } from './support.js';
+
+function verdict(f: Figure): string {
+  if (f.skipped) return 'not measured';
+  if (f.pass === undefined) return 'info';
+  return f.pass ? 'PASS' : 'MISS';
+}
+
+export function printTable(figures: Figure[], out: (line: string) => void): void {
+  const rows = figures.map((f) => [f.id, f.name, f.skipped ? '—' : fmt(f.value), f.target, verdict(f)]);
+  const head = ['', 'figure', 'value', 'target', 'result'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+  out(line(head));
+  out(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of rows) out(line(r));
+  out('');
+  for (const f of figures) {
+    if (f.skipped) out(`${f.id}: not measured (${f.skipped})`);
+    else if (f.detail) out(`${f.id}: ${f.detail}`);
+  }
+}
+
+export interface Report {
+  machine: MachineInfo;
+  settings: BenchSettings;
+  figures: Figure[];
+  notes: string[];
+  /** 1-minute load average sampled before each part. */
+  loadDuring: Array<{ part: string; load: number }>;
+  shared: boolean;
+  totalMs: number;
+}
+
+const cell = (s: string) => s.replace(/\|/g, '\\|');
+
+export function writePerformanceDoc(r: Report): string {
+  const m = r.machine;
+  const s = r.settings;
+  const lines: string[] = [];
+  const p = (x = '') => lines.push(x);
+  p('# Performance');
+  p();
+  p('Written by `npm run bench` (bench/run.ts) from one run; do not edit by hand. Every figure is a ratio against a');
+  p('baseline measured in the same process, on the same Temporal and MLflow servers, in the same run, so a slower');
+  p('or busier machine moves both sides. Nothing here is asserted by a test.');
+  p();
+  p('## Machine');
+  p();
+  p(`- Date: ${m.date}`);
+  p(`- CPU: ${m.cpuModel}, ${m.nproc} cores (nproc)`);
+  p(`- Memory: ${m.memory}`);
+  p(`- Node ${m.node}; ${m.temporalCli}; MLflow ${m.mlflow} (SQLite backend, 1 server worker)`);
+  p(`- Load average at start: ${m.loadavg.map((x) => x.toFixed(2)).join(' ')}; before each part: ${r.loadDuring.map((x) => `${x.part} ${x.load.toFixed(2)}`).join(', ')}`);
+  p(`- Scale: MODELGATE_BENCH_SCALE=${s.scale} (P1 ${s.p1Runs} runs each; P2 ${s.p2Models} models, ${s.p2Concurrency} concurrent; P6 ${s.p6Workflows} workflows each); whole run ${(r.totalMs / 1000).toFixed(0)} s`);
+  if (r.shared) {
+    p();
+    p(`> **The machine was shared while measuring**: the load average (up to ${Math.max(m.loadavg[0], ...r.loadDuring.map((x) => x.load)).toFixed(1)})`);
+    p(`> exceeded its ${m.nproc} cores, i.e. other work competed for the CPU. Ratios hold up better than absolute`);
+    p('> numbers under load, but treat these figures as provisional until re-run on a quiet machine.');
+  }
+  p();
+  p('## Figures');
+  p();
+  p('| | figure | value | target | result | raw numbers |');
+  p('|---|---|---|---|---|---|');
+  for (const f of r.figures) {
+    p(`| ${f.id} | ${cell(f.name)} | ${f.skipped ? '—' : fmt(f.value)} | ${cell(f.target)} | ${verdict(f)} | ${cell(f.skipped ? `not measured: ${f.skipped}` : (f.detail ?? ''))} |`);
+  }
+  p();
+  p('## Where the time goes');
+  p();
+  for (const n of r.notes) p(`- ${n}`);
+  p();
+  p('## Method');
+  p();
+  p('`npm run bench` builds, then starts its own Temporal dev server (`temporal server start-dev`, SQLite file, headless)');
+  p('and MLflow server (SQLite, `--serve-artifacts`, one worker) on free loopback ports in a temporary folder, measures,');
+  p('and stops both. Counts scale with `MODELGATE_BENCH_SCALE` (default 1); each count can also be set on its own');
+  p('(`MODELGATE_BENCH_P1_RUNS`, `MODELGATE_BENCH_P2_MODELS`, `MODELGATE_BENCH_P2_CONCURRENCY`, `MODELGATE_BENCH_P6_WORKFLOWS`);');
+  p('`MODELGATE_BENCH_ONLY=p1,p6` runs a subset (and then leaves this file alone).');
+  p();
+  p('- **Workers.** The real side is `createWorker` from src/worker.ts with the real activities against the real MLflow');
+  p('  server and no overrides (SDK default cache and concurrency); the baselines run on `Worker.create` with the same');
+  p('  connection and the same (default) options, their own prebuilt bundle (bench/workflows/) and no-op activities.');
+  p('  Each side has its own task queue. Bench policy: approvers alice and bob, no four-eyes, quorum 1, expiry 1h,');
+  p('  threshold `accuracy >= 0.5`, no required tags, registry mode, no Slack channel.');
+  p('- **Fixtures.** Every promoted version is trained and registered (test/support/fixtures.ts) and READY before any');
+  p('  clock starts: registering is the training job\'s work, not modelgate\'s.');
+  p('- **P1.** One promotion as a client sees it: `startLifecycle` → `getState` every');
+  p(`  ${s.p1PollMs} ms until \`awaiting_approval\` → \`approve\` → \`getState\` until \`production\`. The baseline is`);
+  p('  bench/workflows/skeleton.ts: as many no-op activities before and after one `approve` update as the real');
+  p('  lifecycle ran (counted from a warm-up promotion\'s history), driven with the same start/poll/update/poll');
+  p('  protocol. One warm-up of each, then N of each interleaved; ratio of medians. P1′ subtracts the MLflow REST');
+  p('  time measured around every MLflow call of the real worker (context only; P1 is the raw ratio).');
+  p(`- **P2.** ${s.p2Models} fresh models with one version each, promoted by ${s.p2Concurrency} concurrent clients with the P1`);
+  p(`  protocol (poll every ${s.p2PollMs} ms); promotions completed per second from the first start to the last`);
+  p('  `production`, ÷ the same for skeleton promotions at the same concurrency (skeleton round first).');
+  p('- **P6.** One worker child process per side (bench/p6-memory-child.ts, `--expose-gc`), one side at a time, own');
+  p('  task queue, same default settings. Warm up with N/20 workflows, wait until they are parked and the worker is');
+  p('  idle (everything cached, nothing in flight), GC twice, read `process.memoryUsage()`; park N more, same wait,');
+  p('  read again. RSS growth × 1000 / N, real ÷ bare. Real: lifecycles waiting for approval (search attribute');
+  p('  `ModelStage = "Staging"` on that task queue). Bare: bench/workflows/skeleton.ts `bareSignalWait`.');
+  p('- **P3, P4, P5** come from `measureP3/P4/P5(ctx)` in bench/p3-approve-latency.ts, bench/p4-active-endpoint.ts and');
+  p('  bench/p5-freshness.ts (see their headers for method), called with the running stack\'s addresses.');
+  p();
+  const path = join(PROJECT_ROOT, 'docs', 'PERFORMANCE.md');
+  writeFileSync(path, lines.join('\n'));
+  return path;
+}

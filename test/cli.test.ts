@@ -1,0 +1,134 @@
+/**
+ * The `modelgate` CLI as a person uses it: the real program in a child process against the real Temporal and
+ * MLflow servers. Every mistake ends in one line on stderr and a non-zero exit code, never a stack trace.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { parsePolicy } from '../src/policy/load.js';
+import type { MlflowClient } from '../src/mlflow/client.js';
+import { PROJECT_ROOT } from '../src/stack/embedded.js';
+import { connectTestEnv, testStack, unique } from './support/stack.js';
+import { registerTrainedVersion, testMlflow } from './support/fixtures.js';
+import { startTestWorker, type RunningWorker } from './support/worker.js';
+
+const CLI = join(PROJECT_ROOT, 'dist', 'src', 'cli', 'main.js');
+
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+describe('modelgate CLI', () => {
+  let env: TestWorkflowEnvironment;
+  let mlflow: MlflowClient;
+  let worker: RunningWorker;
+
+  before(async () => {
+    env = await connectTestEnv();
+    mlflow = testMlflow(testStack().mlflowUri);
+    const set = parsePolicy(
+      `defaults:
+  evaluation: { thresholds: ["accuracy >= 0.9"], requiredTags: [], noRegression: [] }
+  approval: { approvers: [alice, bob], fourEyes: true, quorum: 1, expiresAfter: 1h }
+  deployment: { mode: registry }
+`,
+      'cli-test.yaml',
+    );
+    worker = await startTestWorker(env, { mlflow, policies: { policyFor: (m) => ({ ...set.policyFor(m), model: m }) } });
+  });
+
+  after(async () => {
+    await worker?.stop();
+    await mlflow?.close();
+    await env?.teardown();
+  });
+
+  function cli(args: string[], extraEnv: Record<string, string> = {}): Promise<Ran> {
+    return new Promise((resolve) => {
+      execFile(
+        process.execPath,
+        [CLI, ...args],
+        {
+          env: {
+            ...process.env,
+            TEMPORAL_ADDRESS: testStack().temporalAddress,
+            MLFLOW_TRACKING_URI: testStack().mlflowUri,
+            MODELGATE_TASK_QUEUE: worker.taskQueue,
+            ...extraEnv,
+          },
+          timeout: 120_000,
+        },
+        (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+      );
+    });
+  }
+
+  function oneLineError(r: Ran, pattern: RegExp): void {
+    assert.notEqual(r.code, 0);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, `expected one line, got:\n${r.stderr}`);
+    assert.match(lines[0]!, pattern);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  }
+
+  it('when a version is promoted and approved through the CLI, then status shows it in Production', async () => {
+    const model = unique('cli-happy');
+    const v = await registerTrainedVersion(mlflow, model, { user: 'dana' });
+    const promoted = await cli(['promote', model, String(v.version), '--json']);
+    assert.equal(promoted.code, 0, promoted.stderr);
+    assert.equal(JSON.parse(promoted.stdout).phase, 'awaiting_approval');
+    const approved = await cli(['approve', model, String(v.version), '--as', 'alice', '--comment', 'fine']);
+    assert.equal(approved.code, 0, approved.stderr);
+    assert.match(approved.stdout, /approved by alice/);
+    let status: Ran;
+    do status = await cli(['status', model, String(v.version), '--json']);
+    while (JSON.parse(status.stdout).phase !== 'production');
+    assert.equal(JSON.parse(status.stdout).stage, 'Production');
+    const listed = await cli(['list', '--model', model, '--json']);
+    assert.equal(listed.code, 0, listed.stderr);
+    const rows = JSON.parse(listed.stdout) as Array<{ version: number }>;
+    assert.deepEqual(rows.map((r) => r.version), [v.version]);
+  });
+
+  it('when the version does not exist in MLflow, then promote refuses in one line naming it', async () => {
+    const model = unique('cli-ghost');
+    await registerTrainedVersion(mlflow, model);
+    oneLineError(await cli(['promote', model, '42']), new RegExp(`no version 42 of model "${model}"`));
+  });
+
+  it('when the version is not a positive integer, then one line says so', async () => {
+    oneLineError(await cli(['approve', 'm', 'latest', '--as', 'alice']), /version must be a positive integer \(got "latest"\)/);
+  });
+
+  it('when an unauthorized person approves, then one line names them and nothing changes', async () => {
+    const model = unique('cli-unauth');
+    const v = await registerTrainedVersion(mlflow, model, { user: 'dana' });
+    assert.equal((await cli(['promote', model, String(v.version)])).code, 0);
+    oneLineError(await cli(['approve', model, String(v.version), '--as', 'mallory']), /mallory may not approve/);
+    const status = JSON.parse((await cli(['status', model, String(v.version), '--json'])).stdout);
+    assert.equal(status.approvals.length, 0);
+  });
+
+  it('when approving a version that has no lifecycle, then one line says how to start it', async () => {
+    oneLineError(await cli(['approve', unique('cli-none'), '3', '--as', 'alice']), /no lifecycle for .* version 3 \(start it with/);
+  });
+
+  it('when the configuration is invalid, then one line names the key and the reason', async () => {
+    oneLineError(await cli(['list'], { MODELGATE_API_PORT: '70000' }), /MODELGATE_API_PORT: .*70000/);
+    oneLineError(await cli(['list'], { TEMPORAL_ADDRESS: 'not an address' }), /TEMPORAL_ADDRESS: expected host:port/);
+  });
+
+  it('when a required option is missing, then commander says which and exits non-zero', async () => {
+    const r = await cli(['approve', 'm', '1']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /required option '--as <user>' not specified/);
+  });
+
+  it('when --stage is not a stage, then one line lists the valid ones', async () => {
+    oneLineError(await cli(['list', '--stage', 'Prod']), /--stage must be one of None, Staging, Production, Archived/);
+  });
+});

@@ -1,0 +1,36 @@
+/** Shared inputs of the GitHub provider tests and their child worker process. */
+import type { MlflowRegistry, ModelVersion, Run } from '../../src/mlflow/types.js';
+
+/** Registry answers for any model: version N has run `runN`, artifacts under mlflow-artifacts:/3/models/m-N. */
+export function fakeMlflow(): Pick<MlflowRegistry, 'getDownloadUri' | 'getModelVersion' | 'getRun'> {
+  return {
+    async getModelVersion(name, version): Promise<ModelVersion> {
+      return { name, version, creation_timestamp: 0, current_stage: 'Staging', source: `models:/m-${version}`, run_id: `run${version}`, status: 'READY', tags: {}, aliases: [] };
+    },
+    async getDownloadUri(_name, version) {
+      return `mlflow-artifacts:/3/models/m-${version}/artifacts`;
+    },
+    async getRun(runId): Promise<Run> {
+      return { run_id: runId, experiment_id: '3', status: 'FINISHED', metrics: {}, params: {}, tags: {} };
+    },
+  };
+}
+
+export function isvcManifest(name: string): string {
+  return `# ${name}: managed by modelgate (storageUri and modelgate.io/* only)
+apiVersion: serving.kserve.io/v1beta1
+kind: InferenceService
+metadata:
+  name: ${name}
+  namespace: models
+  annotations:
+    serving.kserve.io/deploymentMode: Serverless
+spec:
+  predictor:
+    model:
+      modelFormat:
+        name: mlflow
+      protocolVersion: v2
+      storageUri: s3://models/${name}/v0   # first version
+`;
+}
