@@ -55,6 +55,8 @@ export default defineConfig(
       '@typescript-eslint/no-base-to-string': 'warn',
       '@typescript-eslint/prefer-promise-reject-errors': 'warn',
       'prefer-const': 'warn',
+      // Activity factories return closures, so passing `acts.someActivity` around is how they are used.
+      '@typescript-eslint/unbound-method': 'warn',
       '@typescript-eslint/no-unused-vars': ['warn', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
     },
   },

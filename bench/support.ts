@@ -5,7 +5,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import type { Client } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
@@ -292,6 +293,22 @@ export interface MachineInfo {
   loadavg: [number, number, number];
 }
 
+/** MLflow's version from the venv's package metadata (running `mlflow --version` imports all of MLflow). */
+function mlflowVersion(mlflowBinary: string): string {
+  const lib = join(dirname(dirname(mlflowBinary)), 'lib');
+  try {
+    for (const py of readdirSync(lib)) {
+      for (const name of readdirSync(join(lib, py, 'site-packages'))) {
+        const m = /^mlflow-([^-]+)\.dist-info$/.exec(name);
+        if (m) return m[1]!;
+      }
+    }
+  } catch {
+    // not a venv layout
+  }
+  return 'unknown';
+}
+
 export function machineInfo(temporalBinary: string, mlflowBinary: string): MachineInfo {
   const run = (cmd: string, args: string[]) => {
     try {
@@ -315,7 +332,7 @@ export function machineInfo(temporalBinary: string, mlflowBinary: string): Machi
     cpuModel,
     node: process.version,
     temporalCli: run(temporalBinary, ['--version']).split('\n')[0] ?? 'unknown',
-    mlflow: run(mlflowBinary, ['--version']).split('\n')[0] ?? 'unknown',
+    mlflow: mlflowVersion(mlflowBinary),
     loadavg: [la[0]!, la[1]!, la[2]!],
   };
 }

@@ -68,7 +68,7 @@ function knownConfigKeys(): Set<string> {
   if (existsSync(dir)) files.push(...readdirSync(dir).filter((f) => f.endsWith('.ts')).map((f) => join(dir, f)));
   const keys = new Set<string>();
   for (const f of files) {
-    for (const m of readFileSync(f, 'utf8').matchAll(/^\s+([A-Z][A-Z0-9_]+)\s*:/gm)) keys.add(m[1]!);
+    for (const m of readFileSync(f, 'utf8').matchAll(/^\s+([A-Z][A-Z0-9_]+)\s*:/gm)) keys.add(m[1]);
   }
   return keys;
 }
@@ -94,13 +94,13 @@ describe('docker-compose.yml', () => {
     const undocumented: string[] = [];
     const withoutEscapes = TEXT.replace(/\$\$/g, '');
     for (const m of withoutEscapes.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?+])?[^}]*\}|\$([A-Za-z_][A-Za-z0-9_]*)/g)) {
-      const name = m[1] ?? m[3]!;
+      const name = m[1] ?? m[3];
       const hasDefault = m[2] === '-' || m[2] === ':-';
       if (!hasDefault && !new RegExp(`\\b${name}\\b`).test(header)) undocumented.push(name);
     }
     assert.deepEqual(undocumented, [], 'variables without a default must be described in the header comment');
     // And every variable the header documents is used, so the list does not rot.
-    const documented = [...header.matchAll(/^#\s{2,}([A-Z][A-Z0-9_]+(?:,\s*[A-Z][A-Z0-9_]+)*)/gm)].flatMap((m) => m[1]!.split(/,\s*/));
+    const documented = [...header.matchAll(/^#\s{2,}([A-Z][A-Z0-9_]+(?:,\s*[A-Z][A-Z0-9_]+)*)/gm)].flatMap((m) => m[1].split(/,\s*/));
     for (const name of documented) assert.match(withoutEscapes, new RegExp(`\\$\\{${name}[:}-]`), `${name} is documented but unused`);
   });
 

@@ -34,7 +34,7 @@ export async function skeletonPromotion(input: SkeletonInput): Promise<SkeletonS
       return state;
     },
     {
-      validator: () => {
+      validator: (_approval: { by: string }) => {
         if (state.phase !== 'awaiting_approval') throw new Error(`not awaiting approval (phase ${state.phase})`);
       },
     },

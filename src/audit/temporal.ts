@@ -3,7 +3,7 @@
  * lifecycle's state — the workflow result when it has closed (read from history, no worker needed), else the
  * `state` query, bounded by a deadline so an audit never hangs on a worker that is down.
  */
-import { WorkflowNotFoundError, type Client, type WorkflowExecutionInfo } from '@temporalio/client';
+import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import {
   APPROVER,
   lifecycleWorkflowId,
@@ -59,9 +59,8 @@ export function temporalLifecycleReader(client: Client, opts: TemporalReaderOpti
           if (desc.status.name === 'COMPLETED') return (await handle.result()) as LifecycleState;
           return await handle.query(stateQuery);
         });
-      } catch (err) {
-        if (err instanceof WorkflowNotFoundError) return null;
-        // No worker to answer the query, deadline passed, failed run: the caller falls back to MLflow tags.
+      } catch {
+        // No such lifecycle, no worker to answer the query, deadline passed: the caller falls back to MLflow tags.
         return null;
       }
     },

@@ -55,13 +55,7 @@ async function main(): Promise<void> {
     const full = loadConfig(env);
     const active = loadActiveConfig(env);
     const registry = new MlflowClient({ trackingUri: full.mlflow.trackingUri!, auth: full.mlflow.auth, timeoutMs: full.mlflow.timeoutMs });
-    const cache = new ActiveVersionCache(registry, {
-      ttlMs: active.ttlMs,
-      staleWhileRevalidateMs: active.staleWhileRevalidateMs,
-      retryAfterErrorMs: active.retryAfterErrorMs,
-      keyMetrics: active.keyMetrics,
-      logger: log,
-    });
+    const cache = new ActiveVersionCache(registry, { ...active.cache, logger: log });
     // Worker and API share the process: the lifecycle invalidates this cache directly on Production changes.
     const worker = await buildWorkerFromConfig(env, cache);
     const client = await connectClient({ address: env.TEMPORAL_ADDRESS!, namespace: full.temporal.namespace, apiKey: full.temporal.apiKey, tls: full.temporal.tls });

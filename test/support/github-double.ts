@@ -63,7 +63,8 @@ interface Reply {
   status: number;
   body?: unknown;
   headers?: Record<string, string>;
-  rateLimit?: boolean;
+  /** Answers GitHub gives on any endpoint (rate limits, bad credentials): checked against basic-error. */
+  crossCutting?: boolean;
 }
 
 export interface Fault {
@@ -72,6 +73,8 @@ export interface Fault {
   reply?: Reply;
   /** Handle the request (state changes happen) but never answer: a worker dying mid-call. */
   hang?: boolean;
+  /** Runs when the request arrives, before it is handled (e.g. a human pushes at that moment). */
+  before?: () => void;
   /** How many matching requests it applies to (default 1). */
   times?: number;
 }
@@ -103,12 +106,15 @@ export class GitHubDouble {
   private readonly statuses = new Map<string, Array<{ state: string; context: string }>>();
   private readonly checkRuns = new Map<string, Array<{ name: string; status: string; conclusion: string | null }>>();
   private readonly faults: Fault[] = [];
-  private readonly hung: ServerResponse[] = [];
+  private readonly hung: Array<{ res: ServerResponse; send: () => void }> = [];
   private readonly issuedTokens = new Set<string>();
   private readonly appKey?: KeyObject;
   private limitedUntil = 0;
-  private nextLimit?: { kind: 'primary' | 'secondary'; status: 403 | 429; resetAfterSeconds: number; retryAfter?: number; operationId?: string };
+  private limitSignalledAt = 0;
+  private readonly nextLimits: Array<{ kind: 'primary' | 'secondary'; status: 403 | 429; resetAfterSeconds: number; retryAfter?: number; operationId?: string }> = [];
   private limitKind?: { kind: 'primary' | 'secondary'; status: 403 | 429; retryAfter?: number; reset?: number };
+  /** Every rate-limit answer sent: when, and until when requests were refused. */
+  readonly limits: Array<{ at: number; until: number; kind: 'primary' | 'secondary'; reset?: number }> = [];
   private nextId = 1000;
   private port = 0;
 
@@ -131,7 +137,7 @@ export class GitHubDouble {
   }
 
   async close(): Promise<void> {
-    for (const res of this.hung) res.destroy();
+    for (const h of this.hung) h.res.destroy();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -145,16 +151,27 @@ export class GitHubDouble {
 
   /** The next matching request is answered with a primary rate limit resetting after `resetAfterSeconds`. */
   primaryRateLimit(opts: { status: 403 | 429; resetAfterSeconds: number; operationId?: string }): void {
-    this.nextLimit = { kind: 'primary', ...opts };
+    this.nextLimits.push({ kind: 'primary', ...opts });
   }
 
   /** The next matching request hits a secondary rate limit (with `retry-after` when given). */
   secondaryRateLimit(opts: { status?: 403 | 429; retryAfter?: number; operationId?: string; minimumWaitSeconds?: number }): void {
-    this.nextLimit = { kind: 'secondary', status: opts.status ?? 403, resetAfterSeconds: opts.retryAfter ?? opts.minimumWaitSeconds ?? 60, retryAfter: opts.retryAfter, operationId: opts.operationId };
+    this.nextLimits.push({
+      kind: 'secondary',
+      status: opts.status ?? 403,
+      resetAfterSeconds: opts.retryAfter ?? opts.minimumWaitSeconds ?? 60,
+      retryAfter: opts.retryAfter,
+      operationId: opts.operationId,
+    });
   }
 
   get hungRequests(): number {
     return this.hung.length;
+  }
+
+  /** Send the held answers after all (a slow network rather than a dead worker). */
+  releaseHung(): void {
+    for (const h of this.hung.splice(0)) if (!h.res.destroyed) h.send();
   }
 
   pullRequests(): Array<{ number: number; head: string; state: string; merged: boolean; headSha: string; title: string; body: string | null; comments: number }> {
@@ -234,7 +251,7 @@ export class GitHubDouble {
     this.requests.push(record);
     const send = (r: Reply, op?: Operation) => {
       if (op) {
-        for (const p of this.api.validateResponse(op, r.status, r.body, { rateLimit: r.rateLimit })) this.problems.push(`response: ${p}`);
+        for (const p of this.api.validateResponse(op, r.status, r.body, { crossCutting: r.crossCutting })) this.problems.push(`response: ${p}`);
       }
       record.status = r.status;
       const body = r.body === undefined ? '' : JSON.stringify(r.body);
@@ -242,7 +259,7 @@ export class GitHubDouble {
         'content-type': 'application/json; charset=utf-8',
         'x-github-request-id': randomUUID(),
         'x-github-api-version-selected': '2022-11-28',
-        ...(r.rateLimit ? {} : { 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': '4000', 'x-ratelimit-reset': String(Math.ceil(Date.now() / 1000) + 3600), 'x-ratelimit-resource': 'core' }),
+        ...(r.crossCutting ? {} : { 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': '4000', 'x-ratelimit-reset': String(Math.ceil(Date.now() / 1000) + 3600), 'x-ratelimit-resource': 'core' }),
         ...r.headers,
       });
       res.end(body);
@@ -278,6 +295,7 @@ export class GitHubDouble {
 
     const fault = this.faults.find((f) => f.operationId === op.operationId && (f.times ?? 1) > 0);
     if (fault) fault.times = (fault.times ?? 1) - 1;
+    fault?.before?.();
     if (fault?.reply) return send(fault.reply, op);
     let reply: Reply;
     try {
@@ -287,7 +305,7 @@ export class GitHubDouble {
       reply = { status: 500, body: { message: 'double error' } };
     }
     if (fault?.hang) {
-      this.hung.push(res);
+      this.hung.push({ res, send: () => send(reply, op) });
       return;
     }
     send(reply, op);
@@ -296,12 +314,16 @@ export class GitHubDouble {
   private rateLimit(op: Operation): Reply | undefined {
     const t = Date.now();
     if (t < this.limitedUntil && this.limitKind) {
-      this.problems.push(`request ${op.operationId} at ${t} was sent while a ${this.limitKind.kind} rate limit was in force (until ${this.limitedUntil})`);
+      // Requests already in flight when the limit was answered are not the client's fault.
+      if (t > this.limitSignalledAt + 200) {
+        this.problems.push(`request ${op.operationId} at ${t} was sent while a ${this.limitKind.kind} rate limit was in force (until ${this.limitedUntil})`);
+      }
       return this.limitReply(this.limitKind);
     }
-    const next = this.nextLimit;
+    const next = this.nextLimits[0];
     if (!next || (next.operationId && next.operationId !== op.operationId)) return undefined;
-    this.nextLimit = undefined;
+    this.nextLimits.shift();
+    this.limitSignalledAt = t;
     if (next.kind === 'primary') {
       const reset = Math.ceil(t / 1000) + next.resetAfterSeconds;
       this.limitedUntil = reset * 1000;
@@ -310,6 +332,7 @@ export class GitHubDouble {
       this.limitedUntil = t + next.resetAfterSeconds * 1000;
       this.limitKind = { kind: 'secondary', status: next.status, retryAfter: next.retryAfter };
     }
+    this.limits.push({ at: t, until: this.limitedUntil, kind: next.kind, reset: this.limitKind.reset });
     return this.limitReply(this.limitKind);
   }
 
@@ -317,14 +340,14 @@ export class GitHubDouble {
     if (l.kind === 'primary') {
       return {
         status: l.status,
-        rateLimit: true,
+        crossCutting: true,
         headers: { 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': '0', 'x-ratelimit-used': '5000', 'x-ratelimit-reset': String(l.reset), 'x-ratelimit-resource': 'core' },
         body: { message: 'API rate limit exceeded for installation ID 1.', documentation_url: `${OCTOCAT_DOCS}/overview/rate-limits-for-the-rest-api`, status: String(l.status) },
       };
     }
     return {
       status: l.status,
-      rateLimit: true,
+      crossCutting: true,
       headers: l.retryAfter !== undefined ? { 'retry-after': String(l.retryAfter) } : {},
       body: {
         message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.',
@@ -339,12 +362,12 @@ export class GitHubDouble {
     if (op.operationId === 'apps/create-installation-access-token') {
       if (scheme?.toLowerCase() === 'bearer' && value && this.verifyAppJwt(value)) return undefined;
       this.problems.push('installation token requested without a valid app JWT');
-      return { status: 401, body: { message: 'A JSON web token could not be decoded', documentation_url: OCTOCAT_DOCS } };
+      return { status: 401, crossCutting: true, body: { message: 'A JSON web token could not be decoded', documentation_url: OCTOCAT_DOCS } };
     }
     const ok = (scheme === 'token' || scheme === 'Bearer' || scheme === 'bearer') && value && (value === this.opts.token || this.issuedTokens.has(value));
     if (ok) return undefined;
     this.problems.push(`${op.operationId}: bad credentials (${scheme ?? 'none'})`);
-    return { status: 401, body: { message: 'Bad credentials', documentation_url: OCTOCAT_DOCS }, rateLimit: false };
+    return { status: 401, crossCutting: true, body: { message: 'Bad credentials', documentation_url: OCTOCAT_DOCS, status: '401' } };
   }
 
   private verifyAppJwt(jwt: string): boolean {

@@ -146,14 +146,14 @@ export class GitHubOpenApi {
   }
 
   /**
-   * Problems with a response. Rate-limit answers (403/429 with a basic-error body) may come from any
+   * Problems with a response. Rate-limit answers (403/429) and bad credentials (401) may come from any
    * endpoint — GitHub documents them for the whole REST API, not per operation — so they are checked
    * against basic-error instead of the operation's declared statuses.
    */
-  validateResponse(operation: Operation, status: number, body: unknown, opts: { rateLimit?: boolean } = {}): string[] {
+  validateResponse(operation: Operation, status: number, body: unknown, opts: { crossCutting?: boolean } = {}): string[] {
     const where = `${operation.method} ${operation.template} → ${status}`;
-    if (opts.rateLimit) {
-      if (status !== 403 && status !== 429) return [`${where}: rate limits are answered with 403 or 429`];
+    if (opts.crossCutting) {
+      if (![401, 403, 429].includes(status)) return [`${where}: only 401, 403 and 429 are answered by every endpoint`];
       const v = this.validatorFor(pointer(['components', 'schemas', 'basic-error']));
       return v(body) ? [] : [`${where}: ${describe(v)}`];
     }

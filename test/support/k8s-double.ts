@@ -162,9 +162,9 @@ export class K8sDouble {
     }
   }
 
-  /** How many watches are open (optionally for one kind). */
-  openWatches(kind?: ResourceKind): number {
-    return [...this.watches].filter((w) => !kind || w.key === keyOf(kind)).length;
+  /** How many watches are open (optionally for one kind, in one namespace). */
+  openWatches(kind?: ResourceKind, namespace?: string): number {
+    return [...this.watches].filter((w) => (!kind || w.key === keyOf(kind)) && (!namespace || w.namespace === namespace)).length;
   }
 
   requestsFor(kind: ResourceKind, verb?: DoubleVerb): RecordedRequest[] {

@@ -60,7 +60,7 @@ export function registerLifecycleCommands(program: Command, ctx: () => CliContex
       const version = parseVersion(rawVersion);
       await assertVersionExists(c, model, version);
       const client = await c.client();
-      const started = await startLifecycle(client, model, version, { source: 'cli', by: process.env.USER });
+      const started = await startLifecycle(client, model, version, { source: 'cli', by: process.env.USER }, c.config.temporal.taskQueue);
       if (!opts.json) process.stderr.write(`${started.started ? 'started' : 'found running'} lifecycle ${started.workflowId}\n`);
       if (!opts.wait) return opts.json ? printJson(started) : undefined;
       const deadline = Date.now() + Number(opts.timeout) * 1000;

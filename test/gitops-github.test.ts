@@ -1,0 +1,431 @@
+/**
+ * GitOps through GitHub: the production provider (Octokit with the retry and throttling plugins, unchanged)
+ * against a local double of the GitHub REST API whose every request and response is validated against
+ * GitHub's official OpenAPI description. Each test has its own double (own port, own rate-limit state), so
+ * the tests run concurrently; each ends by asserting the double saw nothing undocumented or premature.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ApplicationFailure } from '@temporalio/common';
+import { createGitopsActivities } from '../src/activities/gitops.js';
+import { createProviderFactory, loadGitopsConfig, type ProviderFactoryOptions } from '../src/config/gitops.js';
+import { readServingFields } from '../src/gitops/manifest.js';
+import { promotionBranch, revertBranch } from '../src/gitops/provider.js';
+import type { GitopsPolicy } from '../src/policy/types.js';
+import { PROJECT_ROOT } from '../src/stack/embedded.js';
+import { GitHubDouble } from './support/github-double.js';
+import { fakeMlflow, isvcManifest } from './support/github-fixtures.js';
+import { GitHubOpenApi } from './support/github-openapi.js';
+import { unique } from './support/stack.js';
+
+const TOKEN = 'ghp_modelgatetesttoken';
+const doubles: GitHubDouble[] = [];
+
+before(() => {
+  // Parse and prepare GitHub's OpenAPI description once, before the tests start their clocks.
+  GitHubOpenApi.load();
+});
+after(async () => {
+  await Promise.all(doubles.map((d) => d.close()));
+});
+
+interface Setup {
+  double: GitHubDouble;
+  policy: GitopsPolicy;
+  model: string;
+  activities: ReturnType<typeof createGitopsActivities>;
+  input: { model: string; version: number; workflowId: string; policy: GitopsPolicy };
+}
+
+async function setup(opts: { env?: NodeJS.ProcessEnv; factory?: ProviderFactoryOptions; app?: { appId: string; installationId: number; publicKeyPem: string }; mergeMethod?: GitopsPolicy['mergeMethod'] } = {}): Promise<Setup> {
+  const model = unique('fraud');
+  const manifestPath = `clusters/prod/${model}.yaml`;
+  const double = await GitHubDouble.start({ owner: 'acme', repo: 'gitops', token: TOKEN, app: opts.app, files: { [manifestPath]: isvcManifest(model), 'README.md': 'gitops\n' } });
+  doubles.push(double);
+  const policy: GitopsPolicy = {
+    provider: 'github',
+    repo: 'acme/gitops',
+    baseBranch: 'main',
+    manifestPath,
+    namespace: 'models',
+    inferenceService: model,
+    mergeMethod: opts.mergeMethod ?? 'squash',
+    storageUriPrefixMap: [{ from: 'mlflow-artifacts:/', to: 's3://mlflow/' }],
+    reapproveOnChange: true,
+  };
+  const env = opts.env ?? { GITHUB_TOKEN: TOKEN };
+  const factory = createProviderFactory(loadGitopsConfig({ ...env, GITHUB_API_URL: double.baseUrl }), opts.factory);
+  const activities = createGitopsActivities({
+    providerFor: factory.providerFor,
+    mlflow: fakeMlflow(),
+    links: { mlflowUiUrl: 'https://mlflow.example', temporalUiUrl: 'https://temporal.example', namespace: 'prod' },
+  });
+  return { double, policy, model, activities, input: { model, version: 2, workflowId: `modelgate/${model}/v2`, policy } };
+}
+
+function writes(d: GitHubDouble): string[] {
+  return d.requests.filter((r) => r.method !== 'GET').map((r) => r.operationId ?? r.path);
+}
+
+function count(d: GitHubDouble, operationId: string): number {
+  return d.requests.filter((r) => r.operationId === operationId).length;
+}
+
+async function rejectsWith(p: Promise<unknown>, type: string, message?: RegExp): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(err instanceof ApplicationFailure, `expected ApplicationFailure, got ${String(err)}`);
+    assert.equal(err.type, type, err.message);
+    assert.equal(err.nonRetryable, true);
+    if (message) assert.match(err.message, message);
+    return true;
+  });
+}
+
+async function until<T>(what: string, fn: () => T | undefined, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+describe('GitHub provider against the OpenAPI-validated double', { concurrency: true }, () => {
+  test('when a version is promoted, then one branch, one commit and one PR are created and approval squash-merges it', async () => {
+    const s = await setup();
+    const ref = await s.activities.openPromotionPullRequest({ ...s.input, evaluation: { passed: true, checks: [], reasons: [], candidateMetrics: { auc: 0.91 }, baselineMetrics: { auc: 0.9 }, baselineVersion: 1 } });
+    const branch = promotionBranch(s.model, 2);
+    assert.deepEqual(writes(s.double), ['git/create-ref', 'repos/create-or-update-file-contents', 'pulls/create']);
+    assert.equal(ref.provider, 'github');
+    assert.equal(ref.id, '1');
+    assert.equal(ref.url, 'https://github.example/acme/gitops/pull/1');
+    assert.equal(ref.branch, branch);
+    assert.equal(ref.headSha, s.double.branch(branch));
+
+    const [pr] = s.double.pullRequests();
+    assert.equal(pr?.title, `Promote ${s.model} v2 to Production`);
+    assert.ok(pr?.body?.includes('https://mlflow.example/#/experiments/3/runs/run2'));
+    assert.ok(pr?.body?.includes(`https://temporal.example/namespaces/prod/workflows/${encodeURIComponent(s.input.workflowId)}`));
+    assert.ok(pr?.body?.includes('| `auc` | 0.91 | 0.9 | +0.01 |'));
+    // The branch changes only the serving lines.
+    const before = s.double.file('main', s.policy.manifestPath)!.split('\n');
+    const afterLines = s.double.file(branch, s.policy.manifestPath)!.split('\n');
+    assert.deepEqual(before.filter((l) => !afterLines.includes(l)), ['      storageUri: s3://models/' + s.model + '/v0   # first version']);
+    assert.equal(afterLines.length - before.length, 7);
+    assert.deepEqual(readServingFields(s.double.file(branch, s.policy.manifestPath)!, { namespace: 'models', name: s.model }), {
+      storageUri: 's3://mlflow/3/models/m-2/artifacts',
+      model: s.model,
+      version: '2',
+      runId: 'run2',
+    });
+
+    // Checks of the head: none, then pending, failing, passing.
+    const status = () => s.activities.getPullRequestStatus(s.input);
+    assert.equal((await status())?.checks, 'none');
+    s.double.setStatus(ref.headSha!, 'pending');
+    assert.equal((await status())?.checks, 'pending');
+    s.double.setCheckRun(ref.headSha!, 'lint', 'completed', 'failure');
+    s.double.setStatus(ref.headSha!, 'success');
+    assert.equal((await status())?.checks, 'failure');
+    s.double.setCheckRun(ref.headSha!, 'lint', 'completed', 'success');
+    assert.equal((await status())?.checks, 'success');
+
+    const merged = await s.activities.mergePromotionPullRequest({ ...s.input, expectedHeadSha: ref.headSha, approvers: ['alice', 'bob'] });
+    assert.equal(merged.alreadyMerged, false);
+    assert.equal(merged.mergeSha, s.double.branch('main'));
+    assert.equal(s.double.commitInfo(merged.mergeSha)?.parents.length, 1);
+    assert.match(s.double.commitInfo(merged.mergeSha)!.message, new RegExp(`^Promote ${s.model} v2 to Production \\(#1\\)\\n\\nApproved-by: alice\\nApproved-by: bob\\nModelgate-Branch: ${branch}$`));
+    const again = await s.activities.mergePromotionPullRequest({ ...s.input, expectedHeadSha: ref.headSha, approvers: ['alice', 'bob'] });
+    assert.deepEqual(again, { mergeSha: merged.mergeSha, mergedBy: 'modelgate-bot', alreadyMerged: true });
+    assert.equal(count(s.double, 'pulls/merge'), 1);
+    const st = await status();
+    assert.equal(st?.state, 'merged');
+    assert.equal(st?.mergedBy, 'modelgate-bot');
+    const serving = await s.activities.readServingManifest({ policy: s.policy });
+    assert.deepEqual(serving, { storageUri: 's3://mlflow/3/models/m-2/artifacts', model: s.model, version: '2', runId: 'run2', commit: merged.mergeSha });
+    assert.deepEqual(s.double.problems, []);
+  });
+
+  test('when the PR already exists, then opening again (same or fresh worker) adopts it without writing', async () => {
+    const s = await setup();
+    const first = await s.activities.openPromotionPullRequest(s.input);
+    const writesBefore = writes(s.double).length;
+    const again = await s.activities.openPromotionPullRequest(s.input);
+    const fresh = createGitopsActivities({
+      providerFor: createProviderFactory(loadGitopsConfig({ GITHUB_TOKEN: TOKEN, GITHUB_API_URL: s.double.baseUrl })).providerFor,
+      mlflow: fakeMlflow(),
+      links: { namespace: 'prod' },
+    });
+    const third = await fresh.openPromotionPullRequest(s.input);
+    assert.deepEqual(again, first);
+    assert.deepEqual(third, first);
+    assert.equal(writes(s.double).length, writesBefore);
+    assert.equal(s.double.pullRequests().length, 1);
+    assert.deepEqual(s.double.problems, []);
+  });
+
+  test('when the PR list lags and creation answers 422 "already exists", then the existing PR is adopted', async () => {
+    const s = await setup();
+    const first = await s.activities.openPromotionPullRequest(s.input);
+    // GitHub's search index lags: the next two lookups do not show the PR yet.
+    s.double.fault({ operationId: 'pulls/list', times: 2, reply: { status: 200, body: [] } });
+    const again = await s.activities.openPromotionPullRequest(s.input);
+    assert.deepEqual(again, first);
+    const creates = s.double.requests.filter((r) => r.operationId === 'pulls/create');
+    assert.deepEqual(creates.map((r) => r.status), [201, 422]);
+    // The branch already held the change: no second ref, no second commit.
+    assert.equal(count(s.double, 'git/create-ref'), 1);
+    assert.equal(count(s.double, 'repos/create-or-update-file-contents'), 1);
+    assert.equal(s.double.pullRequests().length, 1);
+    assert.deepEqual(s.double.problems, []);
+  });
+
+  test('when the activity failed after committing to the branch, then the retry reuses the branch commit and opens the PR', async () => {
+    const s = await setup();
+    s.double.fault({ operationId: 'pulls/create', reply: { status: 403, body: { message: 'Resource not accessible by integration', documentation_url: 'https://docs.github.com/rest' } } });
+    await rejectsWith(s.activities.openPromotionPullRequest(s.input), 'GitopsForbidden', /Resource not accessible by integration/);
+    const head = s.double.branch(promotionBranch(s.model, 2));
+    const ref = await s.activities.openPromotionPullRequest(s.input);
+    assert.equal(ref.headSha, head);
+    assert.equal(count(s.double, 'git/create-ref'), 1);
+    assert.equal(count(s.double, 'repos/create-or-update-file-contents'), 1);
+    assert.equal(s.double.pullRequests().length, 1);
+    assert.deepEqual(s.double.problems, []);
+  });
+
+  test('when the worker is killed after GitHub created the PR but before the activity completed, then the retry finds exactly one PR', async () => {
+    const s = await setup();
+    s.double.fault({ operationId: 'pulls/create', hang: true });
+    const child = spawn(
+      process.execPath,
+      [join(PROJECT_ROOT, 'dist', 'test', 'support', 'github-child.js'), JSON.stringify({ baseUrl: s.double.baseUrl, token: TOKEN, policy: s.policy, model: s.model, version: 2 })],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ? null : code)));
+    await until('the PR creation request to be held', () => s.double.hungRequests > 0);
+    assert.equal(s.double.pullRequests().length, 1, 'GitHub has created the PR');
+    child.kill('SIGKILL');
+    assert.equal(await exited, null, 'the worker died by SIGKILL');
+
+    const ref = await s.activities.openPromotionPullRequest(s.input);
+    assert.equal(ref.id, '1');
+    assert.equal(s.double.pullRequests().length, 1);
+    assert.equal(count(s.double, 'pulls/create'), 1);
+    assert.equal(count(s.double, 'git/create-ref'), 1);
+    assert.equal(count(s.double, 'repos/create-or-update-file-contents'), 1);
+    assert.deepEqual(s.double.problems, []);
+  });
+
+  for (const status of [403, 429] as const) {
+    test(`when GitHub answers ${status} with x-ratelimit-remaining 0, then no request is sent before x-ratelimit-reset`, async () => {
+      const s = await setup();
+      s.double.primaryRateLimit({ status, resetAfterSeconds: 2, operationId: 'pulls/create' });
+      const started = Date.now();
+      const ref = await s.activities.openPromotionPullRequest(s.input);
+      assert.equal(ref.id, '1');
+      const [limit] = s.double.limits;
+      assert.ok(limit?.reset, 'a primary limit was answered');
+      const limitedAt = s.double.requests.findIndex((r) => r.status === status);
+      const next = s.double.requests[limitedAt + 1]!;
+      assert.ok(next.at >= limit.reset * 1000, `next request at ${next.at}, reset at ${limit.reset * 1000}`);
+      assert.equal(next.operationId, 'pulls/create');
+      assert.equal(s.double.pullRequests().length, 1);
+      assert.ok(Date.now() - started < 15_000);
+      assert.deepEqual(s.double.problems, []);
+    });
+  }
+
+  test('when a secondary rate limit says retry-after, then the retry waits that long', async () => {
+    const s = await setup();
+    s.double.secondaryRateLimit({ retryAfter: 2, operationId: 'git/create-ref' });
+    await s.activities.openPromotionPullRequest(s.input);
+    const i = s.double.requests.findIndex((r) => r.status === 403);
+    const limited = s.double.requests[i]!;
+    const next = s.double.requests[i + 1]!;
+    assert.equal(next.operationId, 'git/create-ref');
+    assert.ok(next.at - limited.at >= 2000, `waited ${next.at - limited.at} ms`);
+    assert.equal(count(s.double, 'git/create-ref'), 2);
+    assert.deepEqual(s.double.problems, []);
+  });
+
+  test('when secondary rate limits come without retry-after, then the fallback wait is used and doubles on repeated hits', async () => {
+    // The fallback (60 s in production) is shortened through the throttling plugin's own option.
+    const s = await setup({ factory: { throttle: { fallbackSecondaryRateRetryAfter: 1 } } });
+    s.double.secondaryRateLimit({ operationId: 'git/create-ref', minimumWaitSeconds: 1 });
+    s.double.secondaryRateLimit({ operationId: 'git/create-ref', minimumWaitSeconds: 2 });
+    await s.activities.openPromotionPullRequest(s.input);
+    const calls = s.double.requests.filter((r) => r.operationId === 'git/create-ref');
+    assert.deepEqual(calls.map((c) => c.status), [403, 403, 201]);
+    assert.ok(calls[1]!.at - calls[0]!.at >= 1000, `first wait ${calls[1]!.at - calls[0]!.at} ms`);
+    assert.ok(calls[2]!.at - calls[1]!.at >= 2000, `second wait ${calls[2]!.at - calls[1]!.at} ms`);
+    assert.deepEqual(s.double.problems, []);
+  });
+
+  test('when the rate limit resets too far ahead, then the attempt ends retryable with nextRetryDelay until the reset', async () => {
+    const s = await setup();
+    s.double.primaryRateLimit({ status: 403, resetAfterSeconds: 600, operationId: 'pulls/list' });
+    await assert.rejects(s.activities.openPromotionPullRequest(s.input), (err: unknown) => {
+      assert.ok(err instanceof ApplicationFailure);
+      assert.equal(err.type, 'GitHubRateLimited');
+      assert.equal(err.nonRetryable, false);
+      assert.ok(Number(err.nextRetryDelay) >= 590_000, String(err.nextRetryDelay));
+      return true;
+    });
+    // A second attempt in the same process does not even reach GitHub before the reset.
+    const sent = s.double.requests.length;
+    await assert.rejects(s.activities.getPullRequestStatus(s.input), (err: unknown) => err instanceof ApplicationFailure && err.type === 'GitHubRateLimited');
+    assert.equal(s.double.requests.length, sent);
+    assert.deepEqual(s.double.problems, []);
+  });
+
+  test('when GitHub answers 405 to the merge, then the failure is non-retryable and says a human must act', async () => {
+    const s = await setup();
+    const ref = await s.activities.openPromotionPullRequest(s.input);
+    s.double.setMergeable(1, false);
+    await rejectsWith(
+      s.activities.mergePromotionPullRequest({ ...s.input, expectedHeadSha: ref.headSha, approvers: ['alice'] }),
+      'PullRequestNotMergeable',
+      /Pull Request is not mergeable.*A human must act/,
+    );
+    assert.equal(s.double.pullRequests()[0]?.state, 'open');
+    assert.deepEqual(s.double.problems, []);
+  });
+
+  test('when the merge answers 409 once with the head unchanged, then it re-reads and merges', async () => {
+    const s = await setup();
+    const ref = await s.activities.openPromotionPullRequest(s.input);
+    s.double.fault({ operationId: 'pulls/merge', reply: { status: 409, body: { message: 'Head branch was modified. Review and try the merge again.' } } });
+    const merged = await s.activities.mergePromotionPullRequest({ ...s.input, expectedHeadSha: ref.headSha, approvers: ['alice'] });
+    assert.equal(merged.mergeSha, s.double.branch('main'));
+    assert.deepEqual(s.double.requests.filter((r) => r.operationId === 'pulls/merge').map((r) => r.status), [409, 200]);
+    assert.deepEqual(s.double.problems, []);
+  });
+
+  test('when the head changes after approval, then the merge is refused before and during the merge call', async () => {
+    const s = await setup();
+    const ref = await s.activities.openPromotionPullRequest(s.input);
+    const branch = promotionBranch(s.model, 2);
+    s.double.push(branch, { 'extra.txt': 'sneaky\n' });
+    await rejectsWith(s.activities.mergePromotionPullRequest({ ...s.input, expectedHeadSha: ref.headSha, approvers: ['alice'] }), 'PullRequestHeadChanged', /approved again/);
+    assert.equal(count(s.double, 'pulls/merge'), 0);
+
+    // Race: the head moves between modelgate's read and its merge call; GitHub answers 409.
+    const current = s.double.branch(branch)!;
+    s.double.fault({ operationId: 'pulls/merge', before: () => s.double.push(branch, { 'extra.txt': 'sneakier\n' }) });
+    await rejectsWith(s.activities.mergePromotionPullRequest({ ...s.input, expectedHeadSha: current, approvers: ['alice'] }), 'PullRequestHeadChanged');
+    assert.deepEqual(s.double.requests.filter((r) => r.operationId === 'pulls/merge').map((r) => r.status), [409]);
+    assert.equal(s.double.pullRequests()[0]?.merged, false);
+    assert.deepEqual(s.double.problems, []);
+  });
+
+  test('when a human merges the PR on GitHub, then the status is merged by that human and merging adopts it', async () => {
+    const s = await setup();
+    await s.activities.openPromotionPullRequest(s.input);
+    const sha = s.double.humanMerge(1, 'dana');
+    const st = await s.activities.getPullRequestStatus(s.input);
+    assert.equal(st?.state, 'merged');
+    assert.equal(st?.mergedBy, 'dana');
+    assert.equal(st?.mergeSha, sha);
+    const merged = await s.activities.mergePromotionPullRequest({ ...s.input, approvers: ['alice'] });
+    assert.deepEqual(merged, { mergeSha: sha, mergedBy: 'dana', alreadyMerged: true });
+    assert.equal(count(s.double, 'pulls/merge'), 0);
+    assert.deepEqual(s.double.problems, []);
+  });
+
+  test('when a human closes the PR, then the status is closed by them and merging is refused', async () => {
+    const s = await setup();
+    await s.activities.openPromotionPullRequest(s.input);
+    s.double.humanClose(1, 'erin');
+    const st = await s.activities.getPullRequestStatus(s.input);
+    assert.equal(st?.state, 'closed');
+    assert.equal(st?.closedBy, 'erin');
+    await rejectsWith(s.activities.mergePromotionPullRequest({ ...s.input, approvers: ['alice'] }), 'PullRequestClosed', /closed by erin/);
+    assert.deepEqual(s.double.problems, []);
+  });
+
+  test('when modelgate rejects the version, then the PR gets one comment and is closed, even when closing is retried', async () => {
+    const s = await setup();
+    await s.activities.openPromotionPullRequest(s.input);
+    // The first attempt's comment is created but its answer does not arrive; the activity is retried.
+    s.double.fault({ operationId: 'issues/create-comment', hang: true });
+    const slow = s.activities.closePromotionPullRequest({ ...s.input, reason: 'AUC regression', by: 'frank' });
+    await until('the comment request to be held', () => s.double.hungRequests > 0);
+    const closed = await s.activities.closePromotionPullRequest({ ...s.input, reason: 'AUC regression', by: 'frank' });
+    assert.equal(closed?.state, 'closed');
+    assert.equal(closed?.closedBy, 'modelgate-bot');
+    s.double.releaseHung();
+    assert.equal((await slow)?.state, 'closed');
+    assert.equal(s.double.pullRequests()[0]?.comments, 1);
+    assert.match(s.double.pullRequests()[0]!.state, /closed/);
+    assert.equal(count(s.double, 'issues/create-comment'), 1);
+    assert.deepEqual(s.double.problems, []);
+  });
+
+  test('when a merged promotion is reverted, then a revert PR restores the previous manifest and merges', async () => {
+    const s = await setup({ mergeMethod: 'merge' });
+    const original = s.double.file('main', s.policy.manifestPath);
+    await s.activities.openPromotionPullRequest(s.input);
+    const { mergeSha } = await s.activities.mergePromotionPullRequest({ ...s.input, approvers: ['alice'] });
+    assert.equal(s.double.commitInfo(mergeSha)?.parents.length, 2);
+    const revert = await s.activities.openRevertPullRequest({ ...s.input, mergeSha, reason: 'error rate up' });
+    assert.equal(revert.branch, revertBranch(s.model, 2));
+    assert.equal(revert.id, '2');
+    assert.deepEqual(await s.activities.openRevertPullRequest({ ...s.input, mergeSha, reason: 'error rate up' }), revert);
+    const reverted = await s.activities.mergeRevertPullRequest(s.input);
+    assert.equal(s.double.file('main', s.policy.manifestPath), original);
+    assert.equal(reverted.mergeSha, s.double.branch('main'));
+    assert.deepEqual(s.double.problems, []);
+  });
+
+  test('when authenticating as a GitHub App, then an installation token is obtained with a signed JWT and used', async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const pem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+    const s = await setup({
+      app: { appId: '4242', installationId: 77, publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() },
+      env: { GITHUB_APP_ID: '4242', GITHUB_APP_INSTALLATION_ID: '77', GITHUB_APP_PRIVATE_KEY: pem.replace(/\n/g, '\\n') },
+    });
+    const ref = await s.activities.openPromotionPullRequest(s.input);
+    assert.equal(ref.id, '1');
+    assert.equal(count(s.double, 'apps/create-installation-access-token'), 1);
+    assert.deepEqual(s.double.problems, []);
+  });
+
+  test('when the token is wrong, then the failure is non-retryable GitopsAuthFailed without the token in the message', async () => {
+    const s = await setup({ env: { GITHUB_TOKEN: 'ghp_wrongtoken' } });
+    await assert.rejects(s.activities.openPromotionPullRequest(s.input), (err: unknown) => {
+      assert.ok(err instanceof ApplicationFailure);
+      assert.equal(err.type, 'GitopsAuthFailed');
+      assert.ok(!err.message.includes('ghp_wrongtoken'));
+      return true;
+    });
+    assert.deepEqual(s.double.problems, ['pulls/list: bad credentials (token)']);
+  });
+
+  test('when the double is asked for something GitHub does not document, then it reports the drift', async () => {
+    const s = await setup();
+    const res = await fetch(`${s.double.baseUrl}/repos/acme/gitops/pulls?state=everything`, { headers: { authorization: `token ${TOKEN}` } });
+    await res.arrayBuffer();
+    const res2 = await fetch(`${s.double.baseUrl}/repos/acme/gitops/promotions`, { headers: { authorization: `token ${TOKEN}` } });
+    await res2.arrayBuffer();
+    assert.equal(s.double.problems.length, 2);
+    assert.match(s.double.problems[0]!, /query parameter state=everything/);
+    assert.match(s.double.problems[1]!, /unknown route/);
+  });
+});
+
+test('when GitHub App settings are incomplete, then the config error names the missing key', () => {
+  assert.throws(() => loadGitopsConfig({ GITHUB_APP_ID: '1' }), /GITHUB_APP_PRIVATE_KEY: required/);
+  assert.throws(() => loadGitopsConfig({ GITHUB_TOKEN: 'x', GITHUB_APP_ID: '1' }), /either GITHUB_TOKEN or the GITHUB_APP_\* keys/);
+  assert.throws(() => loadGitopsConfig({ GITHUB_APP_ID: '1', GITHUB_APP_INSTALLATION_ID: '2', GITHUB_APP_PRIVATE_KEY: 'secret-not-pem' }), (err: Error) => {
+    assert.match(err.message, /^GITHUB_APP_PRIVATE_KEY: expected a PEM/);
+    assert.ok(!err.message.includes('secret-not-pem'));
+    return true;
+  });
+  assert.equal(loadGitopsConfig({}).github.apiUrl, 'https://api.github.com');
+  assert.equal(loadGitopsConfig({}).github.auth, undefined);
+});
