@@ -15,7 +15,7 @@ const WORKFLOW_SANDBOX =
   'other files in src/workflows/, and types (`import type`) from the rest of src/; do I/O in an activity';
 
 /**
- * Value imports workflow code may take from outside src/workflows/ (paths as written from src/workflows/).
+ * Value imports workflow code may take from outside src/workflows/ (path under src/, imported as `../<path>`).
  * Each must stay pure constants with no imports of its own; the block at the end enforces that.
  */
 const WORKFLOW_SAFE_MODULES = ['mlflow/tags.js'];

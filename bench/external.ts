@@ -92,7 +92,7 @@ function normalizeOne(part: ExternalPart, r: unknown, index: number): Figure[] {
   const known = new Set(['id', 'name', 'value', 'ratio', 'target', 'pass', 'detail', 'skipped']);
   const extras = Object.entries(o)
     .filter(([k, v]) => !known.has(k) && v !== undefined && typeof v !== 'function')
-    .map(([k, v]) => `${k}=${typeof v === 'number' ? fmt(v) : JSON.stringify(v)}`);
+    .map(([k, v]) => `${k}=${typeof v === 'number' ? (Number.isInteger(v) ? String(v) : fmt(v)) : JSON.stringify(v)}`);
   const detail = [typeof o.detail === 'string' ? o.detail : undefined, extras.length ? extras.join(', ') : undefined].filter(Boolean).join('; ');
   const base = value !== undefined && index === 0 ? mainFigure(part, value) : { id: part.id, name: part.name, target: part.target, value };
   return [

@@ -79,7 +79,17 @@ export async function measureP1(ctx: BenchContext, rig: PromotionRig): Promise<P
   const skelMid = pick(skeleton);
   const realShape = historyShape((await ctx.client.workflow.getHandle(realMid.workflowId).fetchHistory()).events ?? []);
   const skelShape = historyShape((await ctx.client.workflow.getHandle(skelMid.workflowId).fetchHistory()).events ?? []);
+  // The Production lock is a second workflow: asked by an activity, granted by a signal back.
+  const lockAsked = realShape.activityCompletedAt.get('requestProductionLock');
+  const lockGranted = realShape.signalAt.get('lockGranted');
+  const lockWaitMs = lockAsked !== undefined && lockGranted !== undefined ? lockGranted - lockAsked : 0;
+  const extra = realMid.totalMs - skelMid.totalMs;
+  const rest = extra - realMid.mlflowMs - lockWaitMs;
   const notes = [
+    `P1 where the real run's extra ${ms(extra)} over the skeleton goes (median runs): MLflow REST ${ms(realMid.mlflowMs)} ` +
+      `(${realMid.mlflowCalls} calls, ${fmt(realMid.mlflowMs / Math.max(1, realMid.mlflowCalls), 1)} ms each), Production-lock grant ` +
+      `${ms(lockWaitMs)} after asking, the rest ${ms(rest)} (extra workflow tasks for search attributes/memo/details, ` +
+      `startLifecycle's describe, the lock workflow's own tasks, poll granularity ${ctx.settings.p1PollMs} ms)`,
     `P1 samples (ms) real: ${real.map((r) => r.totalMs.toFixed(0)).join(', ')}; skeleton: ${skeleton.map((r) => r.totalMs.toFixed(0)).join(', ')}`,
     `P1 median real run: start→awaiting ${ms(realMid.toAwaitingMs)}, approve update ${ms(realMid.approveMs)}, ` +
       `approved→production ${ms(realMid.toProductionMs)}; MLflow ${realMid.mlflowCalls} calls, ${ms(realMid.mlflowMs)}`,

@@ -45,6 +45,7 @@ export async function measureP2(ctx: BenchContext, rig: PromotionRig, shape: Ske
   const realTimings = await pool(models, c, (model, i) => runRealPromotion(ctx, rig.realQueue, model, versions[i]!, pollMs));
   const real = summarize(realTimings, performance.now() - r0);
   const mlflowCalls = rig.meter.calls;
+  const mlflowErrors = rig.meter.errors;
   const mlflowMs = rig.meter.ms;
 
   const p2 = real.perSecond / skel.perSecond;
@@ -61,7 +62,7 @@ export async function measureP2(ctx: BenchContext, rig: PromotionRig, shape: Ske
       },
     ],
     notes: [
-      `P2 real: ${lat(real)}; MLflow ${mlflowCalls} calls (${fmt(mlflowCalls / m, 1)} per promotion), ` +
+      `P2 real: ${lat(real)}; MLflow ${mlflowCalls} calls (${fmt(mlflowCalls / m, 1)} per promotion, ${mlflowErrors} failed and retried), ` +
         `summed call time ${ms(mlflowMs)} = ${fmt(mlflowMs / (real.wallMs * c), 2)} of the ${c} lanes' wall time`,
       `P2 skeleton: ${lat(skel)}`,
     ],

@@ -2,7 +2,9 @@
  * P6: worker memory per 1,000 promotions parked on approval ÷ per 1,000 bare signal-waiting workflows.
  * Each side runs in its own worker process (bench/p6-memory-child.ts) on its own task queue, one side at a
  * time, with the same (default) worker settings. Per side: warm up with a few workflows, GC and read
- * process.memoryUsage(), park N more, wait until the worker is idle, GC and read again; growth × 1000 / N.
+ * process.memoryUsage(); park N more in 8 batches, each time waiting until the worker is idle, then GC and read
+ * again. Growth per 1,000 = 1000 × least-squares slope of memory over parked count (one noisy reading — RSS
+ * does not shrink on demand — cannot swing it the way a two-point difference can).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -125,9 +127,20 @@ class WorkerChild {
 
 interface SideResult {
   n: number;
-  before: NodeJS.MemoryUsage;
-  after: NodeJS.MemoryUsage;
+  /** Memory after GC at each step: the warm-up, then after every batch. */
+  points: Array<{ parked: number; memory: NodeJS.MemoryUsage }>;
   parkMs: number;
+}
+
+const BATCHES = 8;
+
+/** Least-squares slope of y over x: growth per parked workflow, robust to where the first point happens to sit. */
+function slope(points: Array<{ x: number; y: number }>): number {
+  const mx = points.reduce((a, p) => a + p.x, 0) / points.length;
+  const my = points.reduce((a, p) => a + p.y, 0) / points.length;
+  const num = points.reduce((a, p) => a + (p.x - mx) * (p.y - my), 0);
+  const den = points.reduce((a, p) => a + (p.x - mx) ** 2, 0);
+  return num / den;
 }
 
 /** Waits until the child has every expected workflow cached and nothing in flight, three polls in a row. */
@@ -174,12 +187,18 @@ async function measureSide(
       await settle(child, from + count, `${side} worker idle with ${from + count} cached workflows`);
     };
     await park(0, warm);
-    const before = await child.measure();
-    const t0 = performance.now();
-    await park(warm, n);
-    const parkMs = performance.now() - t0;
-    const after = await child.measure();
-    return { n, before, after, parkMs };
+    const points = [{ parked: warm, memory: await child.measure() }];
+    let parkMs = 0;
+    for (let b = 0; b < BATCHES; b++) {
+      const from = warm + Math.round((n * b) / BATCHES);
+      const to = warm + Math.round((n * (b + 1)) / BATCHES);
+      const t0 = performance.now();
+      await park(from, to - from);
+      parkMs += performance.now() - t0;
+      points.push({ parked: to, memory: await child.measure() });
+      ctx.log(`P6: ${side}: ${to - warm}/${n} parked, RSS ${mib(points.at(-1)!.memory.rss)}`);
+    }
+    return { n, points, parkMs };
   } finally {
     await child.stop();
   }
@@ -192,7 +211,8 @@ export interface P6Result {
 
 export async function measureP6(ctx: BenchContext, baselineBundlePath: string): Promise<P6Result> {
   const n = ctx.settings.p6Workflows;
-  const warm = Math.max(5, Math.round(n / 20));
+  // As big as a batch, so the activity churn of parking has reached its steady state before the first reading.
+  const warm = Math.max(10, Math.round(n / BATCHES));
   const total = warm + n;
 
   // The real side needs a READY version per promotion. One training run backs them all (a registered
@@ -227,7 +247,7 @@ export async function measureP6(ctx: BenchContext, baselineBundlePath: string): 
     baselineBundlePath,
     (taskQueue, i) => ctx.client.workflow.start(BARE_WORKFLOW, { taskQueue, workflowId: `${taskQueue}/${i}` }),
     // A bare workflow parks in its first workflow task, so "cached by the worker" is "parked".
-    async () => true,
+    () => Promise.resolve(true),
   );
   ctx.log(`P6: real side: ${warm} warm-up + ${n} promotions parked on approval in a worker process of their own`);
   const real = await measureSide(
@@ -242,11 +262,16 @@ export async function measureP6(ctx: BenchContext, baselineBundlePath: string): 
       (await ctx.client.workflow.count(`TaskQueue = "${taskQueue}" AND ModelStage = "Staging"`)).count >= expected,
   );
 
-  const per1000 = (r: SideResult, key: 'rss' | 'heapUsed') => ((r.after[key] - r.before[key]) * 1000) / r.n;
+  const per1000 = (r: SideResult, key: 'rss' | 'heapUsed') => 1000 * slope(r.points.map((p) => ({ x: p.parked, y: p.memory[key] })));
+  const trace = (r: SideResult, key: 'rss' | 'heapUsed') => r.points.map((p) => mib(p.memory[key]).replace(' MiB', '')).join(' → ') + ' MiB';
   const rssReal = per1000(real, 'rss');
   const rssBare = per1000(bare, 'rss');
   const p6 = rssReal / rssBare;
   const heapRatio = per1000(real, 'heapUsed') / per1000(bare, 'heapUsed');
+  const noisy =
+    rssReal <= 0 || rssBare <= 0
+      ? `RSS did not grow with the parked count on the ${rssBare <= 0 ? 'bare' : 'real'} side: allocator noise exceeds the growth at ${n} workflows; see P6′, rerun at MODELGATE_BENCH_SCALE=1`
+      : undefined;
   return {
     figures: [
       {
@@ -254,8 +279,9 @@ export async function measureP6(ctx: BenchContext, baselineBundlePath: string): 
         name: 'worker RSS per 1,000 parked promotions ÷ bare signal wait',
         value: p6,
         target: '≤ 1.5',
-        pass: check(p6, '<=', 1.5),
-        detail: `${mib(rssReal)} vs ${mib(rssBare)} per 1,000 (${n} each)`,
+        pass: noisy ? undefined : check(p6, '<=', 1.5),
+        inconclusive: noisy,
+        detail: `${mib(rssReal)} vs ${mib(rssBare)} per 1,000 (slope over ${n} each, ${BATCHES} batches)`,
       },
       {
         id: 'P6′',
@@ -266,10 +292,9 @@ export async function measureP6(ctx: BenchContext, baselineBundlePath: string): 
       },
     ],
     notes: [
-      `P6 real worker: RSS ${mib(real.before.rss)} → ${mib(real.after.rss)}, heap used ${mib(real.before.heapUsed)} → ${mib(real.after.heapUsed)}, ` +
+      `P6 real worker (after warm-up, then every ${n / BATCHES} parked): RSS ${trace(real, 'rss')}, heap used ${trace(real, 'heapUsed')}; ` +
         `${n} parked in ${ms(real.parkMs)} (${fmt(n / (real.parkMs / 1000), 1)}/s)`,
-      `P6 bare worker: RSS ${mib(bare.before.rss)} → ${mib(bare.after.rss)}, heap used ${mib(bare.before.heapUsed)} → ${mib(bare.after.heapUsed)}, ` +
-        `${n} parked in ${ms(bare.parkMs)}`,
+      `P6 bare worker: RSS ${trace(bare, 'rss')}, heap used ${trace(bare, 'heapUsed')}; ${n} parked in ${ms(bare.parkMs)}`,
     ],
   };
 }

@@ -107,6 +107,8 @@ export interface Figure {
   detail?: string;
   /** Why it was not measured. */
   skipped?: string;
+  /** Measured, but the value cannot be judged (e.g. a baseline within noise): why. */
+  inconclusive?: string;
 }
 
 export function check(value: number, op: '<=' | '>=', bound: number): boolean {
@@ -133,6 +135,8 @@ export function benchPolicies(): PolicySource {
 
 export interface CallMeter {
   calls: number;
+  /** Calls that threw (MLflow 5xx such as SQLite "database is locked", timeouts): the activity retries them. */
+  errors: number;
   ms: number;
   reset(): void;
 }
@@ -145,9 +149,11 @@ export interface CallMeter {
 export function meteredRegistry<T extends MlflowRegistry>(target: T): { registry: T; meter: CallMeter } {
   const meter: CallMeter = {
     calls: 0,
+    errors: 0,
     ms: 0,
     reset() {
       this.calls = 0;
+      this.errors = 0;
       this.ms = 0;
     },
   };
@@ -159,6 +165,9 @@ export function meteredRegistry<T extends MlflowRegistry>(target: T): { registry
         const t0 = performance.now();
         try {
           return (await (v as (...a: unknown[]) => Promise<unknown>).apply(t, args)) as unknown;
+        } catch (err) {
+          meter.errors++;
+          throw err;
         } finally {
           meter.calls++;
           meter.ms += performance.now() - t0;
@@ -214,7 +223,7 @@ export async function pollUntil<T>(
       lastError = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`);
+      throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)})` : ''}`);
     }
     await new Promise((r) => setTimeout(r, opts.intervalMs));
   }
@@ -233,6 +242,7 @@ const EventType = {
   ActivityTaskCompleted: 12,
   WorkflowTaskScheduled: 5,
   WorkflowTaskCompleted: 7,
+  Signaled: 26,
   UpdateAccepted: 41,
 } as const;
 
@@ -244,11 +254,22 @@ export interface HistoryShape {
   /** Sum of workflow task scheduled → completed. */
   workflowTaskMs: number;
   events: number;
+  /** When each activity type last completed, and each signal name was last received (epoch ms). */
+  activityCompletedAt: Map<string, number>;
+  signalAt: Map<string, number>;
 }
 
 /** Reads what a finished-or-parked execution did: its activities (split around the first update) and timings. */
 export function historyShape(events: HistoryEvent[]): HistoryShape {
-  const shape: HistoryShape = { activitiesBeforeUpdate: 0, activitiesAfterUpdate: 0, activityTime: new Map(), workflowTaskMs: 0, events: events.length };
+  const shape: HistoryShape = {
+    activitiesBeforeUpdate: 0,
+    activitiesAfterUpdate: 0,
+    activityTime: new Map(),
+    workflowTaskMs: 0,
+    events: events.length,
+    activityCompletedAt: new Map(),
+    signalAt: new Map(),
+  };
   const byId = new Map<number, HistoryEvent>();
   let updated = false;
   let wftScheduledAt: number | undefined;
@@ -262,6 +283,7 @@ export function historyShape(events: HistoryEvent[]): HistoryShape {
       else shape.activitiesBeforeUpdate++;
     }
     if (type === EventType.WorkflowTaskScheduled) wftScheduledAt = at(e);
+    if (type === EventType.Signaled) shape.signalAt.set(e.workflowExecutionSignaledEventAttributes?.signalName ?? '?', at(e));
     if (type === EventType.WorkflowTaskCompleted && wftScheduledAt !== undefined) {
       shape.workflowTaskMs += at(e) - wftScheduledAt;
       wftScheduledAt = undefined;
@@ -275,6 +297,7 @@ export function historyShape(events: HistoryEvent[]): HistoryShape {
       entry.count++;
       if (started) entry.ms += at(e) - at(started);
       shape.activityTime.set(name, entry);
+      shape.activityCompletedAt.set(name, at(e));
     }
   }
   return shape;

@@ -270,7 +270,7 @@ describe('HTTP API', () => {
     const signals = (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'pullRequest');
     assert.equal(signals.length, 1);
     const input = defaultPayloadConverter.fromPayload<{ action: string; by: string; mergeSha?: string }>(
-      signals[0]!.workflowExecutionSignaledEventAttributes!.input!.payloads![0]!,
+      signals[0].workflowExecutionSignaledEventAttributes!.input!.payloads![0],
     );
     assert.deepEqual({ action: input.action, by: input.by, mergeSha: input.mergeSha }, { action: 'merged', by: 'octocat', mergeSha: 'abc123def' });
 

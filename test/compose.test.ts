@@ -121,7 +121,7 @@ describe('docker-compose.yml', () => {
       assert.equal(config.mlflow.trackingUri, 'http://mlflow:5000');
       assert.equal(config.policyFile, '/app/policies/policy.yaml');
     }
-    const api = envOf(services['modelgate-api']!);
+    const api = envOf(services['modelgate-api']);
     assert.equal(api.MODELGATE_API_HOST, '0.0.0.0', 'the API must listen beyond the container loopback');
   });
 
@@ -133,7 +133,7 @@ describe('docker-compose.yml', () => {
     for (const [name, svc] of modelgateServices) {
       const cmd = Array.isArray(svc.command) ? svc.command : (svc.command ?? '').split(' ');
       assert.equal(cmd[0], 'node', `${name} runs node`);
-      assert.ok(existsSync(join(PROJECT_ROOT, cmd[1]!)), `${name}: ${cmd[1]} exists after npm run build`);
+      assert.ok(existsSync(join(PROJECT_ROOT, cmd[1])), `${name}: ${cmd[1]} exists after npm run build`);
     }
   });
 
@@ -142,7 +142,7 @@ describe('docker-compose.yml', () => {
     const used = new Set<string>();
     for (const [name, svc] of Object.entries(services)) {
       for (const v of svc.volumes ?? []) {
-        const source = withDefaults(v).split(':')[0]!;
+        const source = withDefaults(v).split(':')[0];
         if (source.startsWith('.') || source.startsWith('/')) {
           assert.ok(existsSync(join(PROJECT_ROOT, source)), `${name} bind-mounts missing path ${source}`);
         } else {
@@ -162,7 +162,7 @@ describe('docker-compose.yml', () => {
       for (const p of svc.ports ?? []) {
         const parts = withDefaults(p).split(':');
         assert.ok(parts.length === 3, `${name}: port ${p} names host address, host port and container port`);
-        const host = parts[1]!;
+        const host = parts[1];
         assert.ok(!seen.has(host), `host port ${host} published by ${seen.get(host)} and ${name}`);
         seen.set(host, name);
       }
@@ -171,10 +171,10 @@ describe('docker-compose.yml', () => {
   });
 
   test("when the stack is set up, then it registers exactly the code's search attributes with their types", () => {
-    const script = [services['temporal-setup']!.command].flat().join('\n');
+    const script = [services['temporal-setup'].command].flat().join('\n');
     const listed = /for sa in ([^;]+);/.exec(script);
     assert.ok(listed, 'temporal-setup loops over Name=Type pairs');
-    const pairs = Object.fromEntries(listed[1]!.trim().split(/\s+/).map((p) => p.split('=') as [string, string]));
+    const pairs = Object.fromEntries(listed[1].trim().split(/\s+/).map((p) => p.split('=') as [string, string]));
     assert.deepEqual(pairs, SEARCH_ATTRIBUTES);
     assert.match(script, /temporal operator search-attribute create/);
   });
@@ -187,12 +187,12 @@ describe('docker-compose.yml', () => {
     ];
     for (const [probe, [bin, ...args]] of candidates) {
       try {
-        await run(probe[0]!, probe.slice(1), { timeout: 30_000 });
+        await run(probe[0], probe.slice(1), { timeout: 30_000 });
       } catch {
         continue;
       }
       try {
-        await run(bin!, args, { cwd: PROJECT_ROOT, timeout: 60_000 });
+        await run(bin, args, { cwd: PROJECT_ROOT, timeout: 60_000 });
       } catch (err) {
         const e = err as Error & { stderr?: string };
         assert.fail(`${bin} ${args.join(' ')} rejected docker-compose.yml: ${(e.stderr ?? e.message).trim()}`);

@@ -3,7 +3,7 @@
  * "humans" with ordinary clones on the other. Also the manifest editor and the PR text, which both providers
  * share.
  */
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -212,13 +212,14 @@ describe('plain git provider', () => {
   });
 
   test('when someone pushes to main while the merge runs, then modelgate fetches, merges on top and keeps both changes', async () => {
-    let human: string | undefined;
+    const clones: { human?: string } = {};
     let mainPushes = 0;
     const real = createGitRunner({ identity: { name: 'modelgate', email: 'modelgate@localhost' } });
     // Between modelgate's fetch and its push to main, a human lands an unrelated commit on main.
     const racing: GitRunner = async (call) => {
       if (call.args[0] === 'push' && call.args.some((a) => a.endsWith(':refs/heads/main'))) {
         mainPushes++;
+        const human = clones.human;
         if (mainPushes === 1 && human) {
           writeFileSync(join(human, 'NOTES.md'), 'unrelated change\n');
           git(human, 'add', 'NOTES.md');
@@ -229,7 +230,7 @@ describe('plain git provider', () => {
       return real(call);
     };
     const f = await fixture({ runGit: racing });
-    human = clone(f.remote);
+    const human = (clones.human = clone(f.remote));
     const ref = await f.activities.openPromotionPullRequest({ model: f.model, version: 4, workflowId: 'wf', policy: f.policy });
     const merged = await f.activities.mergePromotionPullRequest({ model: f.model, version: 4, policy: f.policy, expectedHeadSha: ref.headSha, approvers: ['alice'] });
     assert.equal(mainPushes, 2, 'the first push must have been rejected and retried');
@@ -255,7 +256,7 @@ describe('plain git provider', () => {
     const branches = git(seed, 'log', '--format=%(trailers:key=Modelgate-Branch,valueonly)', 'origin/main').split('\n').filter(Boolean);
     assert.deepEqual(branches.sort(), models.map((m) => promotionBranch(m, 1)).sort());
     for (const [i, r] of results.entries()) {
-      assert.equal(git(seed, 'log', '-1', '--format=%(trailers:key=Modelgate-Branch,valueonly)', r.mergeSha), promotionBranch(models[i]!, 1));
+      assert.equal(git(seed, 'log', '-1', '--format=%(trailers:key=Modelgate-Branch,valueonly)', r.mergeSha), promotionBranch(models[i], 1));
     }
     for (const m of models) assert.match(git(seed, 'show', `origin/main:inferenceservices/${m}.yaml`), /modelgate\.io\/version: "1"/);
   });
@@ -474,8 +475,8 @@ metadata: {name: unrelated}
     assert.match(out, /modelgate\.io\/version: "10"/);
     // Model names that are not label values go to annotations only.
     const spaced = applyServingFields(manifest, target, { storageUri: 's3://b/x', model: 'Fraud Model', version: '3' });
-    assert.equal(parseYaml(spaced.split('---')[1]!).metadata.labels['modelgate.io/model'], undefined);
-    assert.equal(parseYaml(spaced.split('---')[1]!).metadata.annotations['modelgate.io/model'], 'Fraud Model');
+    assert.equal(parseYaml(spaced.split('---')[1]).metadata.labels['modelgate.io/model'], undefined);
+    assert.equal(parseYaml(spaced.split('---')[1]).metadata.annotations['modelgate.io/model'], 'Fraud Model');
   });
 
   test('when the file is not the policy InferenceService, then the error names what is wrong', () => {

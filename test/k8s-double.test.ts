@@ -94,7 +94,7 @@ describe('the Kubernetes API double', () => {
     assert.throws(
       () =>
         double.modify(INFERENCE_SERVICES, ns, 'iris', (o) => {
-          const p = (o as InferenceService).status!.components!.predictor! as Record<string, unknown>;
+          const p = (o as InferenceService).status!.components!.predictor as Record<string, unknown>;
           p['latestReadyRevison'] = 'typo';
         }),
       /does not conform to its CRD: \/status\/components\/predictor must NOT have additional properties \(latestReadyRevison\)/,
@@ -161,8 +161,8 @@ describe('the Kubernetes API double', () => {
       return e.type === 'BOOKMARK' ? 'stop' : undefined;
     });
     assert.deepEqual(events.map((e) => e.type), ['MODIFIED', 'BOOKMARK']);
-    assert.equal(events[0]!.object.metadata?.resourceVersion, changed.metadata?.resourceVersion);
-    assert.ok(Number(events[1]!.object.metadata?.resourceVersion) >= Number(changed.metadata?.resourceVersion));
+    assert.equal(events[0].object.metadata?.resourceVersion, changed.metadata?.resourceVersion);
+    assert.ok(Number(events[1].object.metadata?.resourceVersion) >= Number(changed.metadata?.resourceVersion));
   });
 
   test('when a watch asks for a compacted resourceVersion, then it gets 410 Expired (as an ERROR event, or as HTTP 410)', async () => {

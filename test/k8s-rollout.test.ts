@@ -442,8 +442,9 @@ describe('deployment activities against the Kubernetes API double', () => {
   test('when the deadline already passed according to the heartbeat details of an earlier attempt, then a retry fails at once instead of starting a new deadline', async () => {
     const ns = unique('ml');
     const earlier: RolloutCheckpoint = { startedAt: new Date(Date.now() - 120_000).toISOString(), phase: 'inferenceService', why: 'Ready is Unknown' };
+    const acts = deployActivities();
     const mock = new MockActivityEnvironment({ heartbeatDetails: earlier, attempt: 2 });
-    const r = await mock.run(deployActivities().waitForRollout, rolloutInput(ns, { kserve: kserve({ rolloutDeadlineMs: 60_000 }) }));
+    const r = await mock.run((i: WaitForRolloutInput) => acts.waitForRollout(i), rolloutInput(ns, { kserve: kserve({ rolloutDeadlineMs: 60_000 }) }));
     assert.deepEqual(r, { outcome: 'failed', reason: `rollout deadline of 60000 ms (from ${earlier.startedAt}) passed; last seen: Ready is Unknown` });
     assert.equal(requestsIn(ns).length, 0);
   });
@@ -466,11 +467,11 @@ describe('deployment activities against the Kubernetes API double', () => {
     createServingInferenceService(double, { namespace: ns, name: 'iris', storageUri: OLD_URI, mode: 'Serverless' });
     applyStorageUri(double, ns, 'iris', NEW_URI);
     const handle = await startRollout(rolloutInput(ns));
-    await eventually('a watch open', async () => (double.openWatches(INFERENCE_SERVICES, ns) > 0 ? true : undefined));
+    await eventually('a watch open', () => Promise.resolve(double.openWatches(INFERENCE_SERVICES, ns) > 0 ? true : undefined));
     const listsBefore = requestsIn(ns).filter((r) => r.verb === 'list').length;
     const expiredAt = Date.now();
     double.expireWatches(); // ERROR 410 on the open watch; the events it could resume from are gone
-    await eventually('a new list', async () => (requestsIn(ns).some((r) => r.verb === 'list' && r.at >= expiredAt) ? true : undefined));
+    await eventually('a new list', () => Promise.resolve(requestsIn(ns).some((r) => r.verb === 'list' && r.at >= expiredAt) ? true : undefined));
     markProgressing(double, ns, 'iris');
     markReady(double, ns, 'iris');
     const r = await result(handle);
@@ -548,7 +549,8 @@ describe('deployment activities against the Kubernetes API double', () => {
       rolloutInput(ns, { mergeSha: MERGE_SHA, kserve: kserve({ argocdApplication: { namespace: argoNs, name: 'iris' } }) }),
     );
     // The gate lists the Application once the refresh request is done.
-    await eventually('the ArgoCD wait', async () => (requestsIn(argoNs).some((r) => r.verb === 'list') ? true : undefined));
+    await eventually('the ArgoCD wait', () => Promise.resolve(requestsIn(argoNs).some((r) => r.verb === 'list') ? true : undefined));
+    assert.equal((await handle.describe()).raw.pendingActivities?.[0]?.attempt, 1, 'handled inside the attempt, not by a retry');
     const writes = requestsIn(argoNs).filter((r) => r.verb === 'get' || r.verb === 'update').map((r) => `${r.verb} ${r.status}`);
     assert.deepEqual(writes, ['get 200', 'update 409', 'get 200', 'update 200']);
     const stored = double.read(ARGO_APPLICATIONS, argoNs, 'iris')!;
@@ -632,11 +634,9 @@ describe('deployment activities against the Kubernetes API double', () => {
 
       second = await Worker.create({ connection: env.nativeConnection, taskQueue: queue, workflowBundle: { code: bundleCode }, activities: deployActivities() });
       secondRun = second.run();
-      const workerUpMs = Date.now() - killedAt;
       const r = await result(handle);
       const recoveredMs = Date.now() - killedAt;
       const resumedMs = (requestsIn(ns).find((q) => q.at >= killedAt)?.at ?? NaN) - killedAt;
-      process.stderr.write(`k8s-rollout: DEBUG worker up ${workerUpMs} ms, resumed request ${resumedMs} ms after kill\n`);
 
       assert.equal(r.outcome, 'serving');
       assert.equal((r as { revision?: string }).revision, revisionName('iris', 2));
@@ -645,9 +645,9 @@ describe('deployment activities against the Kubernetes API double', () => {
       assert.equal(afterKill[0]?.resourceVersion, saved.resourceVersion);
       assert.equal(afterKill.filter((q) => q.verb === 'list').length, 0);
       const budget = settings.heartbeatTimeoutMs + settings.initialIntervalMs + 6_000;
-      process.stderr.write(`k8s-rollout: killed worker recovered in ${recoveredMs} ms (budget ${budget} ms)\n`);
+      process.stderr.write(`k8s-rollout: killed worker: next attempt watching after ${resumedMs} ms, result after ${recoveredMs} ms (budget ${budget} ms)\n`);
       assert.ok(recoveredMs < budget, `recovered in ${recoveredMs} ms, budget ${budget} ms`);
-      await eventually('the finished watch closed', async () => (double.openWatches(INFERENCE_SERVICES, ns) === 0 ? true : undefined), 5_000);
+      await eventually('the finished watch closed', () => Promise.resolve(double.openWatches(INFERENCE_SERVICES, ns) === 0 ? true : undefined), 5_000);
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       if (second?.getState() === 'RUNNING') second.shutdown();

@@ -59,6 +59,11 @@ describe('KubeFlow component', () => {
   let apiUrl: string;
 
   before(async () => {
+    await new Promise<void>((resolve, reject) =>
+      execFile(PYTHON, ['-c', 'import kfp.local'], (err) =>
+        err ? reject(new Error(`kfp is not importable by ${PYTHON}: run scripts/ensure-python.sh (installs python/requirements-kfp.txt) or set MODELGATE_KFP_PYTHON`)) : resolve(),
+      ),
+    );
     env = await connectTestEnv();
     mlflow = testMlflow(testStack().mlflowUri);
     const set = parsePolicy(POLICY, 'kfp-test-policy.yaml');
@@ -104,8 +109,8 @@ describe('KubeFlow component', () => {
     assert.equal(lastJson(r.stdout).workflowId, lifecycleWorkflowId(model, 1));
     const mv = await mlflow.getModelVersion(model, 1);
     assert.ok(mv.run_id);
-    const run = await mlflow.getRun(mv.run_id!);
-    assert.ok(run.metrics.accuracy! >= 0.9, `accuracy ${run.metrics.accuracy}`);
+    const run = await mlflow.getRun(mv.run_id);
+    assert.ok(run.metrics.accuracy >= 0.9, `accuracy ${run.metrics.accuracy}`);
     await eventually('lifecycle evaluated', async () => {
       const st = await getState(env.client, model, 1);
       return st.evaluation ? st : undefined;

@@ -76,7 +76,6 @@ describe('Slack', () => {
   let config: ApiConfig;
   const servers: ApiServer[] = [];
   let base: string;
-  let app: ApiServer;
 
   async function serve(client: Client): Promise<{ app: ApiServer; base: string }> {
     const a = buildServer({
@@ -109,7 +108,7 @@ describe('Slack', () => {
       MODELGATE_SLACK_API_URL: slack.apiUrl,
       MODELGATE_SLACK_RESPONSE_URL_PREFIXES: slack.responseUrlPrefix,
     });
-    ({ app, base } = await serve(env.client));
+    ({ base } = await serve(env.client));
   });
 
   after(async () => {
@@ -175,7 +174,7 @@ describe('Slack', () => {
     assert.match(blocks, /temporal-ui\.test\/namespaces\/default\/workflows\//);
     const actions = posted.blocks.find((b) => b.type === 'actions') as { elements: Array<{ action_id: string; value: string }> } | undefined;
     assert.deepEqual(actions?.elements.map((e) => e.action_id), ['approve', 'reject']);
-    assert.deepEqual(JSON.parse(actions!.elements[0]!.value), { model, version });
+    assert.deepEqual(JSON.parse(actions.elements[0].value), { model, version });
     assert.ok(slack.callsOf('chat.postMessage').every((c) => c.authorization === 'Bearer xoxb-test-token'));
 
     const r = await interact(click('approve', 'U01ALICE', model, version, unique('notify')));
@@ -236,7 +235,7 @@ describe('Slack', () => {
     const told = [ra, rb].filter((x) => x.response_type === 'ephemeral');
     assert.equal(replaced.length, 1, `${textOf(ra)} / ${textOf(rb)}`);
     assert.equal(told.length, 1);
-    assert.match(String(told[0]!.text), /already approved/);
+    assert.match(String(told[0].text), /already approved/);
     const s = await getState(env.client, model, version);
     assert.deepEqual(s.approvals.map((x) => x.by), ['alice']);
     const transitions = s.timeline.filter((t) => /approv/i.test(t.action));
@@ -257,7 +256,7 @@ describe('Slack', () => {
     const slackBody = await responseArrives(id);
     const s = await getState(env.client, model, version);
     assert.equal(s.approvals.length, 1, 'one approval');
-    const winner = s.approvals[0]!.by;
+    const winner = s.approvals[0].by;
     if (winner === 'alice') {
       assert.equal(slackBody.replace_original, true);
       assert.equal(api.status, 409, JSON.stringify(api.json));

@@ -21,7 +21,7 @@ import type { GitopsPolicy } from '../policy/types.js';
 import type { EvaluationResult, PullRequestRef } from '../workflows/definitions.js';
 
 export interface GitopsActivityDeps {
-  providerFor(policy: GitopsPolicy): GitopsProvider;
+  providerFor: (policy: GitopsPolicy) => GitopsProvider;
   mlflow: Pick<MlflowRegistry, 'getDownloadUri' | 'getModelVersion' | 'getRun'>;
   links: GitopsLinks;
 }

@@ -143,14 +143,13 @@ export async function collectAudit(deps: AuditDeps, model: string, opts: AuditOp
     subjectVersion = production.version;
     reason = 'production';
   }
-  let subject = versions.find((v) => v.version === subjectVersion);
-  if (!subject) {
-    try {
-      subject = await mlflow.getModelVersion(model, subjectVersion);
-    } catch (err) {
-      if (isNotFound(err)) throw new AuditError(`MLflow has no version ${subjectVersion} of model ${model}`);
-      throw err;
-    }
+  // Read the version itself: search results do not carry aliases.
+  let subject: ModelVersion;
+  try {
+    subject = await mlflow.getModelVersion(model, subjectVersion);
+  } catch (err) {
+    if (isNotFound(err)) throw new AuditError(`MLflow has no version ${subjectVersion} of model ${model}`);
+    throw err;
   }
 
   const state = states.get(subjectVersion) ?? null;

@@ -62,9 +62,17 @@ function sections(r: AuditReport): Array<{ title: string; pairs?: Array<[string,
   for (const [k, v] of Object.entries(r.data.params)) data.push([`param ${k}`, v]);
   s.push({ title: '4. What data', pairs: data.length ? data : [['(none)', 'no data.*/training.* tags or params on the run']] });
   const a = r.approval;
-  const approvals: Array<[string, string]> = a.approvals.length
-    ? a.approvals.map((x) => [x.by, [x.at ?? a.approvedAt ?? '', x.via ? `via ${x.via}` : '', x.comment ? `"${x.comment}"` : ''].filter(Boolean).join(' ')])
-    : [['(none)', 'no approval recorded']];
+  let approvals: Array<[string, string]>;
+  if (!a.approvals.length) approvals = [['(none)', 'no approval recorded']];
+  else if (a.source === 'workflow') {
+    approvals = a.approvals.map((x) => [x.by, [x.at ?? '', x.via ? `via ${x.via}` : '', x.comment ? `"${x.comment}"` : ''].filter(Boolean).join(' ')]);
+  } else {
+    // MLflow keeps the approvers and one time: when the last approval completed the quorum.
+    approvals = [
+      ['Approved by', a.approvals.map((x) => x.by).join(', ')],
+      ['Approved at', a.approvedAt ? `${a.approvedAt} (quorum reached)` : '—'],
+    ];
+  }
   if (a.pullRequest.url || a.pullRequest.mergeSha) {
     approvals.push(['Pull request', `${orDash(a.pullRequest.url)}${a.pullRequest.mergeSha ? ` merged as ${a.pullRequest.mergeSha.slice(0, 12)}` : ''}${a.pullRequest.mergedBy ? ` by ${a.pullRequest.mergedBy}` : ''}`]);
   }
@@ -101,7 +109,11 @@ export function renderAuditText(r: AuditReport): string {
     }
     if (sec.table) out.push(sec.table.rows.length ? textTable(sec.table.header, sec.table.rows).replace(/^/gm, '  ') : '  (none)');
   }
-  if (r.lifecycle) out.push('', `Lifecycle: ${r.lifecycle.workflowId}${r.lifecycle.status ? ` (${r.lifecycle.status}` : ' ('}${r.lifecycle.stage ? `, ${r.lifecycle.stage}` : ''}${r.lifecycle.outcome ? `, ${r.lifecycle.outcome}` : ''})`);
+  if (r.lifecycle) {
+    const l = r.lifecycle;
+    const facts = [l.status, l.stage, l.outcome].filter(Boolean).join(', ');
+    out.push('', `Lifecycle: ${l.workflowId}${facts ? ` (${facts})` : ''}`);
+  }
   if (r.notes.length) out.push('', 'Notes:', ...r.notes.map((n) => `  - ${n}`));
   return out.join('\n');
 }

@@ -46,5 +46,11 @@ export async function run(argv: string[]): Promise<number> {
 // Run only as the program (bin symlink or `node dist/src/cli/main.js`), not when imported by tests.
 const invoked = process.argv[1] ? realpathSync(process.argv[1]) : '';
 if (invoked === fileURLToPath(import.meta.url)) {
-  run(process.argv).then((code) => process.exit(code));
+  run(process.argv).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`modelgate: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    },
+  );
 }

@@ -77,7 +77,8 @@ export interface ProviderFactoryOptions {
 }
 
 export interface ProviderFactory {
-  providerFor(policy: GitopsPolicy): GitopsProvider;
+  /** A plain function (safe to pass around unbound, e.g. into createGitopsActivities). */
+  providerFor: (policy: GitopsPolicy) => GitopsProvider;
 }
 
 export function createProviderFactory(cfg: GitopsConfig, opts: ProviderFactoryOptions = {}): ProviderFactory {

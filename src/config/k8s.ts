@@ -52,7 +52,7 @@ export function createK8sClient(cfg: K8sConfig): K8sClient {
   } catch (err) {
     const key = cfg.source.kind === 'file' ? 'MODELGATE_KUBECONFIG' : cfg.source.kind === 'in-cluster' ? 'MODELGATE_K8S_IN_CLUSTER' : 'KUBECONFIG';
     // First line only: parser errors quote the file after it, and a kubeconfig holds credentials.
-    const firstLine = (err instanceof Error ? err.message : String(err)).split('\n')[0]!.slice(0, 200);
+    const firstLine = (err instanceof Error ? err.message : String(err)).split('\n')[0].slice(0, 200);
     throw new ConfigError(`${key}: cannot load Kubernetes configuration: ${firstLine}`);
   }
 }

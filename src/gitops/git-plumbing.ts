@@ -34,7 +34,7 @@ export class GitPlumbing {
     const entry = ls.split('\0').find((e) => e.endsWith(`\t${path}`));
     if (!entry) return undefined;
     const [meta] = entry.split('\t');
-    const [mode, type, sha] = meta!.split(' ');
+    const [mode, type, sha] = meta.split(' ');
     if (type !== 'blob' || !sha || !mode) return undefined;
     return { content: await this.ok(['cat-file', 'blob', sha]), mode, sha };
   }

@@ -239,7 +239,7 @@ export class GitProvider implements GitopsProvider {
 
   private async mergeTree(base: string, head: string, branch: string, baseBranch: string): Promise<string> {
     const r = await this.git.run({ gitDir: this.git.gitDir, args: ['merge-tree', '--write-tree', '--name-only', '--no-messages', base, head] });
-    if (r.code === 0) return r.stdout.split('\n')[0]!.trim();
+    if (r.code === 0) return r.stdout.split('\n')[0].trim();
     if (r.code === 1) {
       const files = r.stdout.split('\n').slice(1).filter(Boolean);
       throw permanent(

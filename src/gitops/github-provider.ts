@@ -357,14 +357,14 @@ function statusOf(err: unknown): number | undefined {
 }
 
 function headersOf(err: unknown): Record<string, string | undefined> {
-  return ((err as { response?: { headers?: Record<string, string> } } | null)?.response?.headers ?? {}) as Record<string, string | undefined>;
+  return ((err as { response?: { headers?: Record<string, string> } } | null)?.response?.headers ?? {});
 }
 
 /** GitHub's own message (and validation errors), never request details such as headers. */
 function messageOf(err: unknown): string {
   const data = (err as { response?: { data?: { message?: string; errors?: Array<{ message?: string; code?: string }> } } } | null)?.response?.data;
   const parts = [data?.message, ...(data?.errors ?? []).map((e) => e.message ?? e.code)].filter(Boolean);
-  return parts.length ? parts.join(': ') : err instanceof Error ? err.message.split('\n')[0]! : String(err);
+  return parts.length ? parts.join(': ') : err instanceof Error ? err.message.split('\n')[0] : String(err);
 }
 
 function oneLine(s: string): string {

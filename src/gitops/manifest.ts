@@ -50,7 +50,7 @@ export function readServingFields(text: string, target: ManifestTarget, file = '
   const pick = (key: string) => annotations[key] ?? labels[key];
   const storageUri = doc.getIn(STORAGE_URI_PATH);
   return {
-    storageUri: storageUri == null ? undefined : String(storageUri),
+    storageUri: scalarString(storageUri),
     model: pick(SERVING_KEYS.model),
     version: pick(SERVING_KEYS.version),
     runId: pick(SERVING_KEYS.runId),
@@ -75,7 +75,7 @@ export function applyServingFields(
   }
   const docs = parseDocs(text, file);
   const index = docs.indexOf(selectTarget(docs, target, file));
-  const doc = docs[index]!;
+  const doc = docs[index];
   if (!isMap(doc.getIn(['spec', 'predictor', 'model'], true))) {
     throw new ManifestError(
       `${file}: spec.predictor.model is missing; it must exist (modelFormat, protocolVersion) for modelgate to set its storageUri`,
@@ -101,7 +101,7 @@ export function applyServingFields(
     },
   ];
 
-  const expected = docs.map((d) => d.toJS());
+  const expected = docs.map((d): unknown => d.toJS());
   for (const edit of edits) applyToJs(expected[index], edit.path, edit.entries);
 
   const splices: Splice[] = [];
@@ -160,7 +160,7 @@ function selectTarget(docs: Doc[], target: ManifestTarget, file: string): Doc {
     throw new ManifestError(`${file}: expected ${want}, found ${found}`);
   }
   if (matches.length > 1) throw new ManifestError(`${file}: more than one InferenceService named ${target.name}`);
-  const m = matches[0]!;
+  const m = matches[0];
   if (m.apiVersion !== INFERENCE_SERVICE_API_VERSION) {
     throw new ManifestError(`${file}: InferenceService ${target.name} has apiVersion ${m.apiVersion ?? '(none)'}, expected ${INFERENCE_SERVICE_API_VERSION}`);
   }
@@ -180,8 +180,8 @@ function asStringMap(node: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   if (isMap(node)) {
     for (const pair of node.items) {
-      const key = isScalar(pair.key) ? String(pair.key.value) : undefined;
-      const value = isScalar(pair.value) && pair.value.value != null ? String(pair.value.value) : undefined;
+      const key = isScalar(pair.key) ? scalarString(pair.key.value) : undefined;
+      const value = isScalar(pair.value) ? scalarString(pair.value.value) : undefined;
       if (key !== undefined && value !== undefined) out[key] = value;
     }
   }
@@ -216,7 +216,7 @@ function sameData(text: string, expected: unknown[]): boolean {
     const docs = parseAllDocuments(text, { uniqueKeys: true });
     if (!Array.isArray(docs) || docs.some((d) => d.errors.length > 0)) return false;
     return isDeepStrictEqual(
-      docs.map((d) => d.toJS()),
+      docs.map((d): unknown => d.toJS()),
       expected,
     );
   } catch {
@@ -264,9 +264,9 @@ function planMapEdit(src: string, doc: Doc, path: Path, entries: Record<string, 
       out.push({ start, end, text: start === end && src[start - 1] === ':' ? ` ${rendered}` : rendered });
     }
     if (missing.length > 0) {
-      const indent = columnOf(src, keyStart(node.items[0]!));
+      const indent = columnOf(src, keyStart(node.items[0]));
       const lines = missing.map(([key, value]) => `${' '.repeat(indent)}${renderKey(key)}: ${renderValue(value!, 'PLAIN')}\n`);
-      out.push(insertAfter(src, node.items[node.items.length - 1]!, lines.join('')));
+      out.push(insertAfter(src, node.items[node.items.length - 1], lines.join('')));
     }
     return true;
   }
@@ -286,15 +286,15 @@ function planMapEdit(src: string, doc: Doc, path: Path, entries: Record<string, 
   // The map is missing (or `key:` with no value): add it as a block under its parent.
   const parent = path.length > 1 ? (doc.getIn(path.slice(0, -1), true) as Node | undefined) : (doc.contents as Node | null);
   if (!isMap(parent) || parent.flow || parent.items.length === 0) return false;
-  const parentIndent = columnOf(src, keyStart(parent.items[0]!));
+  const parentIndent = columnOf(src, keyStart(parent.items[0]));
   const childIndent = parentIndent + indentUnit(src, doc);
   const block = wanted
     .filter(([, v]) => v !== null)
     .map(([k, v]) => `${' '.repeat(childIndent)}${renderKey(k)}: ${renderValue(v!, 'PLAIN')}\n`)
     .join('');
   if (node === undefined) {
-    const key = path[path.length - 1]!;
-    out.push(insertAfter(src, parent.items[parent.items.length - 1]!, `${' '.repeat(parentIndent)}${renderKey(key)}:\n${block}`));
+    const key = path[path.length - 1];
+    out.push(insertAfter(src, parent.items[parent.items.length - 1], `${' '.repeat(parentIndent)}${renderKey(key)}:\n${block}`));
     return true;
   }
   const owner = parent.items.find((p) => p.value === node);
@@ -362,7 +362,7 @@ function indentUnit(src: string, doc: Doc): number {
   if (isMap(root)) {
     for (const pair of root.items) {
       if (isMap(pair.value) && !pair.value.flow && pair.value.items.length > 0) {
-        const unit = columnOf(src, keyStart(pair.value.items[0]!)) - columnOf(src, keyStart(pair));
+        const unit = columnOf(src, keyStart(pair.value.items[0])) - columnOf(src, keyStart(pair));
         if (unit > 0) return unit;
       }
     }
@@ -392,7 +392,7 @@ function applySplices(src: string, splices: Splice[]): string {
   // Back to front so earlier offsets stay valid; at one position, the edit planned first ends up first.
   const sorted = splices.map((s, i) => ({ ...s, i })).sort((a, b) => b.start - a.start || b.end - a.end || b.i - a.i);
   for (let i = 1; i < sorted.length; i++) {
-    if (sorted[i]!.end > sorted[i - 1]!.start) throw new ManifestError('manifest: overlapping edits');
+    if (sorted[i].end > sorted[i - 1].start) throw new ManifestError('manifest: overlapping edits');
   }
   let out = src;
   for (const s of sorted) out = out.slice(0, s.start) + s.text + out.slice(s.end);

@@ -136,7 +136,7 @@ export class KubernetesClient implements K8sClient {
         settled = true;
         signal?.removeEventListener('abort', onAbort);
         controller?.abort();
-        if (err) reject(err);
+        if (err) reject(err instanceof Error ? err : new Error(`watch failed: ${JSON.stringify(err)}`));
         else resolve();
       };
       const onAbort = (): void => finish();

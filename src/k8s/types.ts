@@ -51,7 +51,8 @@ export interface K8sObject {
 
 export interface Condition {
   type: string;
-  status: 'True' | 'False' | 'Unknown' | string;
+  /** True | False | Unknown */
+  status: string;
   reason?: string;
   message?: string;
   lastTransitionTime?: string;
@@ -75,7 +76,8 @@ export interface ComponentStatus {
 }
 
 export interface ModelStatus {
-  transitionStatus?: '' | 'UpToDate' | 'InProgress' | 'BlockedByFailedLoad' | 'InvalidSpec' | string;
+  /** '' | UpToDate | InProgress | BlockedByFailedLoad | InvalidSpec */
+  transitionStatus?: string;
   states?: { activeModelState?: string; targetModelState?: string };
   lastFailureInfo?: { reason?: string; message?: string; location?: string; modelRevisionName?: string; exitCode?: number; time?: string };
   copies?: { failedCopies: number; totalCopies?: number };
@@ -103,14 +105,17 @@ export interface InferenceService extends K8sObject {
 
 export interface ArgoApplication extends K8sObject {
   status?: {
-    sync?: { status?: 'Synced' | 'OutOfSync' | 'Unknown' | string; revision?: string; revisions?: string[] };
+    /** status: Synced | OutOfSync | Unknown */
+    sync?: { status?: string; revision?: string; revisions?: string[] };
     health?: {
-      status?: 'Healthy' | 'Progressing' | 'Degraded' | 'Suspended' | 'Missing' | 'Unknown' | string;
+      /** Healthy | Progressing | Degraded | Suspended | Missing | Unknown */
+      status?: string;
       message?: string;
       lastTransitionTime?: string;
     };
     operationState?: {
-      phase?: 'Running' | 'Succeeded' | 'Failed' | 'Error' | 'Terminating' | string;
+      /** Running | Succeeded | Failed | Error | Terminating */
+      phase?: string;
       message?: string;
       startedAt?: string;
       finishedAt?: string;

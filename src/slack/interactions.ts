@@ -231,11 +231,18 @@ function planRejectSubmission(deps: SlackInteractionDeps, p: SlackPayload): Plan
         }
         slackActions.inc({ action: 'reject', outcome: 'ok' });
         const msg = renderLifecycleMessage(state, deps.links);
-        if (deps.slack && m.channel && m.ts) {
-          await deps.slack.chat.update({ channel: m.channel, ts: m.ts, text: msg.text, blocks: msg.blocks as never });
-        } else {
-          await postToResponseUrl(deps, m.responseUrl, { replace_original: true, text: msg.text, blocks: msg.blocks });
-        }
+        // The decision is recorded; a failed message update is only reported through the other channel.
+        const updated =
+          deps.slack && m.channel && m.ts
+            ? await deps.slack.chat.update({ channel: m.channel, ts: m.ts, text: msg.text, blocks: msg.blocks as never }).then(
+                () => true,
+                (err: unknown) => {
+                  deps.logger.warn({ err: (err as Error).message }, 'slack: chat.update after reject failed');
+                  return false;
+                },
+              )
+            : false;
+        if (!updated) await postToResponseUrl(deps, m.responseUrl, { replace_original: true, text: msg.text, blocks: msg.blocks });
       } catch (err) {
         slackActions.inc({ action: 'reject', outcome: err instanceof ModelgateError ? err.code : 'error' });
         if (!(err instanceof ModelgateError)) deps.logger.error({ err, model: m.model, version: m.version }, 'slack reject failed');

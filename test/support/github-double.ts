@@ -125,7 +125,33 @@ export class GitHubDouble {
     this.server = createServer((req, res) => void this.handle(req, res));
   }
 
+  /** The operations the double implements (anything else documented is reported as not implemented). */
+  static readonly OPERATIONS = [
+    'apps/create-installation-access-token',
+    'git/get-ref',
+    'git/create-ref',
+    'git/get-commit',
+    'repos/get-content',
+    'repos/create-or-update-file-contents',
+    'pulls/list',
+    'pulls/create',
+    'pulls/get',
+    'pulls/update',
+    'pulls/merge',
+    'repos/get-combined-status-for-ref',
+    'checks/list-for-ref',
+    'issues/get',
+    'issues/list-comments',
+    'issues/create-comment',
+  ];
+
+  /** Load GitHub's description and compile every validator the double uses (seconds; once per process). */
+  static warmUp(): void {
+    GitHubOpenApi.load().warm(GitHubDouble.OPERATIONS);
+  }
+
   static async start(opts: DoubleOptions): Promise<GitHubDouble> {
+    GitHubDouble.warmUp();
     const d = new GitHubDouble(opts);
     await new Promise<void>((resolve) => d.server.listen(0, '127.0.0.1', resolve));
     d.port = (d.server.address() as AddressInfo).port;
@@ -398,8 +424,8 @@ export class GitHubDouble {
         return build(201, { token, expires_at: new Date(Date.now() + 3600_000).toISOString().replace(/\.\d+Z$/, 'Z'), repository_selection: 'selected' });
       }
       case 'git/get-ref': {
-        const sha = this.refs.get(p.ref!);
-        return sha ? build(200, this.refOverlay(p.ref!, sha)) : notFound;
+        const sha = this.refs.get(p.ref);
+        return sha ? build(200, this.refOverlay(p.ref, sha)) : notFound;
       }
       case 'git/create-ref': {
         const ref = String(body.ref).replace(/^refs\//, '');
@@ -409,7 +435,7 @@ export class GitHubDouble {
         return build(201, this.refOverlay(ref, String(body.sha)));
       }
       case 'git/get-commit': {
-        const c = this.commits.get(p.commit_sha!);
+        const c = this.commits.get(p.commit_sha);
         if (!c) return notFound;
         return build(200, {
           sha: c.sha,
@@ -425,26 +451,26 @@ export class GitHubDouble {
       }
       case 'repos/get-content': {
         const at = this.resolve(q.get('ref') ?? 'main');
-        const content = at ? this.commits.get(at)!.tree.get(p.path!) : undefined;
+        const content = at ? this.commits.get(at)!.tree.get(p.path) : undefined;
         if (content === undefined) return notFound;
-        return build(200, this.contentOverlay(p.path!, content, q.get('ref') ?? 'main'));
+        return build(200, this.contentOverlay(p.path, content, q.get('ref') ?? 'main'));
       }
       case 'repos/create-or-update-file-contents': {
         const branch = String(body.branch ?? 'main');
         const head = this.refs.get(`heads/${branch}`);
         if (!head) return notFound;
         const tree = new Map(this.commits.get(head)!.tree);
-        const existing = tree.get(p.path!);
+        const existing = tree.get(p.path);
         if (existing !== undefined && body.sha === undefined) return validationFailed('Invalid request.\n\n"sha" wasn\'t supplied.');
         if (existing !== undefined && body.sha !== blobSha(existing)) {
           return { status: 409, body: { message: `${p.path} does not match ${String(body.sha)}`, documentation_url: OCTOCAT_DOCS, status: '409' } };
         }
         const content = Buffer.from(String(body.content), 'base64').toString('utf8');
-        tree.set(p.path!, content);
+        tree.set(p.path, content);
         const sha = this.commit({ parents: [head], tree, message: String(body.message), author: this.actor() });
         this.refs.set(`heads/${branch}`, sha);
         return build(existing === undefined ? 201 : 200, {
-          content: this.contentOverlay(p.path!, content, branch),
+          content: this.contentOverlay(p.path, content, branch),
           commit: { sha, message: String(body.message), html_url: this.htmlUrl(`commit/${sha}`), url: this.apiUrl(`git/commits/${sha}`) },
         });
       }
@@ -520,7 +546,7 @@ export class GitHubDouble {
         return build(200, { sha, merged: true, message: 'Pull Request successfully merged' });
       }
       case 'repos/get-combined-status-for-ref': {
-        const sha = this.resolve(p.ref!);
+        const sha = this.resolve(p.ref);
         if (!sha) return notFound;
         const list = this.statuses.get(sha) ?? [];
         const state = list.some((s) => s.state === 'failure' || s.state === 'error') ? 'failure' : list.length === 0 || list.some((s) => s.state === 'pending') ? 'pending' : 'success';
@@ -535,7 +561,7 @@ export class GitHubDouble {
         });
       }
       case 'checks/list-for-ref': {
-        const sha = this.resolve(p.ref!) ?? p.ref!;
+        const sha = this.resolve(p.ref) ?? p.ref;
         const runs = this.checkRuns.get(sha) ?? [];
         return build(200, {
           total_count: runs.length,
@@ -737,7 +763,7 @@ export class GitHubDouble {
       url: this.apiUrl(`contents/${path}?ref=${ref}`),
       git_url: this.apiUrl(`git/blobs/${sha}`),
       html_url: this.htmlUrl(`blob/${ref}/${path}`),
-      download_url: null,
+      download_url: `https://raw.github.example/${this.opts.owner}/${this.opts.repo}/${ref}/${path}`,
       _links: { self: this.apiUrl(`contents/${path}`), git: this.apiUrl(`git/blobs/${sha}`), html: this.htmlUrl(`blob/${ref}/${path}`) },
     };
   }

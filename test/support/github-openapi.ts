@@ -96,7 +96,7 @@ export class GitHubOpenApi {
     const best = candidates[0];
     if (!best) return undefined;
     const pathParams: Record<string, string> = {};
-    best.o.paramNames.forEach((n, i) => (pathParams[n] = decodeURIComponent(best.m[i + 1]!)));
+    best.o.paramNames.forEach((n, i) => (pathParams[n] = decodeURIComponent(best.m[i + 1])));
     return { operation: best.o, pathParams };
   }
 
@@ -106,17 +106,30 @@ export class GitHubOpenApi {
     return op;
   }
 
+  /**
+   * Compile the validators of these operations now (ajv takes up to seconds per schema), so validation
+   * never stalls the double's event loop in the middle of a timing-sensitive exchange.
+   */
+  warm(operationIds: string[]): void {
+    this.validatorFor(pointer(['components', 'schemas', 'basic-error']));
+    for (const id of operationIds) {
+      const operation = this.operation(id);
+      const op = this.at(operation.pointer) as Obj;
+      for (const status of Object.keys(op.responses as Obj)) {
+        const p = this.responseSchemaPointer(operation, Number(status));
+        if (p) this.validatorFor(p);
+      }
+      if (op.requestBody) this.validatorFor(`${operation.pointer}/requestBody/content/application~1json/schema`);
+      for (const p of this.parameters(operation)) this.validatorFor(p.schemaPointer);
+    }
+  }
+
   /** Problems with a request, as readable lines (empty when it conforms). */
   validateRequest(m: Match, query: URLSearchParams, body: unknown): string[] {
     const problems: string[] = [];
     const op = this.at(m.operation.pointer) as Obj;
-    const item = this.at(pointer(['paths', m.operation.template])) as Obj;
-    const itemPointer = pointer(['paths', m.operation.template]);
-    const located = [
-      ...((item.parameters as Json[]) ?? []).map((p, i) => ({ raw: p as Obj, at: `${itemPointer}/parameters/${i}` })),
-      ...((op.parameters as Json[]) ?? []).map((p, i) => ({ raw: p as Obj, at: `${m.operation.pointer}/parameters/${i}` })),
-    ];
-    const params = located.map((l) => this.deref(l.raw) as Obj);
+    const located = this.parameters(m.operation);
+    const params = located.map((l) => l.param);
     const where = `${m.operation.method} ${m.operation.template}`;
     for (const [i, p] of params.entries()) {
       const name = String(p.name);
@@ -127,7 +140,7 @@ export class GitHubOpenApi {
         continue;
       }
       const value = coerce(raw, p.schema as Obj);
-      const v = this.validatorFor(`${this.pointerOf(located[i]!.raw, located[i]!.at)}/schema`);
+      const v = this.validatorFor(located[i].schemaPointer);
       if (!v(value)) problems.push(`${where}: ${p.in} parameter ${name}=${raw}: ${describe(v)}`);
     }
     for (const key of query.keys()) {
@@ -183,7 +196,7 @@ export class GitHubOpenApi {
     const base = this.pointerOf(declared as Obj, `${operation.pointer}/responses/${status}`);
     const content = (this.deref(declared) as Obj).content as Obj | undefined;
     if (!content) return null;
-    const media = 'application/json' in content ? 'application/json' : Object.keys(content)[0]!;
+    const media = 'application/json' in content ? 'application/json' : Object.keys(content)[0];
     return `${base}/content/${escapeSegment(media)}/schema`;
   }
 
@@ -207,14 +220,14 @@ export class GitHubOpenApi {
           const props = (b.properties ?? {}) as Obj;
           return Object.entries(overlay as Obj).every(([k, v]) => {
             const ps = props[k] ? (this.deref(props[k]) as Obj) : undefined;
-            return !ps?.enum || (ps.enum as Json[]).includes(v as Json);
+            return !ps?.enum || (ps.enum as Json[]).includes(v);
           });
         }
         const t = typeof overlay === 'number' ? (Number.isInteger(overlay) ? ['integer', 'number'] : ['number']) : [typeof overlay];
         return typesOf(b).some((x) => t.includes(x));
       };
       const i = resolved.findIndex(fits);
-      return this.build(branches[i === -1 ? 0 : i]!, overlay, depth + 1);
+      return this.build(branches[i === -1 ? 0 : i], overlay, depth + 1);
     }
     const types = typesOf(schema);
     if (overlay === null) return null;
@@ -256,6 +269,17 @@ export class GitHubOpenApi {
     let n = node;
     for (let i = 0; i < 10 && n && typeof n === 'object' && !Array.isArray(n) && typeof n.$ref === 'string'; i++) n = this.at(n.$ref.slice(1));
     return n;
+  }
+
+  /** Path-item and operation parameters, resolved, with the pointer of each one's schema. */
+  private parameters(operation: Operation): Array<{ param: Obj; schemaPointer: string }> {
+    const op = this.at(operation.pointer) as Obj;
+    const itemPointer = pointer(['paths', operation.template]);
+    const item = this.at(itemPointer) as Obj;
+    return [
+      ...((item.parameters as Json[]) ?? []).map((p, i) => ({ raw: p as Obj, at: `${itemPointer}/parameters/${i}` })),
+      ...((op.parameters as Json[]) ?? []).map((p, i) => ({ raw: p as Obj, at: `${operation.pointer}/parameters/${i}` })),
+    ].map((l) => ({ param: this.deref(l.raw) as Obj, schemaPointer: `${this.pointerOf(l.raw, l.at)}/schema` }));
   }
 
   /** Pointer of a (possibly `$ref`) node: the referenced component, else where it sits. */

@@ -60,7 +60,7 @@ export function crdKinds(): Map<string, CrdKind> {
     if (crd.kind !== 'CustomResourceDefinition') throw new Error(`${file}: not a CustomResourceDefinition`);
     const version = crd.spec.versions.find((v) => v.served);
     if (!version) throw new Error(`${file}: no served version`);
-    const validate = lazyValidator(ajv, structural(version.schema.openAPIV3Schema));
+    const validate = lazyValidator(ajv, structural(version.schema.openAPIV3Schema) as AnySchemaObject);
     const { group } = crd.spec;
     const { kind, plural } = crd.spec.names;
     const apiVersion = `${group}/${version.name}`;
@@ -113,10 +113,17 @@ type Check = (data: unknown, path: string) => string[];
 
 function lazyValidator(ajv: Ajv, schema: AnySchemaObject): Check {
   const compiled = new WeakMap<object, ValidateFunction>();
+  const walkable = new WeakMap<object, boolean>();
+  const isWalkable = (node: AnySchemaObject): boolean => {
+    let w = walkable.get(node);
+    if (w === undefined) {
+      w = node.type === 'object' && !!node.properties && Object.keys(node).every((k) => WALKED.has(k)) && JSON.stringify(node).length > COMPILE_LIMIT;
+      walkable.set(node, w);
+    }
+    return w;
+  };
   const walk = (node: AnySchemaObject, data: unknown, path: string): string[] => {
-    const walkable =
-      node.type === 'object' && node.properties && Object.keys(node).every((k) => WALKED.has(k)) && JSON.stringify(node).length > COMPILE_LIMIT;
-    if (!walkable) {
+    if (!isWalkable(node)) {
       let fn = compiled.get(node);
       if (!fn) {
         fn = ajv.compile(node);
@@ -151,18 +158,18 @@ function lazyValidator(ajv: Ajv, schema: AnySchemaObject): Check {
  * A copy of the schema where every object node with declared `properties` (and no
  * `additionalProperties` / `x-kubernetes-preserve-unknown-fields`) rejects other fields.
  */
-function structural(node: AnySchemaObject): AnySchemaObject {
-  if (Array.isArray(node)) return node.map((n) => structural(n)) as unknown as AnySchemaObject;
+function structural(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(structural);
   if (!node || typeof node !== 'object') return node;
-  const out: AnySchemaObject = {};
-  for (const [k, v] of Object.entries(node)) {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(node as Record<string, unknown>)) {
     if (k === 'description') continue;
     if (k === 'properties' && v && typeof v === 'object') {
-      out.properties = Object.fromEntries(Object.entries(v as object).map(([p, s]) => [p, structural(s as AnySchemaObject)]));
+      out.properties = Object.fromEntries(Object.entries(v).map(([p, sub]) => [p, structural(sub)]));
     } else if (k === 'enum' || k === 'default' || k === 'required' || k === 'x-kubernetes-list-map-keys') {
       out[k] = v;
     } else {
-      out[k] = structural(v as AnySchemaObject);
+      out[k] = structural(v);
     }
   }
   if (out.properties && out.additionalProperties === undefined && out['x-kubernetes-preserve-unknown-fields'] !== true) {

@@ -95,16 +95,16 @@ export class K8sDouble {
       expiredAs: options.expiredAs ?? 'event',
     };
     crdKinds(); // compile before listening, so the first request is not slow
-    let double: K8sDouble | undefined;
+    const ref: { double?: K8sDouble } = {};
     const server = createServer((req, res) => {
-      double!.handle(req, res).catch((err: unknown) => {
+      ref.double!.handle(req, res).catch((err: unknown) => {
         if (!res.headersSent) sendStatus(res, 500, 'InternalError', err instanceof Error ? err.message : String(err));
         else res.destroy();
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    double = new K8sDouble(server, opts);
-    return double;
+    ref.double = new K8sDouble(server, opts);
+    return ref.double;
   }
 
   async close(): Promise<void> {
@@ -237,7 +237,7 @@ export class K8sDouble {
     }
     if (!m) return sendStatus(res, 404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
     const [, group, version, nsRaw, plural, nameRaw, sub] = m;
-    const namespace = decodeURIComponent(nsRaw!);
+    const namespace = decodeURIComponent(nsRaw);
     const name = nameRaw ? decodeURIComponent(nameRaw) : undefined;
     const key = `${group}/${plural}`;
     const kind = this.kinds.get(key);
@@ -253,7 +253,7 @@ export class K8sDouble {
       : req.method === 'POST' ? 'create'
       : 'delete';
     const record = (status: number, resourceVersion?: string): void => {
-      this.requests.push({ verb, plural: plural!, namespace, name, resourceVersion, status, at: Date.now() });
+      this.requests.push({ verb, plural: plural, namespace, name, resourceVersion, status, at: Date.now() });
     };
     const body = req.method === 'PUT' || req.method === 'PATCH' || req.method === 'POST' ? await readJson(req) : undefined;
 
@@ -424,7 +424,7 @@ export class K8sDouble {
 
   private bucket(key: string): Map<string, K8sObject> {
     let b = this.objects.get(key);
-    if (!b) this.objects.set(key, (b = new Map()));
+    if (!b) this.objects.set(key, (b = new Map<string, K8sObject>()));
     return b;
   }
 
@@ -535,7 +535,7 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 /** RFC 7386 JSON merge patch. */
 function mergePatch(target: unknown, patch: unknown): unknown {
   if (!patch || typeof patch !== 'object' || Array.isArray(patch)) return patch;
-  const out: Record<string, unknown> = target && typeof target === 'object' && !Array.isArray(target) ? { ...(target as object) } : {};
+  const out: Record<string, unknown> = target && typeof target === 'object' && !Array.isArray(target) ? { ...(target) } : {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete out[k];
     else out[k] = mergePatch(out[k], v);

@@ -62,14 +62,14 @@ export function createServingInferenceService(double: K8sDouble, o: { namespace:
           ? { predictor: { latestCreatedRevision: rev, latestReadyRevision: rev, latestRolledoutRevision: rev, traffic: [{ revisionName: rev, percent: 100, latestRevision: true }] } }
           : { predictor: { url: `http://${o.name}-predictor.${o.namespace}.svc.cluster.local` } },
     };
-  }) as InferenceService;
+  });
 }
 
 /** The merged manifest applied (by ArgoCD): new storageUri, new generation, status not yet caught up. */
 export function applyStorageUri(double: K8sDouble, namespace: string, name: string, storageUri: string): InferenceService {
   return double.modify(INFERENCE_SERVICES, namespace, name, (o) => {
     (o as InferenceService).spec!.predictor!.model!.storageUri = storageUri;
-  }) as InferenceService;
+  });
 }
 
 function isvcStatus(double: K8sDouble, namespace: string, name: string, edit: (isvc: InferenceService, generation: number) => void): InferenceService {
@@ -77,7 +77,7 @@ function isvcStatus(double: K8sDouble, namespace: string, name: string, edit: (i
     const isvc = o as InferenceService;
     isvc.status = isvc.status ?? {};
     edit(isvc, isvc.metadata!.generation!);
-  }) as InferenceService;
+  });
 }
 
 function servingMode(isvc: InferenceService): Mode {
@@ -173,7 +173,7 @@ export function argoOutOfSync(double: K8sDouble, namespace: string, name: string
   return double.modify(ARGO_APPLICATIONS, namespace, name, (o) => {
     const st = (o as ArgoApplication).status!;
     st.sync = { ...st.sync, status: 'OutOfSync', revision };
-  }) as ArgoApplication;
+  });
 }
 
 /**
@@ -206,5 +206,5 @@ export function argoSync(
       },
       reconciledAt: startedAt,
     };
-  }) as ArgoApplication;
+  });
 }

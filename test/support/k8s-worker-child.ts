@@ -21,6 +21,9 @@ const worker = await Worker.create({
   namespace: 'default',
   taskQueue: need('K8S_CHILD_TASK_QUEUE'),
   workflowBundle: { codePath: need('K8S_CHILD_BUNDLE') },
+  // No workflow cache, hence no sticky queue: after this process dies the next workflow task goes straight
+  // to the normal queue instead of waiting out the sticky schedule-to-start timeout.
+  maxCachedWorkflows: 0,
   activities: createDeployActivities({ k8s: createK8sClient(cfg), heartbeatIntervalMs: 500 }),
 });
 const running = worker.run();

@@ -82,7 +82,7 @@ export async function startSlackDouble(): Promise<SlackDouble> {
         return send(200, { ok: true });
       }
       if (!url.startsWith('/api/')) return send(404, { ok: false, error: 'unknown_path' });
-      const method = url.slice('/api/'.length).split('?')[0]!;
+      const method = url.slice('/api/'.length).split('?')[0];
       const args = decodeArgs(raw, req.headers['content-type']);
       calls.push({ method, args, authorization: req.headers.authorization });
       switch (method) {

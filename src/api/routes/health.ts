@@ -18,7 +18,7 @@ async function check(what: () => Promise<void>): Promise<{ ok: boolean; error?: 
     await what();
     return { ok: true };
   } catch (err) {
-    return { ok: false, error: (err as Error).message.split('\n')[0]!.slice(0, 200) };
+    return { ok: false, error: (err as Error).message.split('\n')[0].slice(0, 200) };
   }
 }
 

@@ -25,7 +25,7 @@ export interface GithubWebhookDeps {
 /** `modelgate/<model>/v<version>` → key; model names may contain `/`. */
 export function parseBranch(ref: string | undefined): { model: string; version: number } | undefined {
   const m = /^modelgate\/(.+)\/v([1-9]\d{0,9})$/.exec(ref ?? '');
-  return m ? { model: m[1]!, version: Number(m[2]) } : undefined;
+  return m ? { model: m[1], version: Number(m[2]) } : undefined;
 }
 
 interface PullRequestPayload {
