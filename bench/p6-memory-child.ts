@@ -1,6 +1,8 @@
 /**
  * P6's worker process: one side only (the real modelgate worker, or a worker of the bare signal-waiting
- * baseline), SDK default settings for both, so its memory holds nothing but that side's workflows. The parent
+ * baseline), SDK default settings for both, workflows only — the real side's activities run in the parent
+ * process — so its memory holds nothing but that side's parked workflows, not the garbage and allocator growth
+ * of the MLflow calls that parking them takes. The parent
  * talks to it over IPC: `status` (cache and in-flight counts), `measure` (GC, then process.memoryUsage()),
  * `stop`. Started with --expose-gc so a measurement is not a snapshot of uncollected garbage.
  */
@@ -33,9 +35,17 @@ async function main(): Promise<void> {
       client: new Client({ connection: clientConnection, namespace: cfg.namespace }),
       mlflow,
       policies: parsePolicy(cfg.policyYaml, 'bench-policy.yaml'),
+      // Workflow tasks only: no activity is registered, so this worker does not poll for activity tasks.
+      workerOptions: { activities: {} },
     });
   } else {
-    worker = await createBaselineWorker({ connection, namespace: cfg.namespace, taskQueue: cfg.taskQueue, bundlePath: cfg.baselineBundlePath });
+    worker = await createBaselineWorker({
+      connection,
+      namespace: cfg.namespace,
+      taskQueue: cfg.taskQueue,
+      bundlePath: cfg.baselineBundlePath,
+      activities: {},
+    });
   }
   const running = worker.run();
   const status = (): ChildStatus => {

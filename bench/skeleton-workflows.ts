@@ -33,18 +33,22 @@ export const noopActivities: NoopActivities = {
   async noop() {},
 };
 
-/** Same options as createWorker passes when nothing is overridden: connection, namespace, queue, bundle. */
+/**
+ * Same options as createWorker passes when nothing is overridden: connection, namespace, queue, bundle.
+ * `activities: {}` makes a workflow-only worker (P6 measures workflow memory apart from activity I/O).
+ */
 export async function createBaselineWorker(opts: {
   connection: NativeConnection;
   namespace: string;
   taskQueue: string;
   bundlePath: string;
+  activities?: object;
 }): Promise<Worker> {
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
-    activities: noopActivities,
+    activities: opts.activities ?? noopActivities,
     workflowBundle: { codePath: opts.bundlePath },
   });
 }

@@ -29,6 +29,14 @@ async function main(): Promise<number> {
     startTemporal({ dataDir: join(dataDir, 'temporal'), headless: true }),
     startMlflow({ dataDir: join(dataDir, 'mlflow') }),
   ]);
+  // Interrupted (Ctrl-C, CI timeout): stop the servers too, not only this process.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      temporal.process.kill();
+      mlflow.process.kill();
+      process.exit(130);
+    });
+  }
   process.stderr.write(`modelgate tests: Temporal ${temporal.address}, MLflow ${mlflow.url}; ${files.length} files\n`);
   const code = await new Promise<number>((resolveCode) => {
     const child = spawn(

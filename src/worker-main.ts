@@ -13,7 +13,7 @@ import { MlflowClient } from './mlflow/client.js';
 import { loadPolicyFile } from './policy/load.js';
 import { createWorker } from './worker.js';
 import { createLogger } from './observability/log.js';
-import { WebClient } from '@slack/web-api';
+import { createSlackClient } from './slack/client.js';
 import { TASK_QUEUE } from './workflows/definitions.js';
 
 export interface WorkerRuntime {
@@ -52,9 +52,8 @@ export async function buildWorkerFromConfig(
   const mlflow = new MlflowClient({ trackingUri: config.mlflow.trackingUri, auth: config.mlflow.auth, timeoutMs: config.mlflow.timeoutMs });
   const links = { mlflowUiUrl: config.mlflow.uiUrl, temporalUiUrl: config.temporal.uiUrl };
   const k8s = k8sClientOrNone(k8sConfig);
-  const slack = apiConfig.slack.botToken
-    ? new WebClient(apiConfig.slack.botToken, { slackApiUrl: apiConfig.slack.apiUrl })
-    : undefined;
+  // Few SDK retries: the activity's own retry policy decides, within its timeout.
+  const slack = apiConfig.slack.botToken ? createSlackClient({ token: apiConfig.slack.botToken, apiUrl: apiConfig.slack.apiUrl }) : undefined;
 
   const worker = await createWorker({
     connection,

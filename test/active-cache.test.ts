@@ -14,6 +14,7 @@ import type { ActiveVersion } from '../src/active/types.js';
 import { activeRoutes } from '../src/api/routes/active.js';
 import { createCacheActivities } from '../src/activities/cache.js';
 import { MlflowClient } from '../src/mlflow/client.js';
+import { metricsRegistry } from '../src/observability/metrics.js';
 import { unique } from './support/stack.js';
 
 const API = '/api/2.0/mlflow';
@@ -384,5 +385,24 @@ describe('active-version cache (MLflow double)', () => {
       double.holdAlias = false;
       double.releaseHeld();
     }
+  });
+
+  it('when lookups have happened, then Prometheus counts them by result and MLflow reads by outcome', async () => {
+    const value = async (name: string, label: string) => {
+      const m = (await metricsRegistry.getSingleMetric(name)!.get()).values.find((v) => Object.values(v.labels).includes(label));
+      return m?.value ?? 0;
+    };
+    const model = unique('metrics');
+    double.addVersion(model, 1);
+    double.setAlias(model, 'production', 1);
+    const before = { hit: await value('modelgate_active_requests_total', 'hit'), miss: await value('modelgate_active_requests_total', 'miss') };
+    await get(model);
+    await get(model);
+    assert.equal(await value('modelgate_active_requests_total', 'miss'), before.miss + 1);
+    assert.equal(await value('modelgate_active_requests_total', 'hit'), before.hit + 1);
+    // Earlier tests in this file stopped MLflow and served last-known-good.
+    assert.ok((await value('modelgate_active_requests_total', 'stale')) > 0);
+    assert.ok((await value('modelgate_active_upstream_reads_total', 'error')) > 0);
+    assert.ok((await value('modelgate_active_upstream_reads_total', 'found')) > 0);
   });
 });

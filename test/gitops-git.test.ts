@@ -118,6 +118,8 @@ describe('plain git provider', () => {
     assert.equal(ref.branch, branch);
     assert.equal(ref.id, branch);
     assert.match(ref.url, new RegExp(`#${branch}$`));
+    assert.equal(ref.storageUri, 's3://mlflow/7/models/m-2/artifacts');
+    assert.equal(ref.previousStorageUri, `s3://models/${f.model}/unset`);
 
     const c = clone(f.remote);
     assert.equal(git(c, 'rev-parse', `origin/${branch}`), ref.headSha);
@@ -162,6 +164,8 @@ describe('plain git provider', () => {
       policy: f.policy,
     });
     const sameCache = await f.activities.openPromotionPullRequest({ model: f.model, version: 1, workflowId: 'wf', policy: f.policy });
+    // The adopted ref carries the same storage URIs (read back from the PR text), not just the branch.
+    assert.equal(first.previousStorageUri, `s3://models/${f.model}/unset`);
     assert.deepEqual(again, first);
     assert.deepEqual(sameCache, first);
     assert.equal(git(c, 'ls-remote', f.remote), refsBefore);
@@ -336,12 +340,18 @@ describe('plain git provider', () => {
     const { mergeSha } = await f.activities.mergePromotionPullRequest({ model: f.model, version: 1, policy: f.policy, approvers: ['alice'] });
     const revert = await f.activities.openRevertPullRequest({ model: f.model, version: 1, policy: f.policy, mergeSha, reason: 'error rate 5%' });
     assert.equal(revert.branch, revertBranch(f.model, 1));
+    assert.equal(revert.storageUri, `s3://models/${f.model}/unset`);
+    assert.equal(revert.previousStorageUri, 's3://mlflow/7/models/m-1/artifacts');
     const again = await f.activities.openRevertPullRequest({ model: f.model, version: 1, policy: f.policy, mergeSha, reason: 'error rate 5%' });
     assert.deepEqual(again, revert);
+    assert.equal((await f.activities.getPullRequestStatus({ model: f.model, version: 1, policy: f.policy, revert: true }))?.state, 'open');
     const reverted = await f.activities.mergeRevertPullRequest({ model: f.model, version: 1, policy: f.policy });
     git(c, 'fetch', '--quiet');
     assert.equal(git(c, 'rev-parse', 'origin/main'), reverted.mergeSha);
     assert.equal(git(c, 'show', `origin/main:${f.policy.manifestPath}`), original);
+    const revertStatus = await f.activities.getPullRequestStatus({ model: f.model, version: 1, policy: f.policy, revert: true });
+    assert.equal(revertStatus?.state, 'merged');
+    assert.equal(revertStatus?.mergeSha, reverted.mergeSha);
     // The promotion itself still reads as merged (history does not change).
     assert.equal((await f.activities.getPullRequestStatus({ model: f.model, version: 1, policy: f.policy }))?.state, 'merged');
   });

@@ -3,16 +3,19 @@
  * produce conform to the published CRDs (../shared/crds/), a non-conforming one is refused both when it is
  * written and when it would be served, and the REST semantics the activities rely on (list
  * resourceVersion, watch replay, bookmarks, 410 both ways, 409, 403, 401) behave as a real apiserver's do.
+ * Also: the RBAC manifest grants what the client uses.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import { KubernetesClient, loadKubeConfig, type K8sClient } from '../src/k8s/client.js';
 import { K8sApiError } from '../src/k8s/errors.js';
 import { ARGO_APPLICATIONS, INFERENCE_SERVICES, type InferenceService, type WatchEvent } from '../src/k8s/types.js';
 import { updateWithRetry } from '../src/k8s/update.js';
+import { PROJECT_ROOT } from '../src/stack/embedded.js';
 import { crdKinds } from './support/k8s-crds.js';
 import { K8sDouble } from './support/k8s-double.js';
 import {
@@ -226,5 +229,24 @@ describe('the Kubernetes API double', () => {
   test('when the bearer token is wrong, then the double answers 401', async () => {
     const c = new KubernetesClient(loadKubeConfig({ kind: 'file', path: double.writeKubeconfig(dir, { token: 'wrong' }) }));
     assert.equal((await rejection(c.get(INFERENCE_SERVICES, 'ml', 'iris'))).status, 401);
+  });
+});
+
+describe('deploy/rbac.yaml', () => {
+  test('when applied, then the worker service account may get, list and watch exactly the two resources modelgate reads', () => {
+    const docs = parseAllDocuments(readFileSync(join(PROJECT_ROOT, 'deploy', 'rbac.yaml'), 'utf8')).map((d) => {
+      assert.deepEqual(d.errors, []);
+      return d.toJS() as { kind: string; metadata: { name: string; namespace?: string }; rules?: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }>; roleRef?: { kind: string; name: string }; subjects?: Array<{ kind: string; name: string; namespace: string }> };
+    });
+    const sa = docs.find((d) => d.kind === 'ServiceAccount')!;
+    const grants = new Set<string>();
+    for (const role of docs.filter((d) => d.kind === 'Role')) {
+      const binding = docs.find((d) => d.kind === 'RoleBinding' && d.roleRef?.name === role.metadata.name && d.metadata.namespace === role.metadata.namespace);
+      assert.ok(binding, `no RoleBinding for ${role.metadata.name}`);
+      assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: sa.metadata.name, namespace: sa.metadata.namespace }]);
+      for (const r of role.rules ?? []) for (const g of r.apiGroups) for (const res of r.resources) for (const v of r.verbs) grants.add(`${v} ${res}.${g}`);
+    }
+    const needed = [INFERENCE_SERVICES, ARGO_APPLICATIONS].flatMap((k) => ['get', 'list', 'watch'].map((v) => `${v} ${k.plural}.${k.group}`));
+    assert.deepEqual([...grants].sort(), needed.sort());
   });
 });

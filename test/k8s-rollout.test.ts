@@ -8,7 +8,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -24,6 +25,7 @@ import {
   type RolloutResult,
   type WaitForRolloutInput,
 } from '../src/activities/deploy.js';
+import { ConfigError } from '../src/config.js';
 import { createK8sClient, loadK8sConfig } from '../src/config/k8s.js';
 import { judgeArgoApplication, judgeInferenceService } from '../src/k8s/rollout.js';
 import { ARGO_APPLICATIONS, INFERENCE_SERVICES, type ArgoApplication, type InferenceService } from '../src/k8s/types.js';
@@ -293,6 +295,45 @@ describe('judging an ArgoCD Application', () => {
 
   test('when it is Degraded at an older commit, then it is waiting', () => {
     assert.equal(judgeArgoApplication(app({ health: 'Degraded', revision: OLD_SHA, opRevision: OLD_SHA }), MERGE_SHA).status, 'waiting');
+  });
+});
+
+// ====================================================================== configuration
+
+describe('Kubernetes configuration from the environment', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'modelgate-k8s-config-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('when nothing is set, then the client library default chain is used and ArgoCD refresh is off', () => {
+    assert.deepEqual(loadK8sConfig({}), { source: { kind: 'default' }, argocdRefresh: false, requestTimeoutMs: 30_000 });
+  });
+
+  test('when MODELGATE_KUBECONFIG names a file, then that file is the source', () => {
+    const path = join(dir, 'config');
+    writeFileSync(path, 'apiVersion: v1\nkind: Config\n');
+    assert.deepEqual(loadK8sConfig({ MODELGATE_KUBECONFIG: path, MODELGATE_ARGOCD_REFRESH: 'true' }).source, { kind: 'file', path });
+    assert.equal(loadK8sConfig({ MODELGATE_KUBECONFIG: path, MODELGATE_ARGOCD_REFRESH: 'true' }).argocdRefresh, true);
+  });
+
+  test('when MODELGATE_K8S_IN_CLUSTER is true, then the service account is the source', () => {
+    assert.deepEqual(loadK8sConfig({ MODELGATE_K8S_IN_CLUSTER: 'true' }).source, { kind: 'in-cluster' });
+  });
+
+  test('when the settings are wrong, then one line names the key', () => {
+    assert.throws(() => loadK8sConfig({ MODELGATE_KUBECONFIG: join(dir, 'nope') }), (e: Error) => e instanceof ConfigError && /^MODELGATE_KUBECONFIG: no file at /.test(e.message));
+    const path = join(dir, 'config2');
+    writeFileSync(path, 'x');
+    assert.throws(() => loadK8sConfig({ MODELGATE_KUBECONFIG: path, MODELGATE_K8S_IN_CLUSTER: 'true' }), /^ConfigError: MODELGATE_K8S_IN_CLUSTER: cannot be true when MODELGATE_KUBECONFIG is set/);
+    assert.throws(() => loadK8sConfig({ MODELGATE_K8S_IN_CLUSTER: 'yes' }), /^ConfigError: MODELGATE_K8S_IN_CLUSTER: .*\(got "yes"\)/);
+  });
+
+  test('when the kubeconfig file is broken, then createK8sClient says so without quoting the file (it holds credentials)', () => {
+    const path = join(dir, 'broken');
+    writeFileSync(path, 'users: [{ name: u, user: { token: s3cr3t-token }\n  bad: : :');
+    assert.throws(
+      () => createK8sClient(loadK8sConfig({ MODELGATE_KUBECONFIG: path })),
+      (e: Error) => e instanceof ConfigError && e.message.startsWith('MODELGATE_KUBECONFIG: cannot load Kubernetes configuration') && !e.message.includes('s3cr3t'),
+    );
   });
 });
 

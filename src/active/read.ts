@@ -1,7 +1,9 @@
 /**
- * One upstream read sequence for the active version: the `production` alias, the version's run, and (only when
- * the lifecycle did not record one) the download URI. No caching here; the cache decides when to call it.
+ * One upstream read sequence for the active version: the `production` alias, then the version's run and (only
+ * when neither the lifecycle's tag nor a `runs:/` source gives it) the download URI, concurrently. No caching
+ * here; the cache decides when to call it.
  */
+import { parseRunsUri } from '../mlflow/client.js';
 import { MlflowError } from '../mlflow/errors.js';
 import { ALIAS, TAG } from '../mlflow/tags.js';
 import type { MlflowRegistry, Run } from '../mlflow/types.js';
@@ -29,16 +31,19 @@ export async function readActiveVersion(mlflow: ActiveVersionSource, model: stri
     throw err;
   }
   if (!v) return null;
-  let run: Run | undefined;
-  if (v.run_id) {
-    try {
-      run = await mlflow.getRun(v.run_id);
-    } catch (err) {
-      // A deleted run must not take the endpoint down: the version is still what serves.
-      if (!isNotFound(err)) throw err;
-    }
+  // The run and the storage URI are independent reads: do them at once. A `runs:/` source resolves against the
+  // run's artifact_uri (what getDownloadUri would do with a second runs/get), so it costs no extra call.
+  const tagged = v.tags[TAG.storageUri];
+  const runsSource = parseRunsUri(v.source);
+  const fromRun = !tagged && runsSource !== undefined && runsSource.runId === v.run_id;
+  const [run, downloadUri] = await Promise.all([
+    v.run_id ? readRun(mlflow, v.run_id) : Promise.resolve(undefined),
+    tagged || fromRun ? Promise.resolve(undefined) : mlflow.getDownloadUri(model, v.version),
+  ]);
+  let storageUri = tagged || downloadUri;
+  if (fromRun && run?.artifact_uri) {
+    storageUri = runsSource.path ? `${run.artifact_uri.replace(/\/+$/, '')}/${runsSource.path}` : run.artifact_uri;
   }
-  const storageUri = v.tags[TAG.storageUri] || (await mlflow.getDownloadUri(model, v.version));
   return {
     model,
     version: v.version,
@@ -54,6 +59,16 @@ export async function readActiveVersion(mlflow: ActiveVersionSource, model: stri
     promotedAt: v.tags[TAG.promotedAt] || null,
     workflowId: v.tags[TAG.workflowId] || null,
   };
+}
+
+async function readRun(mlflow: ActiveVersionSource, runId: string): Promise<Run | undefined> {
+  try {
+    return await mlflow.getRun(runId);
+  } catch (err) {
+    // A deleted run must not take the endpoint down: the version is still what serves.
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
 }
 
 /** Sorted keys: the ETag hashes the body, so the same metrics must always serialise the same way. */

@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from '../observability/log.js';
-import { activeRequests, activeUpstreamReads } from '../observability/metrics.js';
+import { activeRequestTally, activeUpstreamReads } from '../observability/metrics.js';
 import { readActiveVersion, type ActiveVersionSource } from './read.js';
 import type { ActiveVersion } from './types.js';
 
@@ -34,7 +34,7 @@ export interface ActiveCacheOptions {
 }
 
 export type ActiveLookup =
-  | { kind: 'found'; value: ActiveVersion; body: string; etag: string; stale: boolean }
+  | { kind: 'found'; value: ActiveVersion; body: string; etag: string; stale: boolean; /** body as UTF-8, encoded once */ bytes: Buffer }
   | { kind: 'none'; stale: boolean }
   | { kind: 'unavailable'; message: string };
 
@@ -43,7 +43,9 @@ interface Found {
   value: ActiveVersion;
   body: string;
   etag: string;
-  staleBody?: string;
+  /** What a fresh hit answers: built once per MLflow read, so a hit allocates nothing. */
+  fresh: ActiveLookup;
+  staleLookup?: ActiveLookup;
 }
 type Result = Found | { kind: 'none' };
 
@@ -62,13 +64,7 @@ interface Flight {
   promise: Promise<Result>;
 }
 
-const counters = {
-  hit: activeRequests.labels('hit'),
-  revalidate: activeRequests.labels('revalidate'),
-  miss: activeRequests.labels('miss'),
-  stale: activeRequests.labels('stale'),
-  unavailable: activeRequests.labels('unavailable'),
-};
+const counters = activeRequestTally;
 const upstream = {
   found: activeUpstreamReads.labels('found'),
   none: activeUpstreamReads.labels('none'),
@@ -119,36 +115,42 @@ export class ActiveVersionCache {
     this.#now = opts.now ?? Date.now;
   }
 
+  /** The cached answer when it is within its TTL (the hot path: synchronous, no allocation); else undefined. */
+  getFresh(model: string): ActiveLookup | undefined {
+    const e = this.#entries.get(model);
+    if (!e || e.invalid || this.#now() - e.readAt >= this.#ttlMs) return undefined;
+    counters.hit++;
+    return serve(e.result, e.failedAt !== undefined);
+  }
+
   /** The active version of `model`, from the cache when possible. Never rejects. */
   async get(model: string): Promise<ActiveLookup> {
+    const hit = this.getFresh(model);
+    if (hit) return hit;
     const e = this.#entries.get(model);
     const now = this.#now();
     const failingRecently = e?.failedAt !== undefined && now - e.failedAt < this.#retryAfterErrorMs;
     if (e && !e.invalid) {
       const age = now - e.readAt;
-      if (age < this.#ttlMs) {
-        counters.hit.inc();
-        return serve(e.result, e.failedAt !== undefined);
-      }
       if (age < this.#ttlMs + this.#swrMs) {
-        counters.revalidate.inc();
+        counters.revalidate++;
         if (!failingRecently) this.#background(model);
         return serve(e.result, e.failedAt !== undefined);
       }
     }
     if (e && failingRecently) {
       // MLflow just failed: answer with what we know rather than queue behind another doomed read.
-      counters.stale.inc();
+      counters.stale++;
       return serve(e.result, true);
     }
     if (!e) {
       // Never seen: nothing to fall back on, so wait for MLflow (its client's timeout bounds the wait).
       try {
         const r = await this.#read(model);
-        counters.miss.inc();
+        counters.miss++;
         return serve(r, false);
       } catch (err) {
-        counters.unavailable.inc();
+        counters.unavailable++;
         return { kind: 'unavailable', message: `MLflow could not be read for ${model}: ${errorText(err)}` };
       }
     }
@@ -161,7 +163,7 @@ export class ActiveVersionCache {
     try {
       const r = await Promise.race([read, timeout]);
       if (r !== 'timeout') {
-        counters.miss.inc();
+        counters.miss++;
         return serve(r, false);
       }
     } catch {
@@ -170,7 +172,7 @@ export class ActiveVersionCache {
       clearTimeout(timer);
     }
     read.catch(() => undefined);
-    counters.stale.inc();
+    counters.stale++;
     return serve(this.#entries.get(model)?.result ?? e.result, true);
   }
 
@@ -242,14 +244,22 @@ export class ActiveVersionCache {
 
 function found(value: ActiveVersion): Found {
   const body = JSON.stringify(value);
-  return { kind: 'found', value, body, etag: etagOf(body) };
+  const etag = etagOf(body);
+  return { kind: 'found', value, body, etag, fresh: { kind: 'found', value, body, etag, stale: false, bytes: Buffer.from(body) } };
 }
 
+const NONE: ActiveLookup = { kind: 'none', stale: false };
+const NONE_STALE: ActiveLookup = { kind: 'none', stale: true };
+
 function serve(r: Result, stale: boolean): ActiveLookup {
-  if (r.kind === 'none') return { kind: 'none', stale };
-  if (!stale) return { kind: 'found', value: r.value, body: r.body, etag: r.etag, stale: false };
-  r.staleBody ??= JSON.stringify({ ...r.value, stale: true });
-  return { kind: 'found', value: { ...r.value, stale: true }, body: r.staleBody, etag: r.etag, stale: true };
+  if (r.kind === 'none') return stale ? NONE_STALE : NONE;
+  if (!stale) return r.fresh;
+  if (!r.staleLookup) {
+    const value: ActiveVersion = { ...r.value, stale: true };
+    const body = JSON.stringify(value);
+    r.staleLookup = { kind: 'found', value, body, etag: r.etag, stale: true, bytes: Buffer.from(body) };
+  }
+  return r.staleLookup;
 }
 
 function errorText(err: unknown): string {

@@ -9,6 +9,7 @@ import { ManifestError, permanent, GitopsFailureTypes as T } from '../gitops/err
 import { applyServingFields, mapStorageUri, readServingFields, type ManifestTarget, type ServingFields } from '../gitops/manifest.js';
 import {
   changeCommitMessage,
+  parseMarker,
   promotionBody,
   promotionTitle,
   revertBody,
@@ -35,6 +36,11 @@ export interface PromotionKey {
 export interface OpenPromotionInput extends PromotionKey {
   workflowId: string;
   evaluation?: EvaluationResult;
+}
+
+export interface PullRequestStatusInput extends PromotionKey {
+  /** The revert PR (`…/v<version>-revert`) instead of the promotion PR. */
+  revert?: boolean;
 }
 
 export interface MergePromotionInput extends PromotionKey {
@@ -77,7 +83,7 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
     const branch = promotionBranch(model, version);
     // A retry after the PR exists needs no MLflow calls.
     const existing = await provider.getPullRequest(branch, policy.baseBranch);
-    if (existing) return toRef(existing);
+    if (existing) return adopt(provider, policy, existing);
 
     const mv = await deps.mlflow.getModelVersion(model, version);
     const downloadUri = await deps.mlflow.getDownloadUri(model, version);
@@ -91,12 +97,16 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
     const runId = mv.run_id || undefined;
     const experimentId = runId ? await experimentOf(runId) : undefined;
 
+    let previousStorageUri: string | undefined;
+    let rendered = false;
     const status = await provider.openPromotion({
       branch,
       baseBranch: policy.baseBranch,
       path: policy.manifestPath,
       render: (current) => {
         const previous = manifest(() => readServingFields(current, target(policy), policy.manifestPath));
+        previousStorageUri = previous.storageUri;
+        rendered = true;
         const content = manifest(() =>
           applyServingFields(current, target(policy), { storageUri, model, version: String(version), runId }, policy.manifestPath),
         );
@@ -124,11 +134,13 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
         return { content, title, body, commitMessage };
       },
     });
-    return toRef(status);
+    // Another worker may have won the race to create it: then its PR text is the truth.
+    return rendered ? { ...toRef(status), storageUri, previousStorageUri } : adopt(provider, policy, status);
   }
 
-  async function getPullRequestStatus(input: PromotionKey): Promise<PullRequestStatus | null> {
-    return deps.providerFor(input.policy).getPullRequest(promotionBranch(input.model, input.version), input.policy.baseBranch);
+  async function getPullRequestStatus(input: PullRequestStatusInput): Promise<PullRequestStatus | null> {
+    const branch = input.revert ? revertBranch(input.model, input.version) : promotionBranch(input.model, input.version);
+    return deps.providerFor(input.policy).getPullRequest(branch, input.policy.baseBranch);
   }
 
   async function mergePromotionPullRequest(input: MergePromotionInput): Promise<MergeOutcome> {
@@ -155,6 +167,7 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
     const { model, version, policy } = input;
     const provider = deps.providerFor(policy);
     const branch = revertBranch(model, version);
+    let uris: { storageUri?: string; previousStorageUri?: string } | undefined;
     const status = await provider.openRevert({
       branch,
       baseBranch: policy.baseBranch,
@@ -177,6 +190,7 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
           merged === current
             ? beforeMerge!
             : manifest(() => applyServingFields(current, target(policy), { ...restored, storageUri: restored.storageUri! }, file));
+        uris = { storageUri: restored.storageUri, previousStorageUri: now.storageUri };
         const title = revertTitle(model, version);
         const body = revertBody({
           model,
@@ -184,6 +198,7 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
           mergeSha: input.mergeSha,
           reason: input.reason,
           restored,
+          replaced: now.storageUri,
           workflowId: input.workflowId,
           manifestPath: file,
           inferenceService: target(policy),
@@ -193,7 +208,7 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
         return { content, title, body, commitMessage };
       },
     });
-    return toRef(status);
+    return uris ? { ...toRef(status), ...uris } : adopt(provider, policy, status);
   }
 
   async function mergeRevertPullRequest(input: PromotionKey): Promise<MergeOutcome> {
@@ -212,6 +227,15 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
     const file = await deps.providerFor(policy).readFile(policy.manifestPath, ref);
     if (!file) throw permanent(T.ManifestNotFound, `${policy.manifestPath} does not exist at ${ref} of ${policy.repo}`);
     return { ...manifest(() => readServingFields(file.content, target(policy), policy.manifestPath)), commit: file.commit };
+  }
+
+  /** The ref of a PR made earlier: storage URIs from the PR's marker, else from the manifest at its head. */
+  async function adopt(provider: GitopsProvider, policy: GitopsPolicy, status: PullRequestStatus): Promise<PullRequestRef> {
+    const marker = parseMarker(status.body);
+    if (marker) return { ...toRef(status), storageUri: marker.storageUri, previousStorageUri: marker.previousStorageUri };
+    const file = status.headSha ? await provider.readFile(policy.manifestPath, status.headSha) : null;
+    const fields = file ? manifest(() => readServingFields(file.content, target(policy), policy.manifestPath)) : undefined;
+    return { ...toRef(status), storageUri: fields?.storageUri };
   }
 
   async function experimentOf(runId: string): Promise<string | undefined> {

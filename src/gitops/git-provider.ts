@@ -190,10 +190,14 @@ export class GitProvider implements GitopsProvider {
 
   private async status(branch: string, baseBranch: string): Promise<PullRequestStatus | null> {
     const url = `${this.display}#${branch}`;
-    const common = { provider: 'git' as const, url, branch, baseBranch, checks: 'none' as const };
     const head = await this.git.resolve(`${HEADS}${branch}`);
     const base = await this.git.resolve(`${HEADS}${baseBranch}`);
-    const title = head ? (await this.git.ok(['log', '-1', '--format=%s', head])).trim() : undefined;
+    // The PR text lives in the branch's own commit: the newest one carrying modelgate's marker (commits a
+    // human added on top have none).
+    const description = head ? await this.git.ok(['log', '-1', '--fixed-strings', '--grep=<!-- modelgate: ', '--format=%s%x00%b', head]) : '';
+    const [subject, body] = description.split('\0');
+    const title = subject?.trim() || undefined;
+    const common = { provider: 'git' as const, url, branch, baseBranch, checks: 'none' as const, body: body?.trim() || undefined };
     if (base) {
       const merge = await this.findMergeCommit(branch, base);
       if (merge) return { ...common, state: 'merged', headSha: merge.head ?? head ?? '', mergeSha: merge.sha, mergedBy: merge.mergedBy, title };

@@ -35,6 +35,7 @@ interface PullSummary {
   merged_at: string | null;
   html_url: string;
   title: string;
+  body?: string | null;
   head: { ref: string; sha: string };
   base: { ref: string };
 }
@@ -233,6 +234,7 @@ export class GitHubProvider implements GitopsProvider {
       baseBranch: pr.base.ref ?? baseBranch,
       headSha: pr.head.sha,
       title: pr.title,
+      body: pr.body ?? undefined,
     };
     if (pr.merged_at) {
       const full = await this.fullPull(pr.number);

@@ -101,7 +101,7 @@ export function applyServingFields(
     },
   ];
 
-  const expected = docs.map((d): unknown => d.toJS());
+  const expected: unknown[] = docs.map((d): unknown => d.toJS() as unknown);
   for (const edit of edits) applyToJs(expected[index], edit.path, edit.entries);
 
   const splices: Splice[] = [];
@@ -215,10 +215,8 @@ function sameData(text: string, expected: unknown[]): boolean {
   try {
     const docs = parseAllDocuments(text, { uniqueKeys: true });
     if (!Array.isArray(docs) || docs.some((d) => d.errors.length > 0)) return false;
-    return isDeepStrictEqual(
-      docs.map((d): unknown => d.toJS()),
-      expected,
-    );
+    const actual: unknown[] = docs.map((d): unknown => d.toJS() as unknown);
+    return isDeepStrictEqual(actual, expected);
   } catch {
     return false;
   }

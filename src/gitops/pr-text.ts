@@ -34,6 +34,8 @@ export interface RevertText {
   mergeSha: string;
   reason: string;
   restored: ServingFields;
+  /** The storage URI the revert replaces (what the base served when the revert was opened). */
+  replaced?: string;
   workflowId?: string;
   manifestPath: string;
   inferenceService: { namespace: string; name: string };
@@ -82,7 +84,7 @@ export function promotionBody(t: PromotionText): string {
     evaluationSection(t.evaluation),
     metricsSection(t.version, t.evaluation),
     'Approve through modelgate (it merges this pull request and records the approvers) or merge it here: a merge here counts as an approval by whoever merges, under the same approval policy. Closing it without merging rejects the version.',
-    `<!-- modelgate: model=${encodeURIComponent(t.model)} version=${t.version} -->`,
+    marker({ kind: 'promotion', model: t.model, version: t.version, storageUri: t.storageUri, previousStorageUri: t.previous.storageUri }),
   ];
   return limit(parts.filter(Boolean).join('\n\n'));
 }
@@ -103,9 +105,43 @@ export function revertBody(t: RevertText): string {
       `Reverts the promotion of **${md(t.model)}** v${t.version}.`,
       `Reason: ${md(t.reason)}`,
       table(['', ''], rows),
-      `<!-- modelgate: revert model=${encodeURIComponent(t.model)} version=${t.version} -->`,
+      marker({ kind: 'revert', model: t.model, version: t.version, storageUri: t.restored.storageUri, previousStorageUri: t.replaced, mergeSha: t.mergeSha }),
     ].join('\n\n'),
   );
+}
+
+/**
+ * Machine-readable facts in the PR body (an HTML comment, invisible on GitHub): a retried activity that adopts
+ * an existing PR reads the storage URIs back from it instead of guessing from the repository's history.
+ */
+export interface PromotionMarker {
+  kind: 'promotion' | 'revert';
+  model: string;
+  version: number;
+  storageUri?: string;
+  previousStorageUri?: string;
+  mergeSha?: string;
+}
+
+const MARKER = /<!-- modelgate: (\{.*?\}) -->/;
+
+function marker(m: PromotionMarker): string {
+  // JSON with `<`, `>` escaped, so the comment cannot be closed early by a value.
+  return `<!-- modelgate: ${JSON.stringify(m).replace(/</g, '\\u003c').replace(/>/g, '\\u003e')} -->`;
+}
+
+export function parseMarker(body: string | undefined): PromotionMarker | undefined {
+  const m = body ? MARKER.exec(body) : null;
+  if (!m) return undefined;
+  try {
+    const v = JSON.parse(m[1]) as Partial<PromotionMarker>;
+    if ((v.kind === 'promotion' || v.kind === 'revert') && typeof v.model === 'string' && typeof v.version === 'number') {
+      return v as PromotionMarker;
+    }
+  } catch {
+    // A hand-edited body: treat as absent.
+  }
+  return undefined;
 }
 
 /** Commit message of the branch commit; no `Modelgate-Branch:` trailer (that one marks merge commits). */

@@ -26,6 +26,8 @@ export interface PullRequestStatus {
   /** Combined commit statuses and check runs of the head; always `none` for plain git. */
   checks: ChecksState;
   title?: string;
+  /** The PR description (GitHub PR body; plain git: message of the branch's promotion commit). */
+  body?: string;
 }
 
 export interface RenderedChange {

@@ -15,6 +15,9 @@ import {
   type RequestContext,
   type ResponseContext,
 } from '@kubernetes/client-node';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { K8sApiError, parseStatus, type K8sCallSite, type Verb } from './errors.js';
 import { resourceName, type K8sObject, type ResourceKind, type WatchEvent } from './types.js';
 
@@ -52,12 +55,19 @@ export interface K8sClient {
 /** Where the cluster credentials come from. */
 export type KubeConfigSource = { kind: 'file'; path: string } | { kind: 'in-cluster' } | { kind: 'default' };
 
+const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
 export function loadKubeConfig(source: KubeConfigSource): KubeConfig {
   const kc = new KubeConfig();
   if (source.kind === 'file') kc.loadFromFile(source.path);
   else if (source.kind === 'in-cluster') kc.loadFromCluster();
-  // KUBECONFIG, then ~/.kube/config, then the in-cluster service account.
-  else kc.loadFromDefault();
+  else {
+    // The library's last resort is an unauthenticated http://localhost:8080; treat "nothing found" as that.
+    const found = !!process.env.KUBECONFIG || existsSync(join(homedir(), '.kube', 'config')) || existsSync(SERVICE_ACCOUNT_TOKEN);
+    if (!found) throw new Error(`no Kubernetes configuration found (KUBECONFIG unset, no ~/.kube/config, no ${SERVICE_ACCOUNT_TOKEN})`);
+    // KUBECONFIG, then ~/.kube/config, then the in-cluster service account.
+    kc.loadFromDefault();
+  }
   if (!kc.getCurrentCluster()) throw new Error(`kubeconfig (${source.kind}) has no current cluster`);
   return kc;
 }

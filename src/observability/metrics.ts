@@ -51,11 +51,21 @@ export const externalErrors = new Counter({
   registers: [metricsRegistry],
 });
 
+/**
+ * Active-version lookups, tallied in plain numbers on the hot path (a labelled `inc` hashes its labels on every
+ * call) and copied into the counter when Prometheus scrapes.
+ */
+export const activeRequestTally = { hit: 0, revalidate: 0, miss: 0, stale: 0, unavailable: 0 };
+
 export const activeRequests = new Counter({
   name: 'modelgate_active_requests_total',
   help: 'Active-version lookups by result: hit, revalidate (served while refreshing), miss (waited for MLflow), stale (last-known-good), unavailable',
   labelNames: ['result'] as const,
   registers: [metricsRegistry],
+  collect() {
+    this.reset();
+    for (const [result, n] of Object.entries(activeRequestTally)) if (n) this.inc({ result }, n);
+  },
 });
 
 export const activeUpstreamReads = new Counter({

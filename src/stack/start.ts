@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { Runtime } from '@temporalio/worker';
 import { loadConfig } from '../config.js';
 import { loadActiveConfig } from '../config/active.js';
+import { loadApiConfig } from '../config/api.js';
 import { connectClient } from '../client.js';
 import { buildWorkerFromConfig } from '../worker-main.js';
 import { startApi } from '../api/main.js';
@@ -61,6 +62,7 @@ async function main(): Promise<void> {
     const client = await connectClient({ address: env.TEMPORAL_ADDRESS!, namespace: full.temporal.namespace, apiKey: full.temporal.apiKey, tls: full.temporal.tls });
     const api = await startApi({
       config: full,
+      apiConfig: loadApiConfig(env),
       client,
       logger: log.child({ component: 'api' }),
       plugins: [activeRoutes(cache, { invalidateToken: active.internalToken })],

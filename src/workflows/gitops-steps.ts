@@ -26,7 +26,7 @@ export async function openPromotionPr(state: LifecycleState, note: Note): Promis
     policy: g,
     evaluation: state.evaluation,
   });
-  note('modelgate', 'opened pull request', state.pullRequest!.url);
+  note('modelgate', 'opened pull request', state.pullRequest.url);
 }
 
 /** The durable periodic check: turns what the Git host says into the same events the webhook sends. */
@@ -78,6 +78,8 @@ export async function deployThroughGitops(
   const k = state.policy!.deployment.kserve;
   const pr = state.pullRequest!;
   if (!pr.mergeSha) {
+    // Under the model's lock nothing else moves the base branch: what it serves now is the rollback target.
+    pr.previousStorageUri = (await gitops.readServingManifest({ policy: g })).storageUri;
     try {
       const merged = await gitops.mergePromotionPullRequest({
         model,
@@ -142,16 +144,17 @@ export async function deployThroughGitops(
     note('modelgate', 'merged revert', merged.mergeSha);
   } else {
     details(`rollout failed; revert ${revert.url} awaits a person's merge`);
+    // The revert is merged when the base branch serves the previous storage URI again.
     for (;;) {
-      const status = await gitops.getPullRequestStatus({ model, version, policy: g, revert: true });
-      if (status?.state === 'merged') {
-        revertSha = status.mergeSha;
+      const serving = await gitops.readServingManifest({ policy: g });
+      if (serving.storageUri === pr.previousStorageUri) {
+        revertSha = serving.commit;
         break;
       }
       await condition(() => prEvents.length > 0, PR_POLL_MS);
       prEvents.splice(0);
     }
-    note('modelgate', 'revert merged');
+    note('modelgate', 'revert merged', revertSha);
   }
   if (pr.previousStorageUri) {
     const back = await deployment.waitForRollback({

@@ -171,6 +171,8 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
   await registry.enterStaging({ model, version, workflowId, at: now(), tags: { [TAG.evaluation]: 'passed' } });
   setStage('Staging', 'modelgate', 'evaluation passed');
   if (state.policy.deployment.mode === 'gitops') await openPromotionPr(state, note);
+  // The Slack card shows the approve buttons only for a version awaiting approval.
+  state.phase = 'awaiting_approval';
   const channel = state.policy.notify.slackChannel;
   const slack: { channel?: string; ts?: string } = channel
     ? ((await bestEffort(() => notify.notifyStaging({ state, channel }))) ?? { channel })

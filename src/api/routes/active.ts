@@ -6,7 +6,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
-import { matchesIfNoneMatch, type ActiveVersionCache } from '../../active/service.js';
+import { matchesIfNoneMatch, type ActiveLookup, type ActiveVersionCache } from '../../active/service.js';
 import type { ActiveError } from '../../active/types.js';
 
 export interface ActiveRoutesOptions {
@@ -36,20 +36,29 @@ function tokenMatches(header: string | undefined, token: string): boolean {
 
 export function activeRoutes(cache: ActiveVersionCache, opts: ActiveRoutesOptions = {}): FastifyPluginAsync {
   return async (app) => {
-    app.get<{ Params: { model: string } }>('/v1/models/:model/active', { logLevel: 'warn' }, async (req, reply) => {
-      const { model } = req.params;
-      const bad = badModel(model);
-      if (bad) return fail(reply, 400, 'invalid_input', bad);
-      const r = await cache.get(model);
+    const answer = (ifNoneMatch: string | string[] | undefined, reply: FastifyReply, model: string, r: ActiveLookup): FastifyReply => {
       if (r.kind === 'found') {
-        reply.header('etag', r.etag).header('cache-control', 'no-cache');
-        if (matchesIfNoneMatch(req.headers['if-none-match'], r.etag)) return reply.code(304).send();
-        return reply.type(JSON_TYPE).send(r.body);
+        reply.headers({ etag: r.etag, 'cache-control': 'no-cache' });
+        if (matchesIfNoneMatch(ifNoneMatch, r.etag)) return reply.code(304).send();
+        return reply.type(JSON_TYPE).send(r.bytes);
       }
       reply.header('cache-control', 'no-cache');
       if (r.kind === 'none') return fail(reply, 404, 'no_production_version', `model ${model} has no Production version in MLflow`);
       reply.header('retry-after', '5');
       return fail(reply, 503, 'unavailable', r.message);
+    };
+
+    app.get<{ Params: { model: string } }>('/v1/models/:model/active', { logLevel: 'warn' }, (req, reply) => {
+      const { model } = req.params;
+      // Hot path: a fresh cache hit is answered synchronously (no promise, no allocation in the cache).
+      const hit = cache.getFresh(model);
+      if (hit) {
+        answer(req.headers['if-none-match'], reply, model, hit);
+        return;
+      }
+      const bad = badModel(model);
+      if (bad) return fail(reply, 400, 'invalid_input', bad);
+      return cache.get(model).then((r) => answer(req.headers['if-none-match'], reply, model, r));
     });
 
     app.post<{ Params: { model: string } }>('/internal/models/:model/invalidate', async (req, reply) => {

@@ -1,0 +1,194 @@
+/**
+ * The GitOps deployment mode end to end on the real Temporal and MLflow servers: the plain-git provider on a
+ * real bare repository, and rollout verification through the real @kubernetes/client-node against the
+ * Kubernetes API double (objects checked against the published KServe/ArgoCD CRDs). A small "ArgoCD" loop in
+ * the test applies what lands on the repo's main branch to the InferenceService, as a cluster would.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Client } from '@temporalio/client';
+import { approve, getState, reject, startLifecycle } from '../src/client.js';
+import { lifecycleWorkflowId, type LifecycleState } from '../src/workflows/definitions.js';
+import { parsePolicy } from '../src/policy/load.js';
+import type { MlflowClient } from '../src/mlflow/client.js';
+import { initLocalGitopsRepo } from '../src/gitops/git-provider.js';
+import { createProviderFactory, loadGitopsConfig } from '../src/config/gitops.js';
+import { createK8sClient, loadK8sConfig } from '../src/config/k8s.js';
+import { connectTestEnv, testStack, unique } from './support/stack.js';
+import { registerTrainedVersion, testMlflow } from './support/fixtures.js';
+import { eventually, startTestWorker, type RunningWorker } from './support/worker.js';
+import { K8sDouble } from './support/k8s-double.js';
+import { applyStorageUri, createServingInferenceService, markFailedToLoad, markReady } from './support/k8s-fixtures.js';
+
+const NAMESPACE = 'models';
+
+describe('modelLifecycle in GitOps mode', () => {
+  let env: TestWorkflowEnvironment;
+  let client: Client;
+  let mlflow: MlflowClient;
+  let double: K8sDouble;
+  let worker: RunningWorker;
+  let dir: string;
+  const repos = new Map<string, { repo: string; manifestPath: string }>();
+
+  /** Every test model gets its own bare repo and InferenceService, created before the worker asks for them. */
+  async function gitopsModel(prefix: string, opts: { kserve?: boolean } = {}): Promise<string> {
+    const model = unique(prefix);
+    const repo = await initLocalGitopsRepo(join(dir, `${model}.git`), { model, namespace: NAMESPACE, name: model });
+    repos.set(model, { repo: repo.repo, manifestPath: repo.manifestPath });
+    if (opts.kserve) {
+      createServingInferenceService(double, { namespace: NAMESPACE, name: model, storageUri: servedUri(model), mode: 'Serverless' });
+    }
+    return model;
+  }
+
+  function servedUri(model: string): string {
+    const r = repos.get(model)!;
+    const text = execFileSync('git', ['--git-dir', r.repo, 'show', `main:${r.manifestPath}`], { encoding: 'utf8' });
+    return /storageUri:\s*"?([^"\s]+)"?/.exec(text)![1]!;
+  }
+
+  function policyFor(model: string) {
+    const r = repos.get(model)!;
+    const kserve = model.startsWith('kserve') ? `\n    kserve: { deploymentMode: Serverless, rolloutDeadline: 90s, rollback: auto }` : '';
+    const text = `
+defaults:
+  evaluation: { thresholds: ["accuracy >= 0.9"], requiredTags: [data.lookback_days], noRegression: [] }
+  approval: { approvers: [alice, bob], fourEyes: true, quorum: 1, expiresAfter: 1h }
+  deployment:
+    mode: gitops
+    gitops:
+      provider: git
+      repo: ${JSON.stringify(r.repo)}
+      baseBranch: main
+      manifestPath: ${r.manifestPath}
+      namespace: ${NAMESPACE}
+      inferenceService: ${model}
+      storageUriPrefixMap: [{ from: "mlflow-artifacts:/", to: "s3://mlflow-artifacts/" }]${kserve}
+`;
+    return { ...parsePolicy(text, `${model}.yaml`).policyFor(model), model };
+  }
+
+  before(async () => {
+    env = await connectTestEnv();
+    client = env.client;
+    mlflow = testMlflow(testStack().mlflowUri);
+    dir = mkdtempSync(join(testStack().dataDir, 'gitops-e2e-'));
+    double = await K8sDouble.start();
+    const kubeconfig = double.writeKubeconfig(dir);
+    worker = await startTestWorker(env, {
+      mlflow,
+      policies: { policyFor },
+      gitops: createProviderFactory(loadGitopsConfig({ MODELGATE_GIT_WORKDIR: join(dir, 'work') })),
+      k8s: { k8s: createK8sClient(loadK8sConfig({ MODELGATE_KUBECONFIG: kubeconfig })), heartbeatIntervalMs: 1000 },
+    });
+  });
+
+  after(async () => {
+    await worker?.stop();
+    await double?.close();
+    await mlflow?.close();
+    await env?.teardown();
+  });
+
+  const start = (model: string, version: number) => startLifecycle(client, model, version, { source: 'test' }, worker.taskQueue);
+  const phaseIs = (model: string, version: number, ...phases: LifecycleState['phase'][]) =>
+    eventually(`${model} v${version} ${phases.join('/')}`, async () => {
+      const s = await getState(client, model, version);
+      return phases.includes(s.phase) ? s : undefined;
+    }, 120_000);
+
+  it('when a version reaches Staging, then a PR branch changes only the serving lines; approval merges it and the version becomes Production', async () => {
+    const model = await gitopsModel('gitops-happy');
+    const before = servedUri(model);
+    const v = await registerTrainedVersion(mlflow, model);
+    await start(model, v.version);
+    const staged = await phaseIs(model, v.version, 'awaiting_approval');
+    const pr = staged.pullRequest!;
+    assert.equal(pr.branch, `modelgate/${model}/v${v.version}`);
+    assert.match(pr.storageUri ?? '', /^s3:\/\/mlflow-artifacts\//);
+    const r = repos.get(model)!;
+    const diff = execFileSync('git', ['--git-dir', r.repo, 'diff', 'main', pr.branch, '--', r.manifestPath], { encoding: 'utf8' });
+    const changed = diff.split('\n').filter((l) => /^[+-][^+-]/.test(l));
+    assert.ok(changed.some((l) => l.startsWith('+') && l.includes(pr.storageUri!)), diff);
+    assert.ok(changed.every((l) => /storageUri|modelgate\.io\/|^\+\s*labels:$/.test(l)), `only serving lines change:\n${diff}`);
+    assert.equal(servedUri(model), before, 'nothing merged before approval');
+
+    await approve(client, model, v.version, { by: 'alice' });
+    const prod = await phaseIs(model, v.version, 'production');
+    assert.equal(servedUri(model), pr.storageUri);
+    assert.ok(prod.pullRequest?.mergeSha);
+    const log = execFileSync('git', ['--git-dir', r.repo, 'log', '-1', '--format=%B', 'main'], { encoding: 'utf8' });
+    assert.match(log, /Approved-by: alice/);
+    const mv = await mlflow.getModelVersion(model, v.version);
+    assert.equal(mv.current_stage, 'Production');
+    assert.equal(mv.tags['modelgate.merge_sha'], prod.pullRequest?.mergeSha);
+    assert.equal(mv.tags['modelgate.storage_uri'], pr.storageUri);
+  });
+
+  it('when the version is rejected, then its PR is closed and nothing is merged', async () => {
+    const model = await gitopsModel('gitops-reject');
+    const before = servedUri(model);
+    const v = await registerTrainedVersion(mlflow, model);
+    await start(model, v.version);
+    await phaseIs(model, v.version, 'awaiting_approval');
+    await reject(client, model, v.version, { by: 'bob', reason: 'drifted features' });
+    const end = await phaseIs(model, v.version, 'done');
+    assert.equal(end.outcome, 'rejected');
+    assert.equal(servedUri(model), before);
+    const r = repos.get(model)!;
+    const branches = execFileSync('git', ['--git-dir', r.repo, 'for-each-ref', '--format=%(refname)'], { encoding: 'utf8' });
+    // The plain-git provider marks a closed "PR" with refs/modelgate/closed/<branch> (docs/gitops.md).
+    assert.match(branches, new RegExp(`refs/modelgate/closed/modelgate/${model}/v${v.version}\n`), 'the PR is closed');
+  });
+
+  it('when KServe serves the merged version, then it becomes Production with the ready revision recorded', async () => {
+    const model = await gitopsModel('kserve-ok', { kserve: true });
+    const v = await registerTrainedVersion(mlflow, model);
+    await start(model, v.version);
+    const staged = await phaseIs(model, v.version, 'awaiting_approval');
+    await approve(client, model, v.version, { by: 'alice' });
+    // "ArgoCD": once main serves the new URI, apply it to the cluster; then KServe becomes ready.
+    await eventually('merge on main', async () => (servedUri(model) === staged.pullRequest!.storageUri ? true : undefined), 60_000);
+    applyStorageUri(double, NAMESPACE, model, staged.pullRequest!.storageUri!);
+    markReady(double, NAMESPACE, model);
+    const prod = await phaseIs(model, v.version, 'production');
+    assert.equal(prod.stage, 'Production');
+    const mv = await mlflow.getModelVersion(model, v.version);
+    assert.equal(mv.tags['modelgate.deploy'], 'serving');
+    assert.ok(mv.tags['modelgate.ready_revision'], 'ready revision tagged');
+  });
+
+  it('when the new revision fails to load, then one revert is merged, the previous URI serves again and the version ends rolled back', async () => {
+    const model = await gitopsModel('kserve-fail', { kserve: true });
+    const previous = servedUri(model);
+    const v = await registerTrainedVersion(mlflow, model);
+    await start(model, v.version);
+    const staged = await phaseIs(model, v.version, 'awaiting_approval');
+    await approve(client, model, v.version, { by: 'bob' });
+    await eventually('merge on main', async () => (servedUri(model) === staged.pullRequest!.storageUri ? true : undefined), 60_000);
+    applyStorageUri(double, NAMESPACE, model, staged.pullRequest!.storageUri!);
+    markFailedToLoad(double, NAMESPACE, model);
+    // The revert lands on main; "ArgoCD" applies it and the previous revision serves again.
+    await eventually('revert on main', async () => (servedUri(model) === previous ? true : undefined), 60_000);
+    applyStorageUri(double, NAMESPACE, model, previous);
+    markReady(double, NAMESPACE, model);
+    const end = await phaseIs(model, v.version, 'done');
+    assert.equal(end.outcome, 'rolled_back');
+    const r = repos.get(model)!;
+    const reverts = execFileSync('git', ['--git-dir', r.repo, 'log', '--format=%s', 'main'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((s) => /revert/i.test(s));
+    assert.ok(reverts.length >= 1 && reverts.length <= 2, `one revert (and its merge): ${reverts.join(' | ')}`);
+    const mv = await mlflow.getModelVersion(model, v.version);
+    assert.equal(mv.tags['modelgate.deploy'], 'failed');
+    assert.notEqual(mv.current_stage, 'Production');
+    assert.equal(await mlflow.getVersionByAlias(model, 'production'), null);
+    const events = await client.workflow.getHandle(lifecycleWorkflowId(model, v.version)).fetchHistory();
+    assert.ok((events.events?.length ?? 0) > 0);
+  });
+});
