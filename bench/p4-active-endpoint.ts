@@ -40,7 +40,7 @@ export interface P4Result {
 
 function quantile(sorted: Float64Array, q: number): number {
   if (!sorted.length) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
 }
 
 /** The load loop (worker thread): `concurrency` lanes each issue requests back to back until `requests` are done. */
@@ -172,7 +172,7 @@ export async function measureP4(
       }
       all.sort();
       const ms = rs.reduce((n, r) => n + r.elapsedMs, 0);
-      return { rps: (all.length / ms) * 1000, p50: quantile(all, 0.5), p99: quantile(all, 0.99), errors: rs.reduce((n, r) => n + r.errors, 0), bodyBytes: rs[0]!.bodyBytes };
+      return { rps: (all.length / ms) * 1000, p50: quantile(all, 0.5), p99: quantile(all, 0.99), errors: rs.reduce((n, r) => n + r.errors, 0), bodyBytes: rs[0].bodyBytes };
     };
     const a = sum(sides.active);
     const b = sum(sides.bare);

@@ -79,7 +79,7 @@ export async function measureP5(ctx: BenchContext, opts: P5Options = {}): Promis
   const model = benchId('bench-p5');
   const versions: number[] = [];
   for (let i = 0; i <= samples; i++) versions.push((await registerTrainedVersion(mlflow, model, { metrics: { accuracy: 0.9 + i / 1000 } })).version);
-  await mlflow.setAlias(model, ALIAS.production, versions[0]!);
+  await mlflow.setAlias(model, ALIAS.production, versions[0]);
 
   const cache = new ActiveVersionCache(mlflow, { ttlMs: 3_600_000, staleWhileRevalidateMs: 0, maxWaitMs: 30_000 });
   const app = buildServer({
@@ -103,7 +103,7 @@ export async function measureP5(ctx: BenchContext, opts: P5Options = {}): Promis
     const freshness: number[] = [];
     let polls = 0;
     for (let i = 1; i <= samples; i++) {
-      const target = versions[i]!;
+      const target = versions[i];
       await mlflow.setAlias(model, ALIAS.production, target);
       const t0 = performance.now();
       const r = await acts.invalidateActiveVersion({ model });

@@ -16,11 +16,11 @@ async function main(): Promise<void> {
   const mlflow = new MlflowClient({ trackingUri: uri, auth: config.mlflow.auth, timeoutMs: config.mlflow.timeoutMs });
   try {
     const v = await registerTrainedVersion(mlflow, model, {
-      user: 'dana',
+      user: 'carol',
       metrics: { accuracy: acc, f1: Math.max(0, acc - 0.04), latency_p99_ms: 28 },
       params: { model_type: 'gradient_boosting', learning_rate: '0.1', n_estimators: '300' },
     });
-    process.stdout.write(`registered ${model} version ${v.version} (run ${v.runId}, registered by dana) in ${uri}\n`);
+    process.stdout.write(`registered ${model} version ${v.version} (run ${v.runId}, registered by carol) in ${uri}\n`);
   } finally {
     await mlflow.close();
   }

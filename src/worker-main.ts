@@ -14,6 +14,8 @@ import { loadPolicyFile } from './policy/load.js';
 import { createWorker } from './worker.js';
 import { createLogger } from './observability/log.js';
 import { createSlackClient } from './slack/client.js';
+import { loadObservabilityConfig } from './config/observability.js';
+import { installTemporalRuntimeMetrics } from './observability/temporal-metrics.js';
 import { TASK_QUEUE } from './workflows/definitions.js';
 
 export interface WorkerRuntime {
@@ -96,9 +98,14 @@ function k8sClientOrNone(cfg: ReturnType<typeof loadK8sConfig>) {
 }
 
 export async function runWorkerFromConfig(env: NodeJS.ProcessEnv): Promise<void> {
-  const level = loadConfig(env).logLevel;
-  const sdkLevel = ({ fatal: 'ERROR', error: 'ERROR', warn: 'WARN', info: 'INFO', debug: 'DEBUG', trace: 'TRACE', silent: 'ERROR' } as const)[level];
-  Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'], logger: new DefaultLogger(sdkLevel) });
+  // The SDK runtime is installed once, before the first connection: with the Prometheus exporter when asked for.
+  const metricsAddress = loadObservabilityConfig(env).temporalMetricsAddress;
+  if (metricsAddress) installTemporalRuntimeMetrics({ bindAddress: metricsAddress, globalTags: { service: 'modelgate-worker' } });
+  else {
+    const level = loadConfig(env).logLevel;
+    const sdkLevel = ({ fatal: 'ERROR', error: 'ERROR', warn: 'WARN', info: 'INFO', debug: 'DEBUG', trace: 'TRACE', silent: 'ERROR' } as const)[level];
+    Runtime.install({ logger: new DefaultLogger(sdkLevel) });
+  }
   const rt = await buildWorkerFromConfig(env);
   try {
     await rt.worker.run();

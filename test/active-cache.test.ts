@@ -219,7 +219,7 @@ describe('active-version cache (MLflow double)', () => {
       assert.equal(double.count('registered-models/alias', model), 1);
       assert.equal(double.count('runs/get', model), 1);
       assert.equal(double.count('model-versions/get-download-uri', model), 1);
-      const body = JSON.parse(results[0]!.text) as ActiveVersion;
+      const body = JSON.parse(results[0].text) as ActiveVersion;
       assert.equal(body.version, 3);
       assert.deepEqual(body.metrics, { accuracy: 0.93, f1: 0.9 });
       assert.equal(body.storageUri, `file:///mlartifacts/${model}/v3`);

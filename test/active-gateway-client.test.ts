@@ -108,7 +108,7 @@ describe('ActiveVersionClient', () => {
     try {
       await until('three failed polls', () => errors.length >= 3);
       assert.equal(c.current()?.version, 7, 'last value kept');
-      assert.match(errors[0]!.message, /HTTP 502/);
+      assert.match(errors[0].message, /HTTP 502/);
       assert.ok(c.nextDelayMs() > 20, `backs off beyond the interval (next ${c.nextDelayMs()} ms)`);
       assert.ok(c.nextDelayMs() <= 400, 'never beyond maxBackoffMs');
     } finally {

@@ -131,7 +131,7 @@ describe('audit trail and active endpoint after real promotions', () => {
     assert.deepEqual(r.data.tags, { 'data.lookback_days': '30', 'training.source': 's3://datalake/fraud/2026-11' });
     assert.equal(r.approval.source, 'workflow');
     assert.deepEqual(r.approval.approvals.map((a) => [a.by, a.via, a.comment]), [['bob', 'cli', `ship v${v2}`]]);
-    assert.equal(r.approval.approvedAt, s2.approvals[0]!.at);
+    assert.equal(r.approval.approvedAt, s2.approvals[0].at);
     assert.equal(r.approval.promotedAt, s2.promotedAt);
     assert.deepEqual([r.comparison.previousVersion, r.comparison.source], [v1, 'workflow']);
     assert.deepEqual(r.comparison.rows, [
@@ -162,7 +162,7 @@ describe('audit trail and active endpoint after real promotions', () => {
     const history = (...args: string[]) => runCli((p, o) => registerHistoryCommand(p, async () => ({ client: env.client }), o), ['history', ...args]);
     const mine = await eventually('alice\'s promotion in visibility', async () => {
       const rows = (JSON.parse(await history('--approver', alice, '--json')) as HistoryEntry[]).filter((e) => e.model === model);
-      return rows.length === 1 && rows[0]!.outcome === 'superseded' ? rows : undefined;
+      return rows.length === 1 && rows[0].outcome === 'superseded' ? rows : undefined;
     });
     assert.deepEqual(mine.map((e) => [e.version, e.event, e.detail]), [[v1, 'promotion', 'was Production; superseded']]);
     const all = await eventually('both lifecycles of the model', async () => {

@@ -101,7 +101,7 @@ describe('audit timeline', () => {
     const retired = version(1, { [TAG.promotedAt]: '2026-03-01T00:00:00Z', [TAG.archivedAt]: '2026-03-02T00:00:00Z', [TAG.outcome]: 'retired' });
     const later = version(2, { [TAG.promotedAt]: '2026-03-05T00:00:00Z' });
     const intervals = productionIntervals([retired, later], []);
-    assert.equal(intervals[0]!.endedBy, 'retired');
+    assert.equal(intervals[0].endedBy, 'retired');
     assert.equal(productionAt(intervals, '2026-03-03T00:00:00Z'), null);
     assert.equal(productionAt(intervals, '2026-03-06T00:00:00Z'), 2);
   });
@@ -110,9 +110,9 @@ describe('audit timeline', () => {
     const intervals = productionIntervals([v1, v2], []);
     assert.deepEqual(previousProductionVersion(2, state(2, { previousProductionVersion: 1 }), [v1, v2], intervals), { version: 1, source: 'workflow' });
     assert.deepEqual(previousProductionVersion(2, null, [v1, v2], intervals), { version: 1, source: 'mlflow-tags' });
-    const v2NoTag = version(2, { [TAG.promotedAt]: v2.tags[TAG.promotedAt]! });
+    const v2NoTag = version(2, { [TAG.promotedAt]: v2.tags[TAG.promotedAt] });
     assert.deepEqual(previousProductionVersion(2, null, [v1, v2NoTag], intervals), { version: 1, source: 'mlflow-tags' }, 'v1 says superseded_by=2');
-    const v1Bare = version(1, { [TAG.promotedAt]: v1.tags[TAG.promotedAt]!, [TAG.archivedAt]: v1.tags[TAG.archivedAt]! });
+    const v1Bare = version(1, { [TAG.promotedAt]: v1.tags[TAG.promotedAt], [TAG.archivedAt]: v1.tags[TAG.archivedAt] });
     assert.deepEqual(previousProductionVersion(2, null, [v1Bare, v2NoTag], productionIntervals([v1Bare, v2NoTag], [])), { version: 1, source: 'timeline' });
     const first = version(1, { [TAG.previousVersion]: 'none', [TAG.promotedAt]: '2026-03-01T10:00:00Z' });
     assert.deepEqual(previousProductionVersion(1, null, [first], []), { version: null, source: 'mlflow-tags' });

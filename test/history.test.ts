@@ -130,9 +130,9 @@ describe('history (real Temporal visibility)', () => {
     await eventually('visibility caught up', () => listHistory(temporalLifecycleReader(client), { model }), (e) => e.length === 5);
     const rows = JSON.parse(await run(model, '--json')) as HistoryEntry[];
     assert.equal(rows.length, 5);
-    assert.equal(rows[0]!.version, 5);
+    assert.equal(rows[0].version, 5);
     const table = await run('--approver', alice);
-    assert.match(table.split('\n')[0]!, /^started\s+closed\s+model\s+version\s+event\s+detail\s+approvers$/);
+    assert.match(table.split('\n')[0], /^started\s+closed\s+model\s+version\s+event\s+detail\s+approvers$/);
     assert.equal(table.trim().split('\n').length, 2 + 3);
     assert.match(await run(model, '--markdown', '--limit', '2'), /^\| started \| closed \|[^\n]*\n\| --- \|[^\n]*\n\|[^\n]*\n\|[^\n]*\n$/);
     await assert.rejects(run(), /give a model or --approver/);

@@ -67,7 +67,7 @@ describe('modelLifecycle in registry mode', () => {
     eventually(`${model} v${version} in ${phases.join('/')}`, async () => {
       const s = await getState(client, model, version);
       return phases.includes(s.phase) ? s : undefined;
-    });
+    }, 120_000);
   const result = (model: string, version: number) =>
     client.workflow.getHandle(lifecycleWorkflowId(model, version)).result() as Promise<LifecycleState>;
   const capture = (model: string, version: number, name: string) =>

@@ -11,6 +11,7 @@ import type { EvaluationPolicy, ModelPolicy } from '../policy/types.js';
 import { evaluate } from '../policy/evaluate.js';
 import { FailureTypes, type EvaluationResult, type Outcome, type VersionFacts } from '../workflows/definitions.js';
 import { toActivityError } from '../mlflow/errors.js';
+import { countExternalError, recordOutcome } from '../observability/metrics.js';
 
 export interface PolicySource {
   policyFor(model: string): ModelPolicy;
@@ -38,6 +39,7 @@ async function guarded<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
+    countExternalError('mlflow');
     throw toActivityError(err);
   }
 }
@@ -152,6 +154,7 @@ export function createRegistryActivities(deps: RegistryDeps) {
         // A version that will never be promoted must not keep the staging alias.
         if (outcome !== 'expired') await dropAliasIfMine(v, ALIAS.staging);
       });
+      recordOutcome(outcome);
     },
 
     /**
@@ -173,6 +176,7 @@ export function createRegistryActivities(deps: RegistryDeps) {
         await pointAlias(model, ALIAS.production, version, v);
         await dropAliasIfMine(v, ALIAS.staging);
         await setTags(v, { [TAG.stage]: 'Production', [TAG.workflowId]: workflowId, [TAG.promotedAt]: at, ...tags });
+        recordOutcome('promoted');
         return recorded === 'none' ? {} : { previousVersion: Number(recorded) };
       });
     },
@@ -191,6 +195,7 @@ export function createRegistryActivities(deps: RegistryDeps) {
           ...(supersededBy !== undefined ? { [TAG.supersededBy]: String(supersededBy) } : {}),
         });
       });
+      recordOutcome(outcome);
     },
 
     /** Tags only (deployment facts, flags). */

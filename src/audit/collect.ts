@@ -73,7 +73,7 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R
     Array.from({ length: Math.min(limit, items.length) }, async () => {
       while (next < items.length) {
         const i = next++;
-        out[i] = await fn(items[i]!);
+        out[i] = await fn(items[i]);
       }
     }),
   );

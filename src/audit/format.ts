@@ -8,7 +8,7 @@ import type { AuditReport } from './types.js';
 /** Aligned columns, two spaces apart; the header underlined. */
 export function textTable(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
@@ -38,7 +38,7 @@ function subjectText(r: AuditReport): string {
 function sections(r: AuditReport): Array<{ title: string; pairs?: Array<[string, string]>; table?: { header: string[]; rows: string[][] } }> {
   const s: ReturnType<typeof sections> = [];
   const serving: Array<[string, string]> = [
-    ['Production version', r.serving.productionVersion === null ? 'none' : `${r.serving.productionVersion}${r.serving.subjectIsServing ? ' (this version)' : ''}`],
+    ['Production version now', r.serving.productionVersion === null ? 'none' : `${r.serving.productionVersion}${r.serving.subjectIsServing ? ' (this version)' : ''}`],
     ['Storage URI', orDash(r.serving.storageUri)],
     ['Stage / aliases', `${r.serving.stage} / ${r.serving.aliases.join(', ') || '—'}`],
   ];

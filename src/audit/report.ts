@@ -32,8 +32,8 @@ const iso = (ms: number | undefined): string | null => (ms ? new Date(ms).toISOS
 export function metricDiff(current: Record<string, number>, previous: Record<string, number> | null): MetricDiffRow[] {
   const keys = [...new Set([...Object.keys(current), ...Object.keys(previous ?? {})])].sort();
   return keys.map((metric) => {
-    const c = metric in current ? current[metric]! : null;
-    const p = previous && metric in previous ? previous[metric]! : null;
+    const c = metric in current ? current[metric] : null;
+    const p = previous && metric in previous ? previous[metric] : null;
     return { metric, current: c, previous: p, delta: c !== null && p !== null ? round(c - p) : null };
   });
 }
@@ -61,7 +61,7 @@ export function approvalFacts(version: ModelVersion, state: LifecycleState | nul
     return {
       source: 'workflow',
       approvals: state.approvals.map((a) => ({ by: a.by, at: a.at, via: a.via, ...(a.comment ? { comment: a.comment } : {}) })),
-      approvedAt: state.approvals[state.approvals.length - 1]!.at,
+      approvedAt: state.approvals[state.approvals.length - 1].at,
       pullRequest: {
         url: state.pullRequest?.url ?? tags[TAG.prUrl] ?? null,
         mergeSha: state.pullRequest?.mergeSha ?? tags[TAG.mergeSha] ?? null,
@@ -133,7 +133,7 @@ export function buildAuditReport(input: AuditInput): AuditReport {
     lifecycle: state
       ? { workflowId: state.workflowId, status: input.lifecycleStatus ?? null, stage: state.stage, phase: state.phase, outcome: state.outcome ?? null }
       : subject.tags[TAG.workflowId]
-        ? { workflowId: subject.tags[TAG.workflowId]!, status: input.lifecycleStatus ?? null, stage: null, phase: null, outcome: subject.tags[TAG.outcome] ?? null }
+        ? { workflowId: subject.tags[TAG.workflowId], status: input.lifecycleStatus ?? null, stage: null, phase: null, outcome: subject.tags[TAG.outcome] ?? null }
         : null,
     notes,
   };

@@ -10,6 +10,8 @@ import { ConfigError } from '../config.js';
 import { ModelgateError } from '../client.js';
 import { CliError, createContext, type CliContext } from './context.js';
 import { registerLifecycleCommands } from './commands/lifecycle.js';
+import { registerAuditCommand } from './commands/audit.js';
+import { registerHistoryCommand } from './commands/history.js';
 
 export function buildProgram(ctx: () => CliContext): Command {
   const program = new Command('modelgate')
@@ -17,6 +19,8 @@ export function buildProgram(ctx: () => CliContext): Command {
     .exitOverride()
     .showSuggestionAfterError();
   registerLifecycleCommands(program, ctx);
+  registerAuditCommand(program, async () => ({ client: await ctx().client(), mlflow: ctx().mlflow() }));
+  registerHistoryCommand(program, async () => ({ client: await ctx().client() }));
   return program;
 }
 

@@ -38,6 +38,8 @@ export type WaitOutcome = Exclude<Verdict, { status: 'waiting' }> | { status: 'd
 
 /** A watch that ends faster than this without news is not re-opened at once (no hot loop on a flaky server). */
 const MIN_WATCH_MS = 1_000;
+/** How long past its timeoutSeconds a watch may stay open before we drop it ourselves. */
+const WATCH_GRACE_S = 15;
 
 export async function waitForObject(o: WaitForObjectOptions): Promise<WaitOutcome> {
   const now = o.now ?? Date.now;
@@ -88,7 +90,9 @@ export async function waitForObject(o: WaitForObjectOptions): Promise<WaitOutcom
           why = verdict.why;
           progress();
         },
-        AbortSignal.any([o.signal, AbortSignal.timeout(remaining)]),
+        // Our own bound too: a half-open connection would otherwise hang until the deadline while the
+        // heartbeat timer keeps the activity looking alive.
+        AbortSignal.any([o.signal, AbortSignal.timeout(remaining), AbortSignal.timeout((timeoutSeconds + WATCH_GRACE_S) * 1000)]),
       );
     } catch (err) {
       if (!isK8sStatus(err, 410)) throw err;

@@ -1,19 +1,24 @@
 /**
  * Committed workflow histories under test/histories/ are replayed in CI (test/replay.test.ts), so a change
  * that makes the workflow non-deterministic fails the build. `MODELGATE_CAPTURE_HISTORIES=1 npm test` rewrites
- * them from the lifecycle tests' real executions.
+ * them from the lifecycle tests' real executions, in the Temporal CLI's JSON format (what the UI downloads).
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
-import { PROJECT_ROOT } from '../../src/stack/embedded.js';
+import { PROJECT_ROOT, resolveTemporalBinary } from '../../src/stack/embedded.js';
+import { testStack } from './stack.js';
 
 export const HISTORIES_DIR = join(PROJECT_ROOT, 'test', 'histories');
 
 export async function captureHistory(handle: WorkflowHandle, name: string): Promise<void> {
   if (!process.env.MODELGATE_CAPTURE_HISTORIES) return;
   mkdirSync(HISTORIES_DIR, { recursive: true });
-  const history = await handle.fetchHistory();
-  writeFileSync(join(HISTORIES_DIR, `${name}.json`), historyToJSON(history));
+  const json = execFileSync(
+    resolveTemporalBinary(),
+    ['workflow', 'show', '--workflow-id', handle.workflowId, '--output', 'json', '--address', testStack().temporalAddress, '--namespace', 'default'],
+    { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+  );
+  writeFileSync(join(HISTORIES_DIR, `${name}.json`), json);
 }

@@ -29,13 +29,13 @@ function badModel(model: string): string | undefined {
 function tokenMatches(header: string | undefined, token: string): boolean {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
   if (!m) return false;
-  const a = createHash('sha256').update(m[1]!).digest();
+  const a = createHash('sha256').update(m[1]).digest();
   const b = createHash('sha256').update(token).digest();
   return timingSafeEqual(a, b);
 }
 
 export function activeRoutes(cache: ActiveVersionCache, opts: ActiveRoutesOptions = {}): FastifyPluginAsync {
-  return async (app) => {
+  return (app) => {
     const answer = (ifNoneMatch: string | string[] | undefined, reply: FastifyReply, model: string, r: ActiveLookup): FastifyReply => {
       if (r.kind === 'found') {
         reply.headers({ etag: r.etag, 'cache-control': 'no-cache' });
@@ -74,5 +74,6 @@ export function activeRoutes(cache: ActiveVersionCache, opts: ActiveRoutesOption
       cache.invalidate(model);
       return reply.code(200).type(JSON_TYPE).send({ model, invalidated: true });
     });
+    return Promise.resolve();
   };
 }
