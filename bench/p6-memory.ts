@@ -5,8 +5,11 @@
  * take a version to Staging) run in an activity-only worker in this process, so the measured process holds the
  * parked workflows and not the transient garbage and allocator growth of that I/O. Per side: warm up with a few workflows, GC and read
  * process.memoryUsage(); park N more in 8 batches, each time waiting until the worker is idle, then GC and read
- * again. Growth per 1,000 = 1000 × least-squares slope of memory over parked count (one noisy reading — RSS
- * does not shrink on demand — cannot swing it the way a two-point difference can).
+ * again. Growth per 1,000 = 1000 × least-squares slope of memory over parked count, with its 95% interval (one
+ * noisy reading — RSS moves in steps — cannot swing it the way a two-point difference can). PASS/MISS only when
+ * the ratio's range from both intervals lies on one side of the target; otherwise INCONCLUSIVE with the range.
+ * Worker processes run with MALLOC_ARENA_MAX=2 by default (MODELGATE_BENCH_P6_MALLOC_ARENA_MAX): with glibc's
+ * 8 arenas per core, RSS grows with the work done on the Rust core's threads rather than with what is kept.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -27,6 +30,8 @@ export interface ChildConfig {
   mlflowUri: string;
   policyYaml: string;
   baselineBundlePath: string;
+  /** glibc MALLOC_ARENA_MAX for the worker process (read by glibc at process start). */
+  mallocArenaMax?: string;
 }
 
 export type ChildRequest = { cmd: 'status' } | { cmd: 'measure' } | { cmd: 'stop' };
@@ -57,7 +62,11 @@ class WorkerChild {
   constructor(cfg: ChildConfig) {
     this.child = fork(CHILD_SCRIPT, [], {
       execArgv: ['--expose-gc'],
-      env: { ...process.env, [CHILD_CONFIG_ENV]: JSON.stringify(cfg) },
+      env: {
+        ...process.env,
+        [CHILD_CONFIG_ENV]: JSON.stringify(cfg),
+        ...(cfg.mallocArenaMax ? { MALLOC_ARENA_MAX: cfg.mallocArenaMax } : {}),
+      },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     this.child.on('message', (raw) => {
@@ -137,13 +146,29 @@ interface SideResult {
 
 const BATCHES = 8;
 
-/** Least-squares slope of y over x: growth per parked workflow, robust to where the first point happens to sit. */
-function slope(points: Array<{ x: number; y: number }>): number {
-  const mx = points.reduce((a, p) => a + p.x, 0) / points.length;
-  const my = points.reduce((a, p) => a + p.y, 0) / points.length;
-  const num = points.reduce((a, p) => a + (p.x - mx) * (p.y - my), 0);
-  const den = points.reduce((a, p) => a + (p.x - mx) ** 2, 0);
-  return num / den;
+/** Two-sided 95% t quantiles by degrees of freedom (points − 2); beyond the table ≈ 2. */
+const T95: Record<number, number> = { 1: 12.71, 2: 4.3, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23 };
+
+interface Slope {
+  /** Growth per parked workflow (bytes). */
+  slope: number;
+  /** Half-width of its 95% confidence interval. */
+  ci: number;
+}
+
+/**
+ * Least-squares slope of y over x with its 95% interval: growth per parked workflow, robust to where one
+ * reading happens to sit (RSS moves in steps as V8 and the allocator return memory), and honest about it.
+ */
+function fit(points: Array<{ x: number; y: number }>): Slope {
+  const k = points.length;
+  const mx = points.reduce((a, p) => a + p.x, 0) / k;
+  const my = points.reduce((a, p) => a + p.y, 0) / k;
+  const sxx = points.reduce((a, p) => a + (p.x - mx) ** 2, 0);
+  const slope = points.reduce((a, p) => a + (p.x - mx) * (p.y - my), 0) / sxx;
+  const resid = points.reduce((a, p) => a + (p.y - my - slope * (p.x - mx)) ** 2, 0);
+  const se = k > 2 ? Math.sqrt(resid / (k - 2) / sxx) : Infinity;
+  return { slope, ci: (T95[k - 2] ?? 2) * se };
 }
 
 /** Waits until the child has every expected workflow cached and nothing in flight, three polls in a row. */
@@ -181,6 +206,7 @@ async function measureSide(
     mlflowUri: ctx.mlflowUri,
     policyYaml: ctx.policyYaml,
     baselineBundlePath,
+    mallocArenaMax: ctx.settings.p6MallocArenaMax,
   });
   try {
     await child.ready();
@@ -290,37 +316,49 @@ export async function measureP6(ctx: BenchContext, baselineBundlePath: string): 
   );
 
   type Key = 'rss' | 'heapUsed' | 'external';
-  const per1000 = (r: SideResult, key: Key) => 1000 * slope(r.points.map((p) => ({ x: p.parked, y: p.memory[key] })));
+  const growth = (r: SideResult, key: Key): Slope => {
+    const f = fit(r.points.map((p) => ({ x: p.parked, y: p.memory[key] })));
+    return { slope: f.slope * 1000, ci: f.ci * 1000 };
+  };
+  const per1000 = (r: SideResult, key: Key) => growth(r, key).slope;
   const trace = (r: SideResult, key: Key) => r.points.map((p) => mib(p.memory[key]).replace(' MiB', '')).join(' → ') + ' MiB';
-  const rssReal = per1000(real, 'rss');
-  const rssBare = per1000(bare, 'rss');
-  const p6 = rssReal / rssBare;
+  const withCi = (g: Slope) => `${mib(g.slope)} ± ${mib(g.ci).replace(' MiB', '')}`;
+  const rssReal = growth(real, 'rss');
+  const rssBare = growth(bare, 'rss');
+  const p6 = rssReal.slope / rssBare.slope;
+  // The ratio's range from the two intervals; undefined when the baseline's growth is not clearly above zero.
+  const low = rssBare.slope + rssBare.ci > 0 ? Math.max(0, rssReal.slope - rssReal.ci) / (rssBare.slope + rssBare.ci) : undefined;
+  const high = rssBare.slope - rssBare.ci > 0 ? (rssReal.slope + rssReal.ci) / (rssBare.slope - rssBare.ci) : undefined;
   const heapRatio = per1000(real, 'heapUsed') / per1000(bare, 'heapUsed');
-  const flat = [rssReal <= 0 ? 'real' : '', rssBare <= 0 ? 'bare' : ''].filter(Boolean);
-  const noisy = flat.length
-    ? `RSS did not grow with the parked count (${flat.join(' and ')} side): allocator noise exceeds the growth at ${n} workflows; see P6′, rerun at MODELGATE_BENCH_SCALE=1`
-    : undefined;
+  let inconclusive: string | undefined;
+  if (high === undefined) {
+    inconclusive = `the bare side's RSS growth (${withCi(rssBare)} per 1,000) is not distinguishable from zero at ${n} workflows: RSS steps exceed the growth; see P6′`;
+  } else if (low !== undefined && low <= 1.5 && high > 1.5) {
+    inconclusive = `95% range ${fmt(low)}–${fmt(high)} straddles the target at ${n} workflows; see P6′`;
+  }
+  const range = low !== undefined && high !== undefined ? `, 95% range ${fmt(low)}–${fmt(high)}` : '';
+  const arenas = ctx.settings.p6MallocArenaMax ? `MALLOC_ARENA_MAX=${ctx.settings.p6MallocArenaMax}` : 'glibc default arenas';
   return {
     figures: [
       {
         id: 'P6',
         name: 'worker RSS per 1,000 parked promotions ÷ bare signal wait',
-        value: noisy ? undefined : p6,
+        value: p6,
         target: '≤ 1.5',
-        pass: noisy ? undefined : check(p6, '<=', 1.5),
-        inconclusive: noisy,
-        detail: `${mib(rssReal)} vs ${mib(rssBare)} per 1,000 (slope over ${n} each, ${BATCHES} batches)`,
+        pass: inconclusive ? undefined : check(p6, '<=', 1.5),
+        inconclusive,
+        detail: `${withCi(rssReal)} vs ${withCi(rssBare)} per 1,000${range} (slope over ${n} each, ${BATCHES} batches; ${arenas})`,
       },
       {
         id: 'P6′',
         name: 'context: V8 heap used per 1,000, same ratio',
         value: heapRatio,
         target: '(info)',
-        detail: `${mib(per1000(real, 'heapUsed'))} vs ${mib(per1000(bare, 'heapUsed'))} per 1,000`,
+        detail: `${withCi(growth(real, 'heapUsed'))} vs ${withCi(growth(bare, 'heapUsed'))} per 1,000`,
       },
     ],
     notes: [
-      `P6 per 1,000 parked: RSS ${mib(rssReal)} vs ${mib(rssBare)}; V8 heap used ${mib(per1000(real, 'heapUsed'))} vs ${mib(per1000(bare, 'heapUsed'))}; ` +
+      `P6 per 1,000 parked: RSS ${withCi(rssReal)} vs ${withCi(rssBare)}; V8 heap used ${mib(per1000(real, 'heapUsed'))} vs ${mib(per1000(bare, 'heapUsed'))}; ` +
         `external (Buffers, native handles) ${mib(per1000(real, 'external'))} vs ${mib(per1000(bare, 'external'))}; ` +
         `the rest of the RSS growth is native memory (the SDK's Rust core, the allocator)`,
       `P6 real worker (after warm-up, then every ${n / BATCHES} parked): RSS ${trace(real, 'rss')}, heap used ${trace(real, 'heapUsed')}, external ${trace(real, 'external')}; ` +

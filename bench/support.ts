@@ -33,6 +33,12 @@ const benchEnv = {
   MODELGATE_BENCH_P1_POLL_MS: count.default(20),
   /** P2 polls 50 workflows at once: a slower poll keeps the query load from becoming the thing measured. */
   MODELGATE_BENCH_P2_POLL_MS: count.default(100),
+  /**
+   * glibc arenas of P6's worker processes. Default 2: with glibc's default (8 per core) RSS grows with the
+   * amount of work a process has done on many threads, not with what it keeps, which swamps the per-workflow
+   * growth P6 looks for. `default` leaves glibc alone.
+   */
+  MODELGATE_BENCH_P6_MALLOC_ARENA_MAX: z.string().regex(/^(default|[1-9]\d*)$/, 'a positive integer or "default"').default('2'),
   /** Comma list of parts to run (p1,p2,p3,p4,p5,p6); default all. */
   MODELGATE_BENCH_ONLY: z.string().optional(),
   /** Do not rewrite docs/PERFORMANCE.md (e.g. a quick local check). */
@@ -47,6 +53,8 @@ export interface BenchSettings {
   p6Workflows: number;
   p1PollMs: number;
   p2PollMs: number;
+  /** undefined: glibc's default. */
+  p6MallocArenaMax?: string;
   only?: Set<string>;
   writeDoc: boolean;
 }
@@ -63,6 +71,7 @@ export function loadBenchSettings(env: NodeJS.ProcessEnv = process.env): BenchSe
     p6Workflows: e.MODELGATE_BENCH_P6_WORKFLOWS ?? scaled(1000, 50),
     p1PollMs: e.MODELGATE_BENCH_P1_POLL_MS,
     p2PollMs: e.MODELGATE_BENCH_P2_POLL_MS,
+    p6MallocArenaMax: e.MODELGATE_BENCH_P6_MALLOC_ARENA_MAX === 'default' ? undefined : e.MODELGATE_BENCH_P6_MALLOC_ARENA_MAX,
     only: e.MODELGATE_BENCH_ONLY ? new Set(e.MODELGATE_BENCH_ONLY.split(',').map((x) => x.trim().toLowerCase())) : undefined,
     writeDoc: !['1', 'true'].includes(e.MODELGATE_BENCH_NO_DOC ?? ''),
   };
