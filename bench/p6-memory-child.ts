@@ -6,13 +6,28 @@
  * talks to it over IPC: `status` (cache and in-flight counts), `measure` (GC, then process.memoryUsage()),
  * `stop`. Started with --expose-gc so a measurement is not a snapshot of uncollected garbage.
  */
+import { readFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { MlflowClient } from '../src/mlflow/client.js';
 import { parsePolicy } from '../src/policy/load.js';
 import { createWorker } from '../src/worker.js';
 import { createBaselineWorker } from './skeleton-workflows.js';
-import { CHILD_CONFIG_ENV, type ChildConfig, type ChildMessage, type ChildRequest, type ChildStatus } from './p6-memory.js';
+import { CHILD_CONFIG_ENV, type ChildConfig, type ChildMessage, type ChildRequest, type ChildStatus, type Memory } from './p6-memory.js';
+
+/** process.memoryUsage() with RSS split into anonymous and file-backed pages (Linux; else all anonymous). */
+function memory(): Memory {
+  const usage = process.memoryUsage();
+  let status = '';
+  try {
+    status = readFileSync('/proc/self/status', 'utf8');
+  } catch {
+    return { ...usage, rssAnon: usage.rss, rssFile: 0 };
+  }
+  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+  const rssAnon = kib('RssAnon');
+  return Number.isNaN(rssAnon) ? { ...usage, rssAnon: usage.rss, rssFile: 0 } : { ...usage, rssAnon, rssFile: kib('RssFile') };
+}
 
 function send(m: ChildMessage): void {
   process.send?.(m);
@@ -63,7 +78,7 @@ async function main(): Promise<void> {
           gc?.();
           await new Promise((r) => setImmediate(r));
           gc?.();
-          send({ type: 'memory', memory: process.memoryUsage(), status: status() });
+          send({ type: 'memory', memory: memory(), status: status() });
         } else if (req.cmd === 'stop') {
           if (worker.getState() === 'RUNNING') worker.shutdown();
           await running;

@@ -36,7 +36,7 @@ export interface Report {
   figures: Figure[];
   notes: string[];
   /** 1-minute load average sampled before each part. */
-  loadDuring: Array<{ part: string; load: number }>;
+  loadDuring: Array<{ part: string; load: number; seconds?: number }>;
   shared: boolean;
   totalMs: number;
 }
@@ -61,7 +61,8 @@ export function writePerformanceDoc(r: Report): string {
   p(`- Memory: ${m.memory}`);
   p(`- Node ${m.node}; ${m.temporalCli}; MLflow ${m.mlflow} (SQLite backend, 1 server worker)`);
   p(`- Load average at start: ${m.loadavg.map((x) => x.toFixed(2)).join(' ')}; before each part: ${r.loadDuring.map((x) => `${x.part} ${x.load.toFixed(2)}`).join(', ')}`);
-  p(`- Scale: MODELGATE_BENCH_SCALE=${s.scale} (P1 ${s.p1Runs} runs each; P2 ${s.p2Models} models, ${s.p2Concurrency} concurrent; P6 ${s.p6Workflows} workflows each); whole run ${(r.totalMs / 1000).toFixed(0)} s`);
+  p(`- Scale: MODELGATE_BENCH_SCALE=${s.scale} (P1 ${s.p1Runs} runs each; P2 ${s.p2Models} models, ${s.p2Concurrency} concurrent; P6 ${s.p6Workflows} workflows each)`);
+  p(`- Duration: whole run ${(r.totalMs / 1000).toFixed(0)} s; ${r.loadDuring.map((x) => `${x.part} ${x.seconds?.toFixed(0) ?? '?'} s`).join(', ')} (setup included)`);
   if (s.scale !== 1) {
     p();
     p(`> **Reduced scale** (MODELGATE_BENCH_SCALE=${s.scale}): smaller counts than the issue asks for, run to prove the`);
@@ -122,18 +123,21 @@ export function writePerformanceDoc(r: Report): string {
   p('  in the bench process, so the measured process holds parked workflows, not the transient garbage and');
   p('  allocator growth of that I/O. Warm up with N/8 workflows (one batch), wait until they are parked and the');
   p('  worker is idle (everything cached, nothing in flight), GC twice, read `process.memoryUsage()`; park N more in');
-  p('  8 batches with the same wait and reading after each. Growth per 1,000 = 1000 × least-squares slope of RSS');
-  p('  over the parked count, with its 95% interval; P6 = real ÷ bare, PASS/MISS only when the range the two');
-  p('  intervals allow lies on one side of the target, else INCONCLUSIVE. Real: lifecycles waiting for approval');
-  p('  (search attribute `ModelStage = "Staging"` on that task queue). Bare: bench/workflows/skeleton.ts');
-  p('  `bareSignalWait`. Both worker processes run with the same glibc setting, by default `MALLOC_ARENA_MAX=2`');
-  p('  (`MODELGATE_BENCH_P6_MALLOC_ARENA_MAX`, `default` = glibc\'s 8 arenas per core): with the default, RSS grows');
-  p('  with the work a process has done on the Rust core\'s threads rather than with what it keeps (seen while');
-  p('  writing this bench, 240–300 workflows per side on a loaded machine: ~235 MiB per 1,000 real vs ~11 MiB bare');
-  p('  with default arenas, ~14 vs ~47 MiB with one arena, while the V8 heap grew ~22 MiB per 1,000 on both sides');
-  p('  either way). RSS also moves in ~20 MiB steps');
-  p('  as V8 and the allocator return memory, so below several hundred workflows per side P6 is usually');
-  p('  INCONCLUSIVE; P6′ (V8 heap) is steady at any scale.');
+  p('  8 batches with the same wait and reading after each. Growth per 1,000 = 1000 × least-squares slope over the');
+  p('  parked count across the 8 batch readings (the post-warm-up reading still holds start-up memory the process');
+  p('  hands back later), with its 95% interval. P6 uses anonymous RSS (`RssAnon` in /proc/self/status: the');
+  p('  process\'s own heap, malloc and stacks; file-backed pages of the node binary and the SDK\'s native module are');
+  p('  shared code the kernel pages in and out on its own) — total RSS is in the notes and barely differs. P6 = real');
+  p('  ÷ bare; PASS/MISS only when the range the two intervals allow lies on one side of the target, else');
+  p('  INCONCLUSIVE. Real: lifecycles waiting for approval (search attribute `ModelStage = "Staging"` on that task');
+  p('  queue). Bare: bench/workflows/skeleton.ts `bareSignalWait`. Both worker processes run with the same glibc');
+  p('  setting, by default `MALLOC_ARENA_MAX=2` (`MODELGATE_BENCH_P6_MALLOC_ARENA_MAX`; `default` = glibc\'s 8 arenas');
+  p('  per core): with the default, RSS grows with the work a process has done on the Rust core\'s threads rather');
+  p('  than with what it keeps (seen while writing this bench, 240–300 workflows per side on a loaded machine: ~235');
+  p('  MiB per 1,000 real vs ~11 MiB bare with default arenas, ~14 vs ~47 MiB with one arena, while the V8 heap grew');
+  p('  ~22 MiB per 1,000 on both sides either way). Memory also moves in ~20 MiB steps as V8 and the allocator hand');
+  p('  pages back, so below several hundred workflows per side P6 is often INCONCLUSIVE; P6′ (V8 heap) is steady at');
+  p('  any scale.');
   p('- **P3, P4, P5** come from `measureP3/P4/P5(ctx)` in bench/p3-approve-latency.ts, bench/p4-active-endpoint.ts and');
   p('  bench/p5-freshness.ts (see their headers for method), called with the running stack\'s addresses.');
   p();

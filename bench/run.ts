@@ -51,7 +51,7 @@ async function main(): Promise<number> {
   let ok = false;
   const figures: Figure[] = [];
   const notes: string[] = [];
-  const loadDuring: Array<{ part: string; load: number }> = [];
+  const loadDuring: Array<{ part: string; load: number; seconds?: number }> = [];
   try {
     log(`starting Temporal and MLflow in ${dataDir}`);
     [temporal, mlflow] = await Promise.all([
@@ -79,12 +79,16 @@ async function main(): Promise<number> {
 
     /** Runs one part; a part that fails becomes "not measured (why)" and the bench goes on. */
     const part = async (id: string, ids: string[], fn: () => Promise<{ figures: Figure[]; notes?: string[] }>) => {
-      loadDuring.push({ part: id, load: loadavg()[0]! });
+      const entry: { part: string; load: number; seconds?: number } = { part: id, load: loadavg()[0]! };
+      loadDuring.push(entry);
+      const t0 = performance.now();
       try {
         const r = await fn();
         figures.push(...r.figures);
         notes.push(...(r.notes ?? []));
+        entry.seconds = (performance.now() - t0) / 1000;
       } catch (err) {
+        entry.seconds = (performance.now() - t0) / 1000;
         const why = (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
         log(`${id}: failed: ${why}`);
         for (const x of ids) figures.push({ id: x, name: x, target: '', skipped: why });
@@ -131,7 +135,7 @@ async function main(): Promise<number> {
   const out = (line: string) => process.stdout.write(`${line}\n`);
   out('');
   out(`modelgate bench — ${machine.date}; ${machine.nproc} cores ${machine.cpuModel}; Node ${machine.node}; ${machine.temporalCli}`);
-  out(`load average at start ${machine.loadavg.map((x) => x.toFixed(2)).join(' ')}; before parts: ${loadDuring.map((x) => `${x.part} ${x.load.toFixed(2)}`).join(', ')}`);
+  out(`load average at start ${machine.loadavg.map((x) => x.toFixed(2)).join(' ')}; before parts: ${loadDuring.map((x) => `${x.part} ${x.load.toFixed(2)} (took ${x.seconds?.toFixed(0) ?? '?'} s)`).join(', ')}`);
   if (shared) out('NOTE: the machine was shared while measuring (load average above the core count): figures are provisional.');
   out('');
   printTable(figures, out);
