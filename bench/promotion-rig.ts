@@ -9,7 +9,7 @@ import type { Worker } from '@temporalio/worker';
 import { approve, getState, startLifecycle } from '../src/client.js';
 import { MlflowClient } from '../src/mlflow/client.js';
 import { createWorker } from '../src/worker.js';
-import type { Phase } from '../src/workflows/definitions.js';
+import { lifecycleWorkflowId, type Phase } from '../src/workflows/definitions.js';
 import { registerTrainedVersion } from '../test/support/fixtures.js';
 import { createBaselineWorker, type PromotionTiming } from './skeleton-workflows.js';
 import { meteredRegistry, pollUntil, StopPolling, type BenchContext, type CallMeter } from './support.js';
@@ -87,13 +87,21 @@ export async function runRealPromotion(
   pollMs: number,
 ): Promise<PromotionTiming> {
   const { client } = ctx;
+  const handle = client.workflow.getHandle(lifecycleWorkflowId(model, version));
+  let polls = 0;
   const phaseIs = (phase: Phase) =>
     pollUntil(
       `${model} v${version} in ${phase}`,
       async () => {
         const s = await getState(client, model, version);
         if (s.phase === 'done') throw new StopPolling(`${model} v${version} ended ${s.outcome}: ${s.outcomeReason}`);
-        return s.phase === phase ? true : undefined;
+        if (s.phase === phase) return true;
+        // A lifecycle that failed (e.g. a non-retryable activity error) still answers queries: look now and then.
+        if (++polls % 25 === 0) {
+          const { status } = await handle.describe();
+          if (status.name !== 'RUNNING') throw new StopPolling(`${model} v${version}: lifecycle ${status.name} in phase ${s.phase}`);
+        }
+        return undefined;
       },
       { intervalMs: pollMs, timeoutMs: 300_000 },
     );

@@ -481,3 +481,17 @@ describe('MlflowClient against a stand-in HTTP server', () => {
     );
   });
 });
+
+describe('MLflow write conflicts', () => {
+  test('when MLflow reports a lost race between concurrent writes with a 4xx, then the error is retryable; other 4xx stay permanent', () => {
+    const conflict = new MlflowError({
+      status: 400,
+      errorCode: 'INVALID_PARAMETER_VALUE',
+      endpoint: 'registered-models/alias',
+      detail: '(sqlite3.IntegrityError) UNIQUE constraint failed: registered_model_aliases.name, registered_model_aliases.alias',
+    });
+    assert.equal(conflict.retryable, true);
+    const invalid = new MlflowError({ status: 400, errorCode: 'INVALID_PARAMETER_VALUE', endpoint: 'model-versions/get', detail: 'bad version' });
+    assert.equal(invalid.retryable, false);
+  });
+});

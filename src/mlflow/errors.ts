@@ -35,8 +35,16 @@ export class MlflowError extends Error {
     this.errorCode = opts.errorCode;
     this.endpoint = opts.endpoint;
     this.detail = detail;
-    this.retryable = opts.retryable ?? isRetryable(opts.status, opts.errorCode);
+    this.retryable = opts.retryable ?? (isRetryable(opts.status, opts.errorCode) || isWriteConflict(detail));
   }
+}
+
+/**
+ * MLflow's SQL store answers a lost race between two concurrent writes (e.g. two versions of one model setting the
+ * `staging` alias at once: "UNIQUE constraint failed", "database is locked") with a 4xx; trying again succeeds.
+ */
+export function isWriteConflict(detail: string): boolean {
+  return /UNIQUE constraint failed|IntegrityError|duplicate key value|database is locked/i.test(detail);
 }
 
 /** A 2xx answer that does not have the shape of the endpoint's response; names the first bad field. */
