@@ -21,6 +21,9 @@ import { TASK_QUEUE } from './workflows/definitions.js';
 export interface WorkerRuntime {
   worker: Worker;
   config: Config;
+  /** The worker's own Temporal client and MLflow client, for whatever else runs in the same process (npm start). */
+  client: Client;
+  mlflow: MlflowClient;
   close(): Promise<void>;
 }
 
@@ -75,6 +78,8 @@ export async function buildWorkerFromConfig(
   return {
     worker,
     config,
+    client,
+    mlflow,
     async close() {
       await connection.close();
       await clientConnection.close();

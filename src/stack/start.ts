@@ -9,12 +9,10 @@ import { Runtime } from '@temporalio/worker';
 import { loadConfig } from '../config.js';
 import { loadActiveConfig } from '../config/active.js';
 import { loadApiConfig } from '../config/api.js';
-import { connectClient } from '../client.js';
 import { buildWorkerFromConfig } from '../worker-main.js';
 import { startApi } from '../api/main.js';
 import { activeRoutes } from '../api/routes/active.js';
 import { ActiveVersionCache } from '../active/service.js';
-import { MlflowClient } from '../mlflow/client.js';
 import { initLocalGitopsRepo } from '../gitops/git-provider.js';
 import { createLogger } from '../observability/log.js';
 import { startMlflow, startTemporal, type MlflowServer, type TemporalServer } from './embedded.js';
@@ -55,11 +53,12 @@ async function main(): Promise<void> {
 
     const full = loadConfig(env);
     const active = loadActiveConfig(env);
-    const registry = new MlflowClient({ trackingUri: full.mlflow.trackingUri!, auth: full.mlflow.auth, timeoutMs: full.mlflow.timeoutMs });
-    const cache = new ActiveVersionCache(registry, { ...active.cache, logger: log });
-    // Worker and API share the process: the lifecycle invalidates this cache directly on Production changes.
-    const worker = await buildWorkerFromConfig(env, cache);
-    const client = await connectClient({ address: env.TEMPORAL_ADDRESS!, namespace: full.temporal.namespace, apiKey: full.temporal.apiKey, tls: full.temporal.tls });
+    // Worker and API share the process (and its Temporal and MLflow clients): the lifecycle invalidates this
+    // cache directly on Production changes. The cache reads MLflow only when asked, after the worker exists.
+    let cache: ActiveVersionCache | undefined;
+    const worker = await buildWorkerFromConfig(env, { invalidate: (model) => cache?.invalidate(model) });
+    cache = new ActiveVersionCache(worker.mlflow, { ...active.cache, logger: log });
+    const client = worker.client;
     const api = await startApi({
       config: full,
       apiConfig: loadApiConfig(env),
@@ -92,9 +91,7 @@ async function main(): Promise<void> {
     process.once('SIGTERM', stop);
     await worker.worker.run();
     await api.close();
-    await client.connection.close();
     await worker.close();
-    await registry.close();
   } finally {
     await stopAll();
   }

@@ -1,5 +1,8 @@
 /** promote, approve, reject, retire, status, list: the lifecycle commands of the `modelgate` CLI. */
 import type { Command } from 'commander';
+import type { Client } from '@temporalio/client';
+import { queryLiteral, toVisibilityRow } from '../../audit/temporal.js';
+import type { VisibilityRow } from '../../audit/types.js';
 import { approve, getState, ModelgateError, reject, retire, startLifecycle } from '../../client.js';
 import { MlflowError } from '../../mlflow/errors.js';
 import { LIFECYCLE_WORKFLOW, type LifecycleState } from '../../workflows/definitions.js';
@@ -140,52 +143,25 @@ export function registerLifecycleCommands(program: Command, ctx: () => CliContex
     });
 }
 
-interface Row {
-  workflowId: string;
-  model?: string;
-  version?: number;
-  stage?: string;
-  outcome?: string;
-  approvers?: string[];
-  status: string;
-  startTime: string;
-}
-
-function quote(v: string): string {
-  return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-}
-
-export async function listLifecycles(
-  client: import('@temporalio/client').Client,
-  f: { model?: string; stage?: string; limit?: number },
-): Promise<Row[]> {
+/** Lifecycles from Temporal visibility, newest first, decoded by the audit module's typed search attributes. */
+export async function listLifecycles(client: Client, f: { model?: string; stage?: string; limit?: number }): Promise<VisibilityRow[]> {
   const clauses = [`WorkflowType = '${LIFECYCLE_WORKFLOW}'`];
-  if (f.model) clauses.push(`ModelName = ${quote(f.model)}`);
-  if (f.stage) clauses.push(`ModelStage = ${quote(f.stage)}`);
-  const rows: Row[] = [];
+  if (f.model) clauses.push(`ModelName = ${queryLiteral(f.model, 'model')}`);
+  if (f.stage) clauses.push(`ModelStage = ${queryLiteral(f.stage, 'stage')}`);
+  const rows: VisibilityRow[] = [];
   for await (const wf of client.workflow.list({ query: clauses.join(' AND ') })) {
-    const sa = wf.searchAttributes as Record<string, unknown[] | undefined>;
-    rows.push({
-      workflowId: wf.workflowId,
-      model: sa.ModelName?.[0] as string | undefined,
-      version: sa.ModelVersion?.[0] as number | undefined,
-      stage: sa.ModelStage?.[0] as string | undefined,
-      outcome: sa.ModelgateOutcome?.[0] as string | undefined,
-      approvers: sa.Approver as string[] | undefined,
-      status: wf.status.name,
-      startTime: wf.startTime.toISOString(),
-    });
+    rows.push(toVisibilityRow(wf));
     if (rows.length >= (f.limit ?? 1000)) break;
   }
   return rows;
 }
 
-function printRows(rows: Row[], json: boolean): void {
+function printRows(rows: VisibilityRow[], json: boolean): void {
   if (json) return printJson(rows);
   process.stdout.write(
     `${table(
       ['model', 'version', 'stage', 'outcome', 'approvers', 'status', 'started'],
-      rows.map((r) => [r.model, r.version, r.stage, r.outcome, r.approvers?.join(','), r.status, r.startTime]),
+      rows.map((r) => [r.model, r.version, r.stage, r.outcome, r.approvers.join(','), r.status, r.startTime]),
     )}\n`,
   );
 }
