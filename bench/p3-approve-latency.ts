@@ -98,7 +98,7 @@ export async function measureP3(ctx: BenchContext, opts: { count?: number; warmu
 
   try {
     const model = benchId('bench-p3');
-    const version = await readyVersion(mlflow, model);
+    const { version } = await readyVersion(mlflow, model);
     await startLifecycle(ctx.client, model, version, { source: 'test', by: 'bench' }, taskQueue);
     await pollUntil(`${model} awaiting approval`, async () => ((await getState(ctx.client, model, version)).phase === 'awaiting_approval' ? true : undefined), {
       intervalMs: 50,

@@ -4,7 +4,7 @@
  * one side at a time, with the same (default) worker settings; the real side's activities (the MLflow calls
  * that take a version to Staging) run in an activity-only worker in this process, so the measured process
  * holds the parked workflows and not the transient garbage and allocator growth of that I/O.
- * Per side: warm up with one batch, then park N more in 8 batches; after each, wait until the worker is idle,
+ * Per side: warm up with N/8, then park N more in 16 batches; after each, wait until the worker is idle,
  * GC and read memory. Growth per 1,000 = 1000 × least-squares slope of anonymous RSS over the parked count
  * (batch readings), with its 95% interval: one reading — memory moves in steps — cannot swing it the way a
  * two-point difference can. PASS/MISS only when the ratio's range from both intervals lies on one side of the
@@ -155,10 +155,13 @@ interface SideResult {
   parkMs: number;
 }
 
-const BATCHES = 8;
+const BATCHES = 16;
 
 /** Two-sided 95% t quantiles by degrees of freedom (points − 2); beyond the table ≈ 2. */
-const T95: Record<number, number> = { 1: 12.71, 2: 4.3, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23 };
+const T95: Record<number, number> = {
+  1: 12.71, 2: 4.3, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23,
+  11: 2.2, 12: 2.18, 13: 2.16, 14: 2.14, 15: 2.13, 16: 2.12,
+};
 
 interface Slope {
   /** Growth per parked workflow (bytes). */
@@ -256,7 +259,8 @@ export interface P6Result {
 export async function measureP6(ctx: BenchContext, baselineBundlePath: string): Promise<P6Result> {
   const n = ctx.settings.p6Workflows;
   // As big as a batch, so the activity churn of parking has reached its steady state before the first reading.
-  const warm = Math.max(10, Math.round(n / BATCHES));
+  // Warm-up: one eighth of N, as many as two batches.
+  const warm = Math.max(10, Math.round(n / 8));
   const total = warm + n;
 
   // The real side needs a READY version per promotion. One training run backs them all (a registered

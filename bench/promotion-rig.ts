@@ -10,7 +10,7 @@ import { approve, getState, startLifecycle } from '../src/client.js';
 import { MlflowClient } from '../src/mlflow/client.js';
 import { createWorker } from '../src/worker.js';
 import { lifecycleWorkflowId, type Phase } from '../src/workflows/definitions.js';
-import { registerTrainedVersion } from '../test/support/fixtures.js';
+import { registerTrainedVersion, type TrainedVersion } from '../test/support/fixtures.js';
 import { createBaselineWorker, type PromotionTiming } from './skeleton-workflows.js';
 import { meteredRegistry, pollUntil, StopPolling, type BenchContext, type CallMeter } from './support.js';
 
@@ -67,15 +67,17 @@ export async function startRig(ctx: BenchContext, baselineBundlePath: string): P
   };
 }
 
+export type ReadyVersion = TrainedVersion;
+
 /** A trained, READY version of a fresh model; done before the clock starts. */
-export async function readyVersion(mlflow: MlflowClient, model: string): Promise<number> {
+export async function readyVersion(mlflow: MlflowClient, model: string): Promise<ReadyVersion> {
   const v = await registerTrainedVersion(mlflow, model, { user: 'dana', metrics: { accuracy: 0.93, latency_p99_ms: 31 } });
   await pollUntil(
     `${model} v${v.version} READY`,
     async () => ((await mlflow.getModelVersion(model, v.version)).status === 'READY' ? true : undefined),
     { intervalMs: 50, timeoutMs: 60_000 },
   );
-  return v.version;
+  return v;
 }
 
 /** One real promotion, timed from the client's side. Fails fast if the lifecycle ends instead. */

@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../src/stack/embedded.js';
-import { fmt, type BenchSettings, type Figure, type MachineInfo } from './support.js';
+import { describeOtherLoad, fmt, SHARED_CORES, type BenchSettings, type Figure, type MachineInfo, type PartLoad } from './support.js';
 
 function verdict(f: Figure): string {
   if (f.skipped) return 'not measured';
@@ -35,8 +35,8 @@ export interface Report {
   settings: BenchSettings;
   figures: Figure[];
   notes: string[];
-  /** 1-minute load average sampled before each part. */
-  loadDuring: Array<{ part: string; load: number; seconds?: number }>;
+  /** Per part: 1-minute load average before it, duration, CPU used by other processes. */
+  loadDuring: PartLoad[];
   shared: boolean;
   totalMs: number;
 }
@@ -61,6 +61,8 @@ export function writePerformanceDoc(r: Report): string {
   p(`- Memory: ${m.memory}`);
   p(`- Node ${m.node}; ${m.temporalCli}; MLflow ${m.mlflow} (SQLite backend, 1 server worker)`);
   p(`- Load average at start: ${m.loadavg.map((x) => x.toFixed(2)).join(' ')}; before each part: ${r.loadDuring.map((x) => `${x.part} ${x.load.toFixed(2)}`).join(', ')}`);
+  p('  (the bench\'s own servers and workers keep the load average above the core count while it runs)');
+  p(`- CPU used by processes outside the bench during each part, in cores: ${describeOtherLoad(r.loadDuring)}`);
   p(`- Scale: MODELGATE_BENCH_SCALE=${s.scale} (P1 ${s.p1Runs} runs each; P2 ${s.p2Models} models, ${s.p2Concurrency} concurrent; P6 ${s.p6Workflows} workflows each)`);
   p(`- Duration: whole run ${(r.totalMs / 1000).toFixed(0)} s; ${r.loadDuring.map((x) => `${x.part} ${x.seconds?.toFixed(0) ?? '?'} s`).join(', ')} (setup included)`);
   if (s.scale !== 1) {
@@ -70,9 +72,10 @@ export function writePerformanceDoc(r: Report): string {
   }
   if (r.shared) {
     p();
-    p(`> **The machine was shared while measuring**: the load average (up to ${Math.max(m.loadavg[0], ...r.loadDuring.map((x) => x.load)).toFixed(1)})`);
-    p(`> exceeded its ${m.nproc} cores, i.e. other work competed for the CPU. Ratios hold up better than absolute`);
-    p('> numbers under load, but treat these figures as provisional until re-run on a quiet machine.');
+    p(`> **The machine was shared while measuring**: processes outside the bench used more than ${SHARED_CORES} of a`);
+    p(`> core on average during at least one part (see above), i.e. other work competed for the ${m.nproc} cores. Ratios`);
+    p('> hold up better than absolute numbers under load, but treat these figures as provisional until re-run on a');
+    p('> quiet machine.');
   }
   p();
   p('## Figures');
@@ -86,10 +89,21 @@ export function writePerformanceDoc(r: Report): string {
   p('## Where the time goes');
   p();
   p('The skeleton does no I/O. A promotion reads before it writes (so a retried activity never transitions or tags');
-  p('twice) and writes stage, alias and tags on each transition: its MLflow REST calls run one after another inside');
-  p('the activities against a single-worker Python MLflow server. P1 and P2 therefore measure mostly MLflow against');
-  p("nothing; P1′ removes the measured MLflow time and is the figure for modelgate's own Temporal overhead");
-  p('(search attributes, memo, details, the Production-lock workflow and its signals, startLifecycle\'s describe).');
+  p('twice) and records every transition three ways in MLflow — stage, alias and `modelgate.*` tags, which MLflow');
+  p('can only write one REST call at a time (no batch endpoint for model-version tags) — against a single-worker');
+  p('Python server that answers one request at a time (parallel calls from one client took as long as the same');
+  p('calls in sequence when this bench was written, so the activities issue them in order).');
+  p();
+  p('- **P1 floor** replays the exact calls of each real promotion, back to back, from a plain loop with no Temporal');
+  p('  and no modelgate code. (skeleton + floor) ÷ skeleton is the lowest P1 *any* implementation that records the');
+  p('  promotion in this MLflow can reach on this machine; when it is above 1.25, the P1 target is out of reach by');
+  p('  the MLflow server\'s cost alone, and the part of P1 that is modelgate\'s to improve is the remainder (the');
+  p('  "modelgate\'s own cost" line below: lock workflow, search attributes, memo, details, extra workflow tasks).');
+  p('- **P1′** subtracts the MLflow time measured inside the worker instead (it includes the calls\' waiting on a');
+  p('  CPU the worker and the Temporal server share).');
+  p('- **P2′** is CPU per promotion summed over every process (the bench process with the worker and the 50 clients,');
+  p('  the Temporal server, the MLflow server), skeleton ÷ real. When the machine is saturated, throughput is');
+  p('  CPU per promotion, so P2 cannot exceed P2′ here; the CPU lines below show how much of it MLflow took.');
   p();
   for (const n of r.notes) p(`- ${n}`);
   p();
@@ -113,18 +127,22 @@ export function writePerformanceDoc(r: Report): string {
   p('  bench/workflows/skeleton.ts: as many no-op activities before and after one `approve` update as the real');
   p('  lifecycle ran (counted from a warm-up promotion\'s history), driven with the same start/poll/update/poll');
   p('  protocol. One warm-up of each, then N of each interleaved; ratio of medians. P1′ subtracts the MLflow REST');
-  p('  time measured around every MLflow call of the real worker (context only; P1 is the raw ratio).');
+  p('  time measured around every MLflow call of the real worker (context only; P1 is the raw ratio). P1 floor:');
+  p('  after each real promotion its recorded MLflow calls (method and arguments) are replayed on another fresh');
+  p('  READY version, model/version/run id rewritten, by bench/mlflow-floor.ts; median of the replays.');
   p(`- **P2.** ${s.p2Models} fresh models with one version each, promoted by ${s.p2Concurrency} concurrent clients with the P1`);
   p(`  protocol (poll every ${s.p2PollMs} ms); promotions completed per second from the first start to the last`);
-  p('  `production`, ÷ the same for skeleton promotions at the same concurrency (skeleton round first).');
+  p('  `production`, ÷ the same for skeleton promotions at the same concurrency (skeleton round first). CPU per');
+  p('  round (bench/cpu.ts): utime+stime of every process in each server\'s process group from /proc, and');
+  p('  `process.cpuUsage()` of the bench process, read before and after the round.');
   p('- **P6.** Each side\'s workflows run in a worker child process of their own (bench/p6-memory-child.ts,');
   p('  `--expose-gc`), one side at a time, own task queue, same default settings, workflow tasks only. The real');
   p('  side\'s activities (the MLflow calls that take a version to Staging) run in an activity-only `createWorker`');
   p('  in the bench process, so the measured process holds parked workflows, not the transient garbage and');
-  p('  allocator growth of that I/O. Warm up with N/8 workflows (one batch), wait until they are parked and the');
+  p('  allocator growth of that I/O. Warm up with N/8 workflows, wait until they are parked and the');
   p('  worker is idle (everything cached, nothing in flight), GC twice, read `process.memoryUsage()`; park N more in');
-  p('  8 batches with the same wait and reading after each. Growth per 1,000 = 1000 × least-squares slope over the');
-  p('  parked count across the 8 batch readings (the post-warm-up reading still holds start-up memory the process');
+  p('  16 batches with the same wait and reading after each. Growth per 1,000 = 1000 × least-squares slope over the');
+  p('  parked count across the 16 batch readings (the post-warm-up reading still holds start-up memory the process');
   p('  hands back later), with its 95% interval. P6 uses anonymous RSS (`RssAnon` in /proc/self/status: the');
   p('  process\'s own heap, malloc and stacks; file-backed pages of the node binary and the SDK\'s native module are');
   p('  shared code the kernel pages in and out on its own) — total RSS is in the notes and barely differs. P6 = real');

@@ -18,12 +18,16 @@ import { measureP2 } from './p2-throughput.js';
 import { measureP6 } from './p6-memory.js';
 import { EXTERNAL_PARTS, measureExternal } from './external.js';
 import { printTable, writePerformanceDoc } from './report.js';
+import { otherCores, otherLoadReading } from './cpu.js';
 import {
   BENCH_POLICY_YAML,
   benchPolicies,
   loadBenchSettings,
   machineInfo,
   machineWasShared,
+  describeOtherLoad,
+  SHARED_CORES,
+  type PartLoad,
   type BenchContext,
   type Figure,
 } from './support.js';
@@ -51,7 +55,7 @@ async function main(): Promise<number> {
   let ok = false;
   const figures: Figure[] = [];
   const notes: string[] = [];
-  const loadDuring: Array<{ part: string; load: number; seconds?: number }> = [];
+  const loadDuring: PartLoad[] = [];
   try {
     log(`starting Temporal and MLflow in ${dataDir}`);
     [temporal, mlflow] = await Promise.all([
@@ -74,21 +78,27 @@ async function main(): Promise<number> {
       policies: benchPolicies(),
       settings,
       scale: settings.scale,
+      serverPids: { temporal: temporal.process.child.pid, mlflow: mlflow.process.child.pid },
       log,
     };
 
     /** Runs one part; a part that fails becomes "not measured (why)" and the bench goes on. */
     const part = async (id: string, ids: string[], fn: () => Promise<{ figures: Figure[]; notes?: string[] }>) => {
-      const entry: { part: string; load: number; seconds?: number } = { part: id, load: loadavg()[0]! };
+      const entry: PartLoad = { part: id, load: loadavg()[0]! };
       loadDuring.push(entry);
       const t0 = performance.now();
+      const other0 = otherLoadReading();
+      const settle = () => {
+        entry.seconds = (performance.now() - t0) / 1000;
+        entry.otherCores = otherCores(other0, otherLoadReading(), entry.seconds);
+      };
       try {
         const r = await fn();
         figures.push(...r.figures);
         notes.push(...(r.notes ?? []));
-        entry.seconds = (performance.now() - t0) / 1000;
+        settle();
       } catch (err) {
-        entry.seconds = (performance.now() - t0) / 1000;
+        settle();
         const why = (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
         log(`${id}: failed: ${why}`);
         for (const x of ids) figures.push({ id: x, name: x, target: '', skipped: why });
@@ -131,12 +141,13 @@ async function main(): Promise<number> {
   }
 
   const totalMs = performance.now() - started;
-  const shared = machineWasShared(machine, loadDuring.map((x) => x.load));
+  const shared = machineWasShared(machine, loadDuring);
   const out = (line: string) => process.stdout.write(`${line}\n`);
   out('');
   out(`modelgate bench — ${machine.date}; ${machine.nproc} cores ${machine.cpuModel}; Node ${machine.node}; ${machine.temporalCli}`);
   out(`load average at start ${machine.loadavg.map((x) => x.toFixed(2)).join(' ')}; before parts: ${loadDuring.map((x) => `${x.part} ${x.load.toFixed(2)} (took ${x.seconds?.toFixed(0) ?? '?'} s)`).join(', ')}`);
-  if (shared) out('NOTE: the machine was shared while measuring (load average above the core count): figures are provisional.');
+  out(`CPU used by processes outside the bench, per part (cores): ${describeOtherLoad(loadDuring)}`);
+  if (shared) out(`NOTE: the machine was shared while measuring (other processes used over ${SHARED_CORES} core in a part): figures are provisional.`);
   out('');
   printTable(figures, out);
   if (notes.length) {

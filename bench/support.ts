@@ -65,7 +65,7 @@ export function loadBenchSettings(env: NodeJS.ProcessEnv = process.env): BenchSe
   const scaled = (base: number, min: number) => Math.max(min, Math.round(base * s));
   return {
     scale: s,
-    p1Runs: e.MODELGATE_BENCH_P1_RUNS ?? scaled(5, 3),
+    p1Runs: e.MODELGATE_BENCH_P1_RUNS ?? scaled(11, 3),
     p2Models: e.MODELGATE_BENCH_P2_MODELS ?? scaled(100, 10),
     p2Concurrency: e.MODELGATE_BENCH_P2_CONCURRENCY ?? scaled(50, 5),
     p6Workflows: e.MODELGATE_BENCH_P6_WORKFLOWS ?? scaled(1000, 50),
@@ -100,6 +100,8 @@ export interface BenchContext {
   policies: PolicySource;
   settings: BenchSettings;
   scale: number;
+  /** Process-group leaders of the servers this run started (CPU accounting, bench/cpu.ts). */
+  serverPids: { temporal?: number; mlflow?: number };
   log(line: string): void;
 }
 
@@ -142,8 +144,18 @@ export function benchPolicies(): PolicySource {
 
 // ---------------------------------------------------------------------------------------------- MLflow time
 
+/** One MLflow call as the worker made it (bench/mlflow-floor.ts replays them). */
+export interface TracedCall {
+  method: string;
+  args: unknown[];
+  /** It threw (and the activity retried): a replay skips it. */
+  failed?: boolean;
+}
+
 export interface CallMeter {
   calls: number;
+  /** The calls since the last reset, in order. */
+  trace: TracedCall[];
   /** Calls that threw (MLflow 5xx such as SQLite "database is locked", timeouts): the activity retries them. */
   errors: number;
   ms: number;
@@ -158,10 +170,12 @@ export interface CallMeter {
 export function meteredRegistry<T extends MlflowRegistry>(target: T): { registry: T; meter: CallMeter } {
   const meter: CallMeter = {
     calls: 0,
+    trace: [],
     errors: 0,
     ms: 0,
     reset() {
       this.calls = 0;
+      this.trace = [];
       this.errors = 0;
       this.ms = 0;
     },
@@ -171,10 +185,13 @@ export function meteredRegistry<T extends MlflowRegistry>(target: T): { registry
       const v: unknown = Reflect.get(t, prop, receiver);
       if (typeof v !== 'function') return v;
       return async (...args: unknown[]) => {
+        const traced: TracedCall = { method: String(prop), args };
+        meter.trace.push(traced);
         const t0 = performance.now();
         try {
           return (await (v as (...a: unknown[]) => Promise<unknown>).apply(t, args)) as unknown;
         } catch (err) {
+          traced.failed = true;
           meter.errors++;
           throw err;
         } finally {
@@ -210,33 +227,7 @@ export async function pool<T, R>(items: T[], concurrency: number, fn: (item: T, 
   return out;
 }
 
-/** Thrown by a probe to stop polling at once (the thing waited for can no longer happen). */
-export class StopPolling extends Error {
-  override name = 'StopPolling';
-}
-
-/** Asks `probe` every intervalMs until it returns a value; fails after timeoutMs naming what it waited for. */
-export async function pollUntil<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  opts: { intervalMs: number; timeoutMs: number },
-): Promise<T> {
-  const deadline = Date.now() + opts.timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      if (err instanceof StopPolling) throw err;
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)})` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, opts.intervalMs));
-  }
-}
+export { pollUntil, StopPolling } from '../src/util/poll.js';
 
 export const fmt = (n: number | undefined, digits = 2): string => (n === undefined || Number.isNaN(n) ? '—' : n.toFixed(digits));
 export const ms = (n: number): string => `${n.toFixed(0)} ms`;
@@ -369,7 +360,29 @@ export function machineInfo(temporalBinary: string, mlflowBinary: string): Machi
   };
 }
 
-/** Load above the core count means other work competed for the CPU while measuring. */
-export function machineWasShared(m: MachineInfo, during: number[]): boolean {
-  return Math.max(m.loadavg[0], ...during) > m.nproc;
+/** One measured part: the 1-minute load average before it, its duration, and CPU other processes used. */
+export interface PartLoad {
+  part: string;
+  load: number;
+  seconds?: number;
+  /** Cores' worth of CPU used by processes outside the bench's tree during the part (bench/cpu.ts). */
+  otherCores?: number;
+}
+
+/** Other processes averaging more than this many cores during a part make the run "shared". */
+export const SHARED_CORES = 0.25;
+
+/**
+ * Whether other work competed for the CPU. The load average cannot tell: the bench's own servers and workers
+ * keep it above the core count. Where /proc is readable, the CPU used outside the bench's process tree decides;
+ * elsewhere, the load average before the bench started anything.
+ */
+export function machineWasShared(m: MachineInfo, parts: PartLoad[]): boolean {
+  const measured = parts.filter((p) => p.otherCores !== undefined);
+  if (measured.length) return measured.some((p) => p.otherCores! > SHARED_CORES);
+  return m.loadavg[0] > m.nproc;
+}
+
+export function describeOtherLoad(parts: PartLoad[]): string {
+  return parts.map((p) => `${p.part} ${p.otherCores === undefined ? '?' : p.otherCores.toFixed(2)}`).join(', ');
 }

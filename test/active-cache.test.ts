@@ -16,6 +16,7 @@ import { createCacheActivities } from '../src/activities/cache.js';
 import { MlflowClient } from '../src/mlflow/client.js';
 import { metricsRegistry } from '../src/observability/metrics.js';
 import { unique } from './support/stack.js';
+import { until } from './support/wait.js';
 
 const API = '/api/2.0/mlflow';
 const TOKEN = 'test-internal-token-0123456789';
@@ -143,13 +144,6 @@ class MlflowDouble {
   }
 }
 
-async function until(what: string, probe: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setImmediate(r));
-  }
-}
 
 describe('active-version cache (MLflow double)', () => {
   const double = new MlflowDouble();

@@ -12,14 +12,8 @@ import type { ActiveVersion } from '../src/active/types.js';
 import { activeRoutes } from '../src/api/routes/active.js';
 import type { ModelVersion } from '../src/mlflow/types.js';
 import { unique } from './support/stack.js';
+import { until } from './support/wait.js';
 
-async function until(what: string, probe: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe('ActiveVersionClient', () => {
   const production = new Map<string, number>();

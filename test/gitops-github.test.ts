@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure } from '@temporalio/common';
 import { createGitopsActivities } from '../src/activities/gitops.js';
 import { createProviderFactory, loadGitopsConfig, type ProviderFactoryOptions } from '../src/config/gitops.js';
@@ -20,6 +19,7 @@ import { PROJECT_ROOT } from '../src/stack/embedded.js';
 import { GitHubDouble } from './support/github-double.js';
 import { fakeMlflow, isvcManifest } from './support/github-fixtures.js';
 import { unique } from './support/stack.js';
+import { until } from './support/wait.js';
 
 const TOKEN = 'ghp_modelgatetesttoken';
 const doubles: GitHubDouble[] = [];
@@ -84,15 +84,6 @@ async function rejectsWith(p: Promise<unknown>, type: string, message?: RegExp):
   });
 }
 
-async function until<T>(what: string, fn: () => T | undefined, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 describe('GitHub provider against the OpenAPI-validated double', { concurrency: true }, () => {
   test('when a version is promoted, then one branch, one commit and one PR are created and approval squash-merges it', async () => {

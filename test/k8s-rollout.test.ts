@@ -46,6 +46,13 @@ import {
 } from './support/k8s-fixtures.js';
 import { connectTestEnv, testStack, unique } from './support/stack.js';
 import { eventually } from './support/worker.js';
+import { rolloutDuration } from '../src/observability/metrics.js';
+
+/** Rollouts observed so far by result (the activities run in this process, so their registry is ours). */
+async function rolloutsObserved(result: string): Promise<number> {
+  const { values } = await rolloutDuration.get();
+  return values.find((x) => String(x.metricName).endsWith('_count') && x.labels.result === result)?.value ?? 0;
+}
 import type { ActivitySettings } from './workflows/k8s-rollout-workflows.js';
 
 const OLD_URI = 's3://models/iris/1/artifacts';
@@ -424,6 +431,7 @@ describe('deployment activities against the Kubernetes API double', () => {
 
   test('when the new revision becomes ready with all traffic (serverless), then waitForRollout reports serving only after the status caught up', async () => {
     const ns = unique('ml');
+    const readyBefore = await rolloutsObserved('ready');
     createServingInferenceService(double, { namespace: ns, name: 'iris', storageUri: OLD_URI, mode: 'Serverless' });
     const handle = await startRollout(rolloutInput(ns));
     await waitForCheckpoint(handle, 'waiting for the manifest', (c) => c.why.includes('change not applied yet'));
@@ -439,6 +447,7 @@ describe('deployment activities against the Kubernetes API double', () => {
     assert.equal(r.outcome, 'serving');
     assert.equal((r as { revision?: string }).revision, revisionName('iris', 2));
     assert.ok(!Number.isNaN(Date.parse((r as { observedAt: string }).observedAt)));
+    assert.equal(await rolloutsObserved('ready'), readyBefore + 1, 'modelgate_rollout_duration_seconds{result="ready"} observed once');
   });
 
   test('when a RawDeployment InferenceService is Ready at the new generation, then waitForRollout reports serving without a revision', async () => {
@@ -455,6 +464,7 @@ describe('deployment activities against the Kubernetes API double', () => {
 
   test('when the new model fails to load, then waitForRollout reports failed with KServe\'s reason', async () => {
     const ns = unique('ml');
+    const failedBefore = await rolloutsObserved('failed');
     createServingInferenceService(double, { namespace: ns, name: 'iris', storageUri: OLD_URI, mode: 'Serverless' });
     applyStorageUri(double, ns, 'iris', NEW_URI);
     const handle = await startRollout(rolloutInput(ns));
@@ -465,6 +475,7 @@ describe('deployment activities against the Kubernetes API double', () => {
     const reason = (r as { reason: string }).reason;
     assert.match(reason, new RegExp(`^InferenceService ${ns}/iris: model failed to load`));
     assert.match(reason, /BlockedByFailedLoad.*ModelLoadFailed: MLmodel not found/);
+    assert.equal(await rolloutsObserved('failed'), failedBefore + 1);
   });
 
   test('when the rollout never becomes ready, then waitForRollout reports the deadline with the last state seen', async () => {

@@ -15,6 +15,16 @@ import { connectTestEnv, testStack, unique } from './support/stack.js';
 import { registerTrainedVersion, testMlflow } from './support/fixtures.js';
 import { eventually, startTestWorker, type RunningWorker } from './support/worker.js';
 import { captureHistory } from './support/histories.js';
+import { approvalWait, stageDuration } from '../src/observability/metrics.js';
+
+/** Observations so far of a histogram series (the worker runs in this process, so its registry is ours). */
+async function observed(h: typeof stageDuration | typeof approvalWait, labels: Record<string, string>): Promise<number> {
+  const { values } = await h.get();
+  const row = values.find(
+    (x) => String(x.metricName).endsWith('_count') && Object.entries(labels).every(([k, v]) => (x.labels as Record<string, unknown>)[k] === v),
+  );
+  return row?.value ?? 0;
+}
 
 const POLICY = `
 defaults:
@@ -76,6 +86,12 @@ describe('modelLifecycle in registry mode', () => {
   it('when a good version is approved, then it moves None → Staging → Production with stage, alias and tags in MLflow', async () => {
     const model = unique('happy');
     const v = await registerTrainedVersion(mlflow, model, { user: 'dana' });
+    const counts = async () => ({
+      leftNone: await observed(stageDuration, { stage: 'none' }),
+      leftStaging: await observed(stageDuration, { stage: 'staging' }),
+      approved: await observed(approvalWait, { decision: 'approved' }),
+    });
+    const before = await counts();
     await start(model, v.version);
     const staged = await phaseIs(model, v.version, 'awaiting_approval');
     assert.equal(staged.stage, 'Staging');
@@ -103,6 +119,8 @@ describe('modelLifecycle in registry mode', () => {
     assert.deepEqual(sa.Approver, ['alice']);
     assert.deepEqual(sa.ModelName, [model]);
     assert.deepEqual(prod.timeline.map((t) => t.action).slice(0, 2), ['lifecycle started', 'evaluation passed']);
+    // Prometheus: one observation per transition (time in None, time in Staging, approval wait).
+    assert.deepEqual(await counts(), { leftNone: before.leftNone + 1, leftStaging: before.leftStaging + 1, approved: before.approved + 1 });
     await capture(model, v.version, 'happy-path-in-production');
   });
 

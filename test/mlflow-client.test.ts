@@ -13,17 +13,8 @@ import { MlflowError, MlflowSchemaError, toActivityError } from '../src/mlflow/e
 import type { ModelVersion } from '../src/mlflow/types.js';
 import { freePort } from '../src/stack/processes.js';
 import { testStack, unique } from './support/stack.js';
+import { eventually } from './support/wait.js';
 
-/** Poll `probe` until it returns a value, failing after `timeoutMs`. */
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function rejection(p: Promise<unknown>): Promise<unknown> {
   try {

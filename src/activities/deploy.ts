@@ -15,6 +15,7 @@ import { ARGO_APPLICATIONS, INFERENCE_SERVICES } from '../k8s/types.js';
 import { updateWithRetry } from '../k8s/update.js';
 import { waitForObject, type WaitOutcome } from '../k8s/wait.js';
 import { setTimeout as delay } from 'node:timers/promises';
+import { observeRolloutDuration } from '../observability/metrics.js';
 
 export const KUBERNETES_FORBIDDEN = 'KubernetesForbidden';
 
@@ -109,10 +110,19 @@ export function createDeployActivities(deps: DeployDeps) {
     // Heartbeat on a timer too: a quiet watch is still a live activity.
     const timer = setInterval(beat, heartbeatIntervalMs);
     const signal = ctx.cancellationSignal;
-    const deadlineFailure = (): RolloutResult => ({
-      outcome: 'failed',
-      reason: `${t.label} deadline of ${t.kserve.rolloutDeadlineMs} ms (from ${startedAt}) passed; last seen: ${cp.why}`,
-    });
+    /** How this attempt ended, for the rollout-duration histogram (an attempt that throws is retried: none). */
+    let ended: 'ready' | 'failed' | 'timeout' | undefined;
+    const deadlineFailure = (): RolloutResult => {
+      ended = 'timeout';
+      return {
+        outcome: 'failed',
+        reason: `${t.label} deadline of ${t.kserve.rolloutDeadlineMs} ms (from ${startedAt}) passed; last seen: ${cp.why}`,
+      };
+    };
+    const failed = (reason: string): RolloutResult => {
+      ended = 'failed';
+      return { outcome: 'failed', reason };
+    };
     const advance = (phase: Phase, why: string): void => {
       Object.assign(cp, { phase, why, resourceVersion: undefined });
       beat();
@@ -146,7 +156,7 @@ export function createDeployActivities(deps: DeployDeps) {
         if (deps.argocdRefresh) await requestArgoRefresh(k8s, app.namespace, app.name);
         const r = await wait(ARGO_APPLICATIONS, app.namespace, app.name, (o) => judgeArgoApplication(o, t.mergeSha!));
         if (r.status === 'deadline') return deadlineFailure();
-        if (r.status === 'failed') return { outcome: 'failed', reason: `${app.namespace}/${app.name}: ${r.reason}` };
+        if (r.status === 'failed') return failed(`${app.namespace}/${app.name}: ${r.reason}`);
         advance('inferenceService', `ArgoCD synced ${t.mergeSha}`);
       }
       if (cp.phase === 'inferenceService') {
@@ -155,9 +165,7 @@ export function createDeployActivities(deps: DeployDeps) {
           judgeInferenceService(o, { storageUri: t.storageUri, mode }),
         );
         if (r.status === 'deadline') return deadlineFailure();
-        if (r.status === 'failed') {
-          return { outcome: 'failed', reason: `InferenceService ${t.namespace}/${t.inferenceService}: ${r.reason}` };
-        }
+        if (r.status === 'failed') return failed(`InferenceService ${t.namespace}/${t.inferenceService}: ${r.reason}`);
         cp.revision = r.revision;
         advance('smoke', `InferenceService serves ${t.storageUri}${r.revision ? ` (revision ${r.revision})` : ''}`);
       }
@@ -179,6 +187,7 @@ export function createDeployActivities(deps: DeployDeps) {
           await delay(Math.min(smokeIntervalMs, Math.max(0, deadlineAt - Date.now())), undefined, { signal }).catch(() => undefined);
         }
       }
+      ended = 'ready';
       return { outcome: 'serving', revision: cp.revision, observedAt: new Date().toISOString() };
     } catch (err) {
       if (isK8sStatus(err, 403)) {
@@ -193,6 +202,8 @@ export function createDeployActivities(deps: DeployDeps) {
       throw err;
     } finally {
       clearInterval(timer);
+      // From the rollout's start (kept across retries), so a resumed wait is not counted as a short one.
+      if (ended && t.label === 'rollout') observeRolloutDuration(Date.now() - Date.parse(startedAt), ended);
     }
   }
 

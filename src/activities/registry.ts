@@ -11,7 +11,7 @@ import type { EvaluationPolicy, ModelPolicy } from '../policy/types.js';
 import { evaluate } from '../policy/evaluate.js';
 import { FailureTypes, type EvaluationResult, type Outcome, type VersionFacts } from '../workflows/definitions.js';
 import { toActivityError } from '../mlflow/errors.js';
-import { countExternalError, recordOutcome } from '../observability/metrics.js';
+import { countExternalError, msBetween, observeApprovalWait, observeStageDuration, recordOutcome } from '../observability/metrics.js';
 
 export interface PolicySource {
   policyFor(model: string): ModelPolicy;
@@ -63,6 +63,17 @@ export function createRegistryActivities(deps: RegistryDeps) {
 
   async function dropAliasIfMine(v: ModelVersion, alias: string): Promise<void> {
     if (v.aliases.includes(alias)) await mlflow.deleteAlias(v.name, alias);
+  }
+
+  /**
+   * Histograms from the times modelgate already wrote on the version (no extra MLflow call). Observed only by
+   * the attempt that makes the change, so a retried activity does not count a transition twice.
+   */
+  function observeLeaving(v: ModelVersion, at: string): void {
+    const since = v.current_stage === 'Production' ? v.tags[TAG.promotedAt] : v.current_stage === 'Staging' ? v.tags[TAG.stagedAt] : undefined;
+    const entered = v.current_stage === 'None' ? new Date(v.creation_timestamp).toISOString() : since;
+    const d = msBetween(entered, at);
+    if (d !== undefined) observeStageDuration(v.current_stage, d);
   }
 
   return {
@@ -133,6 +144,7 @@ export function createRegistryActivities(deps: RegistryDeps) {
     async enterStaging({ model, version, workflowId, at, tags }: StageChange): Promise<void> {
       await guarded(async () => {
         const v = await mlflow.getModelVersion(model, version);
+        if (v.current_stage !== 'Staging') observeLeaving(v, at);
         await moveStage(v, 'Staging');
         await pointAlias(model, ALIAS.staging, version, v);
         await setTags(v, { [TAG.stage]: 'Staging', [TAG.workflowId]: workflowId, [TAG.stagedAt]: at, ...tags });
@@ -143,6 +155,10 @@ export function createRegistryActivities(deps: RegistryDeps) {
     async recordOutcome({ model, version, workflowId, at, outcome, reasons, tags }: StageChange & { outcome: Outcome; reasons: string[] }): Promise<void> {
       await guarded(async () => {
         const v = await mlflow.getModelVersion(model, version);
+        if ((outcome === 'rejected' || outcome === 'expired') && v.tags[TAG.outcome] !== outcome) {
+          const d = msBetween(v.tags[TAG.stagedAt], at);
+          if (d !== undefined) observeApprovalWait(d, outcome);
+        }
         await setTags(v, {
           [TAG.workflowId]: workflowId,
           [TAG.outcome]: outcome,
@@ -172,6 +188,11 @@ export function createRegistryActivities(deps: RegistryDeps) {
           await mlflow.setVersionTag(model, version, TAG.previousVersion, recorded);
           v = { ...v, tags: { ...v.tags, [TAG.previousVersion]: recorded } };
         }
+        if (v.current_stage !== 'Production') {
+          observeLeaving(v, at);
+          const d = msBetween(v.tags[TAG.stagedAt], tags?.[TAG.approvedAt]);
+          if (d !== undefined) observeApprovalWait(d, 'approved');
+        }
         await moveStage(v, 'Production');
         await pointAlias(model, ALIAS.production, version, v);
         await dropAliasIfMine(v, ALIAS.staging);
@@ -185,6 +206,7 @@ export function createRegistryActivities(deps: RegistryDeps) {
     async archiveVersion({ model, version, at, supersededBy, outcome }: Key & { at: string; supersededBy?: number; outcome: Outcome }): Promise<void> {
       await guarded(async () => {
         const v = await mlflow.getModelVersion(model, version);
+        if (v.current_stage !== 'Archived') observeLeaving(v, at);
         await moveStage(v, 'Archived');
         await dropAliasIfMine(v, ALIAS.production);
         await dropAliasIfMine(v, ALIAS.staging);

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
+import { pollUntil, StopPolling } from '../util/poll.js';
 
 export interface ManagedProcess {
   name: string;
@@ -97,21 +98,21 @@ export async function waitUntil(
   probe: () => Promise<boolean>,
   opts: { timeoutMs: number; intervalMs?: number; process?: ManagedProcess },
 ): Promise<void> {
-  const deadline = Date.now() + opts.timeoutMs;
-  const interval = opts.intervalMs ?? 200;
-  for (;;) {
-    const proc = opts.process?.child;
-    if (proc && (proc.exitCode !== null || proc.signalCode !== null)) {
-      throw new Error(`${what}: process exited (code ${proc.exitCode ?? proc.signalCode}); see ${opts.process?.logFile}`);
-    }
-    try {
-      if (await probe()) return;
-    } catch {
-      // not ready yet
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`${what}: not ready after ${opts.timeoutMs} ms${opts.process ? `; see ${opts.process.logFile}` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, interval));
+  const logs = opts.process ? `; see ${opts.process.logFile}` : '';
+  try {
+    await pollUntil(
+      what,
+      async () => {
+        const proc = opts.process?.child;
+        if (proc && (proc.exitCode !== null || proc.signalCode !== null)) {
+          throw new StopPolling(`${what}: process exited (code ${proc.exitCode ?? proc.signalCode})${logs}`);
+        }
+        return probe();
+      },
+      { timeoutMs: opts.timeoutMs, intervalMs: opts.intervalMs ?? 200 },
+    );
+  } catch (err) {
+    if (err instanceof StopPolling) throw new Error(err.message);
+    throw new Error(`${(err as Error).message}${logs}`);
   }
 }
