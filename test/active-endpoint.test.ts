@@ -10,7 +10,9 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { request } from 'undici';
 import { ActiveVersionCache } from '../src/active/service.js';
 import type { ActiveVersion } from '../src/active/types.js';
-import { activeRoutes } from '../src/api/routes/active.js';
+import { activeFastPath, activeRoutes } from '../src/api/routes/active.js';
+import { fastPathServer } from '../src/api/fast-path.js';
+import { metricsRegistry } from '../src/observability/metrics.js';
 import { createCacheActivities } from '../src/activities/cache.js';
 import { MlflowClient } from '../src/mlflow/client.js';
 import { ALIAS, TAG } from '../src/mlflow/tags.js';
@@ -28,7 +30,8 @@ describe('active-version endpoint (real MLflow)', () => {
     mlflow = new MlflowClient({ trackingUri: testStack().mlflowUri, timeoutMs: 15_000 });
     // A TTL far beyond the test: only an invalidation can make a change visible.
     const cache = new ActiveVersionCache(mlflow, { ttlMs: 10 * 60_000, staleWhileRevalidateMs: 0, maxWaitMs: 60_000 });
-    app = Fastify({ logger: false });
+    // As deployed (src/stack/start.ts): fresh hits over HTTP take the fast path; app.inject() goes through the route.
+    app = Fastify({ logger: false, serverFactory: fastPathServer([activeFastPath(cache)]) });
     await app.register(activeRoutes(cache, { invalidateToken: TOKEN }));
     base = await app.listen({ host: '127.0.0.1', port: 0 });
   });
@@ -117,5 +120,57 @@ describe('active-version endpoint (real MLflow)', () => {
     assert.equal(second.body?.storageUri, await mlflow.getDownloadUri(model, v2.version));
     assert.match(second.body?.storageUri ?? '', new RegExp(`${v2.runId}/artifacts/model$`));
     assert.notEqual(second.etag, first.etag);
+  });
+
+  /** What a client can see of an answer: status, the headers modelgate sets, and the exact bytes. */
+  function visible(status: number, headers: Record<string, unknown>, body: Buffer) {
+    const pick = ['etag', 'cache-control', 'content-type', 'content-length', 'retry-after'];
+    return { status, headers: Object.fromEntries(pick.filter((h) => headers[h] !== undefined).map((h) => [h, String(headers[h])])), body: body.toString('utf8') };
+  }
+
+  async function viaFastPath(path: string, headers: Record<string, string> = {}) {
+    const res = await request(`${base}${path}`, { headers });
+    return visible(res.statusCode, res.headers, Buffer.from(await res.body.arrayBuffer()));
+  }
+
+  async function viaRoute(path: string, headers: Record<string, string> = {}) {
+    const res = await app.inject({ method: 'GET', url: path, headers });
+    return visible(res.statusCode, res.headers, res.rawPayload);
+  }
+
+  async function activeRequests(status: string): Promise<number> {
+    const { values } = await (metricsRegistry.getSingleMetric('modelgate_api_requests_total') as unknown as {
+      get(): Promise<{ values: Array<{ value: number; labels: Record<string, string> }> }>;
+    }).get();
+    return values.find((v) => v.labels.route === '/v1/models/:model/active' && v.labels.status === status)?.value ?? 0;
+  }
+
+  it('when a cached answer is served by the fast path and by the fastify route, then status, headers and bytes are identical', async () => {
+    const model = unique('active fast path é');
+    await mlflow.createRegisteredModel(model);
+    const path = `/v1/models/${encodeURIComponent(model)}/active`;
+    // Not cached yet: the fast path steps aside and the route reads MLflow.
+    assert.equal((await viaFastPath(path)).status, 404);
+    assert.deepEqual(await viaFastPath(path), await viaRoute(path), 'a cached "no Production version"');
+
+    const v = await trainAndRegister(model, { accuracy: 0.9 });
+    await promote(model, v.version, { [TAG.approvedBy]: 'alice', [TAG.promotedAt]: '2026-04-01T00:00:00.000Z' });
+    await createCacheActivities({ invalidateUrl: base, token: TOKEN }).invalidateActiveVersion({ model });
+    const fresh = await viaRoute(path); // reads MLflow again after the invalidation
+    assert.equal(fresh.status, 200);
+    const before200 = await activeRequests('200');
+    assert.deepEqual(await viaFastPath(`${path}?gateway=a`), fresh, 'a query string does not change the answer');
+    assert.equal(await activeRequests('200'), before200 + 1, 'the fast path counts its requests in the API metrics');
+    const etag = fresh.headers.etag!;
+    assert.deepEqual(await viaFastPath(path, { 'if-none-match': etag }), await viaRoute(path, { 'if-none-match': etag }));
+    assert.equal((await viaFastPath(path, { 'if-none-match': `W/${etag}` })).status, 304);
+
+    // What the fast path does not answer still gets fastify's answers (414 for an over-long name, 400 for a bad escape).
+    for (const bad of [`/v1/models/${'x'.repeat(300)}/active`, '/v1/models/%E0%A4%A/active']) {
+      const answer = await viaFastPath(bad);
+      assert.ok(answer.status === 400 || answer.status === 414, `${bad}: ${answer.status}`);
+      assert.deepEqual(answer, await viaRoute(bad));
+    }
+    assert.equal((await request(`${base}${path}`, { method: 'HEAD' })).statusCode, 200);
   });
 });

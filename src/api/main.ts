@@ -17,6 +17,7 @@ import { loadPolicyFile } from '../policy/load.js';
 import type { NotifyLinks } from '../slack/blocks.js';
 import { startReconciler, type Reconciler } from '../webhooks/reconcile.js';
 import { buildServer, type ApiServer } from './server.js';
+import type { FastPath } from './fast-path.js';
 
 export interface StartApiOptions {
   config: Config;
@@ -35,6 +36,8 @@ export interface StartApiOptions {
   host?: string;
   port?: number;
   plugins?: FastifyPluginAsync[];
+  /** Answered before fastify when they can (server.ts). */
+  fastPaths?: FastPath[];
 }
 
 export interface RunningApi {
@@ -77,6 +80,7 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
     },
     taskQueue: config.temporal.taskQueue,
     plugins: opts.plugins,
+    fastPaths: opts.fastPaths,
   });
   const host = opts.host ?? config.api.host;
   const port = opts.port ?? config.api.port;

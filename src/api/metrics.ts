@@ -5,11 +5,28 @@
 import { Counter, Histogram } from 'prom-client';
 import { metricsRegistry } from '../observability/metrics.js';
 
+/**
+ * Answers of the active-version fast path (routes/active.ts), tallied in plain numbers on the hot path — a
+ * labelled `inc`/`observe` per request cost ~5% of its throughput — and folded into
+ * modelgate_api_requests_total when Prometheus scrapes. They are not timed: they are answered synchronously
+ * from memory, so the duration histogram covers the route's cache misses and every other route.
+ */
+export const activeFastPathTally: Record<'200' | '304' | '404' | '503', number> = { '200': 0, '304': 0, '404': 0, '503': 0 };
+export const ACTIVE_ROUTE = '/v1/models/:model/active';
+
 export const httpRequests = new Counter({
   name: 'modelgate_api_requests_total',
   help: 'HTTP requests answered, by route and status code',
   labelNames: ['route', 'status'] as const,
   registers: [metricsRegistry],
+  collect() {
+    for (const status of Object.keys(activeFastPathTally) as Array<keyof typeof activeFastPathTally>) {
+      const n = activeFastPathTally[status];
+      if (!n) continue;
+      activeFastPathTally[status] = 0;
+      this.inc({ route: ACTIVE_ROUTE, status }, n);
+    }
+  },
 });
 
 export const httpDuration = new Histogram({

@@ -15,6 +15,7 @@ import { TokenAuth } from './auth.js';
 import { BackgroundTasks } from './background.js';
 import { Decisions } from './decisions.js';
 import { errorHandler, HttpError } from './errors.js';
+import { fastPathServer, type FastPath } from './fast-path.js';
 import { httpDuration, httpRequests } from './metrics.js';
 import { healthRoutes } from './routes/health.js';
 import { slackRoute } from './routes/slack.js';
@@ -36,6 +37,8 @@ export interface ApiDeps {
   links?: NotifyLinks;
   /** Task queue lifecycles are started on (MODELGATE_TASK_QUEUE); default from definitions.ts. */
   taskQueue?: string;
+  /** Answered before fastify when they can be (e.g. activeFastPath for active-version cache hits). */
+  fastPaths?: FastPath[];
   /** Extra route plugins (e.g. routes/active.ts); they inherit the JSON error format. */
   plugins?: FastifyPluginAsync[];
 }
@@ -60,6 +63,7 @@ export function buildServer(deps: ApiDeps): ApiServer {
     return503OnClosing: true,
     requestTimeout: 30_000,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    ...(deps.fastPaths?.length ? { serverFactory: fastPathServer(deps.fastPaths) } : {}),
   }) as unknown as ApiServer;
   const background = new BackgroundTasks(deps.logger);
   app.decorate('background', background);

@@ -8,6 +8,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { matchesIfNoneMatch, type ActiveLookup, type ActiveVersionCache } from '../../active/service.js';
 import type { ActiveError } from '../../active/types.js';
+import type { FastPath } from '../fast-path.js';
+import { ACTIVE_ROUTE, activeFastPathTally } from '../metrics.js';
 
 export interface ActiveRoutesOptions {
   /** Bearer token of the invalidation route; undefined: the route answers 403 to everyone. */
@@ -15,6 +17,88 @@ export interface ActiveRoutesOptions {
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
+const ACTIVE_PREFIX = '/v1/models/';
+const ACTIVE_SUFFIX = '/active';
+
+/** The whole HTTP answer to a lookup, shared by the fastify route and the fast path so they cannot differ. */
+interface ActiveAnswer {
+  status: 200 | 304 | 404 | 503;
+  headers: Record<string, string>;
+  body?: Buffer | string;
+}
+
+function errorBody(code: ActiveError['code'], message: string): string {
+  return JSON.stringify({ code, message } satisfies ActiveError);
+}
+
+/** The 200 and 304 answers of a found lookup, built once per lookup object (the cache reuses it for every hit). */
+const foundAnswers = new WeakMap<ActiveLookup, { ok: ActiveAnswer; notModified: ActiveAnswer }>();
+
+function foundAnswer(r: Extract<ActiveLookup, { kind: 'found' }>, ifNoneMatch: string | string[] | undefined): ActiveAnswer {
+  let answers = foundAnswers.get(r);
+  if (!answers) {
+    answers = {
+      ok: {
+        status: 200,
+        headers: { etag: r.etag, 'cache-control': 'no-cache', 'content-type': JSON_TYPE, 'content-length': String(r.bytes.length) },
+        body: r.bytes,
+      },
+      notModified: { status: 304, headers: { etag: r.etag, 'cache-control': 'no-cache' } },
+    };
+    foundAnswers.set(r, answers);
+  }
+  return ifNoneMatch !== undefined && matchesIfNoneMatch(ifNoneMatch, r.etag) ? answers.notModified : answers.ok;
+}
+
+function activeAnswer(model: string, r: ActiveLookup, ifNoneMatch: string | string[] | undefined): ActiveAnswer {
+  if (r.kind === 'found') return foundAnswer(r, ifNoneMatch);
+  if (r.kind === 'none') {
+    return {
+      status: 404,
+      headers: { 'cache-control': 'no-cache', 'content-type': JSON_TYPE },
+      body: errorBody('no_production_version', `model ${model} has no Production version in MLflow`),
+    };
+  }
+  return { status: 503, headers: { 'cache-control': 'no-cache', 'retry-after': '5', 'content-type': JSON_TYPE }, body: errorBody('unavailable', r.message) };
+}
+
+function send(reply: FastifyReply, a: ActiveAnswer): FastifyReply {
+  return reply.code(a.status).headers(a.headers).send(a.body);
+}
+
+/**
+ * GET /v1/models/:model/active answered from a fresh cache entry without fastify (see fast-path.ts). Anything
+ * else — another route or method, a name fastify would reject, a miss or an entry past its TTL — falls through
+ * to the route below, which answers the same bytes through activeAnswer.
+ */
+export function activeFastPath(cache: ActiveVersionCache): FastPath {
+  return (req, res) => {
+    const url = req.url;
+    if (req.method !== 'GET' || url === undefined || !url.startsWith(ACTIVE_PREFIX)) return false;
+    const q = url.indexOf('?');
+    const end = (q < 0 ? url.length : q) - ACTIVE_SUFFIX.length;
+    if (end <= ACTIVE_PREFIX.length || !url.startsWith(ACTIVE_SUFFIX, end)) return false;
+    const raw = url.slice(ACTIVE_PREFIX.length, end);
+    if (raw.includes('/')) return false;
+    let model = raw;
+    if (raw.includes('%')) {
+      try {
+        model = decodeURIComponent(raw);
+      } catch {
+        return false; // malformed escape: fastify answers it
+      }
+    }
+    // No name check here: only the route creates cache entries, after checking the name, so a name it would
+    // refuse is never a hit.
+    const hit = cache.getFresh(model);
+    if (!hit) return false;
+    const a = activeAnswer(model, hit, req.headers['if-none-match']);
+    res.writeHead(a.status, a.body === undefined || a.headers['content-length'] ? a.headers : { ...a.headers, 'content-length': String(Buffer.byteLength(a.body)) });
+    res.end(a.body);
+    activeFastPathTally[a.status]++;
+    return true;
+  };
+}
 
 function fail(reply: FastifyReply, status: number, code: ActiveError['code'], message: string): FastifyReply {
   return reply.code(status).type(JSON_TYPE).send({ code, message } satisfies ActiveError);
@@ -36,29 +120,17 @@ function tokenMatches(header: string | undefined, token: string): boolean {
 
 export function activeRoutes(cache: ActiveVersionCache, opts: ActiveRoutesOptions = {}): FastifyPluginAsync {
   return (app) => {
-    const answer = (ifNoneMatch: string | string[] | undefined, reply: FastifyReply, model: string, r: ActiveLookup): FastifyReply => {
-      if (r.kind === 'found') {
-        reply.headers({ etag: r.etag, 'cache-control': 'no-cache' });
-        if (matchesIfNoneMatch(ifNoneMatch, r.etag)) return reply.code(304).send();
-        return reply.type(JSON_TYPE).send(r.bytes);
-      }
-      reply.header('cache-control', 'no-cache');
-      if (r.kind === 'none') return fail(reply, 404, 'no_production_version', `model ${model} has no Production version in MLflow`);
-      reply.header('retry-after', '5');
-      return fail(reply, 503, 'unavailable', r.message);
-    };
-
-    app.get<{ Params: { model: string } }>('/v1/models/:model/active', { logLevel: 'warn' }, (req, reply) => {
+    app.get<{ Params: { model: string } }>(ACTIVE_ROUTE, { logLevel: 'warn' }, (req, reply) => {
       const { model } = req.params;
-      // Hot path: a fresh cache hit is answered synchronously (no promise, no allocation in the cache).
-      const hit = cache.getFresh(model);
-      if (hit) {
-        answer(req.headers['if-none-match'], reply, model, hit);
-        return;
-      }
       const bad = badModel(model);
       if (bad) return fail(reply, 400, 'invalid_input', bad);
-      return cache.get(model).then((r) => answer(req.headers['if-none-match'], reply, model, r));
+      // A fresh cache hit is answered synchronously (no promise, no allocation in the cache).
+      const hit = cache.getFresh(model);
+      if (hit) {
+        send(reply, activeAnswer(model, hit, req.headers['if-none-match']));
+        return;
+      }
+      return cache.get(model).then((r) => send(reply, activeAnswer(model, r, req.headers['if-none-match'])));
     });
 
     app.post<{ Params: { model: string } }>('/internal/models/:model/invalidate', async (req, reply) => {
