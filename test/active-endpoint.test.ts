@@ -17,7 +17,12 @@ import { createCacheActivities } from '../src/activities/cache.js';
 import { MlflowClient } from '../src/mlflow/client.js';
 import { ALIAS, TAG } from '../src/mlflow/tags.js';
 import { lifecycleWorkflowId } from '../src/workflows/definitions.js';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../src/stack/embedded.js';
+import { freePort } from '../src/stack/processes.js';
 import { testStack, unique } from './support/stack.js';
+import { eventually } from './support/wait.js';
 
 const TOKEN = 'endpoint-test-token-0123456789';
 
@@ -172,5 +177,49 @@ describe('active-version endpoint (real MLflow)', () => {
       assert.deepEqual(answer, await viaRoute(bad));
     }
     assert.equal((await request(`${base}${path}`, { method: 'HEAD' })).statusCode, 200);
+  });
+
+  it('when the API runs on its own (node dist/src/api/main.js), then it serves the active version and takes the worker\'s invalidation', async () => {
+    const model = unique('active-standalone');
+    await mlflow.createRegisteredModel(model);
+    const v1 = await trainAndRegister(model, { accuracy: 0.9 });
+    await promote(model, v1.version, { [TAG.approvedBy]: 'alice' });
+    const port = await freePort();
+    const token = 'standalone-internal-token-0123';
+    const api = spawn(process.execPath, [join(PROJECT_ROOT, 'dist', 'src', 'api', 'main.js')], {
+      env: {
+        ...process.env,
+        TEMPORAL_ADDRESS: testStack().temporalAddress,
+        MLFLOW_TRACKING_URI: testStack().mlflowUri,
+        MODELGATE_POLICY_FILE: join(PROJECT_ROOT, 'policies', 'policy.yaml'),
+        MODELGATE_API_PORT: String(port),
+        MODELGATE_INTERNAL_TOKEN: token,
+        MODELGATE_ACTIVE_TTL_MS: '600000',
+        MODELGATE_LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    api.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => api.once('exit', (code) => resolve(code)));
+    try {
+      const url = `http://127.0.0.1:${port}/v1/models/${encodeURIComponent(model)}/active`;
+      const first = await eventually(`the standalone API on port ${port}${stderr ? ` (${stderr})` : ''}`, async () => {
+        const res = await request(url);
+        return res.statusCode === 200 ? ((await res.body.json()) as ActiveVersion) : (await res.body.dump(), undefined);
+      });
+      assert.equal(first.version, v1.version);
+
+      const v2 = await trainAndRegister(model, { accuracy: 0.95 });
+      await promote(model, v2.version, { [TAG.approvedBy]: 'bob' });
+      const stillV1 = (await (await request(url)).body.json()) as ActiveVersion;
+      assert.equal(stillV1.version, v1.version, 'cached for the TTL');
+      const invalidated = await createCacheActivities({ invalidateUrl: `http://127.0.0.1:${port}`, token }).invalidateActiveVersion({ model });
+      assert.equal(invalidated.remote, 'ok');
+      assert.equal(((await (await request(url)).body.json()) as ActiveVersion).version, v2.version);
+    } finally {
+      api.kill('SIGTERM');
+      assert.equal(await exited, 0, `the API stops cleanly on SIGTERM: ${stderr}`);
+    }
   });
 });

@@ -17,7 +17,9 @@ import { loadPolicyFile } from '../policy/load.js';
 import type { NotifyLinks } from '../slack/blocks.js';
 import { startReconciler, type Reconciler } from '../webhooks/reconcile.js';
 import { buildServer, type ApiServer } from './server.js';
-import type { FastPath } from './fast-path.js';
+import { ActiveVersionCache } from '../active/service.js';
+import { loadActiveConfig } from '../config/active.js';
+import { activeFastPath, activeRoutes } from './routes/active.js';
 
 export interface StartApiOptions {
   config: Config;
@@ -36,8 +38,11 @@ export interface StartApiOptions {
   host?: string;
   port?: number;
   plugins?: FastifyPluginAsync[];
-  /** Answered before fastify when they can (server.ts). */
-  fastPaths?: FastPath[];
+  /**
+   * Serve GET /v1/models/:model/active (and its invalidation route) from this cache, with the fast path for
+   * fresh hits. `npm start` shares the worker's; run alone, main() builds one on MLFLOW_TRACKING_URI.
+   */
+  active?: { cache: ActiveVersionCache; internalToken?: string };
 }
 
 export interface RunningApi {
@@ -79,8 +84,8 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
       mlflowUiUrl: config.mlflow.uiUrl,
     },
     taskQueue: config.temporal.taskQueue,
-    plugins: opts.plugins,
-    fastPaths: opts.fastPaths,
+    plugins: [...(opts.plugins ?? []), ...(opts.active ? [activeRoutes(opts.active.cache, { invalidateToken: opts.active.internalToken })] : [])],
+    fastPaths: opts.active ? [activeFastPath(opts.active.cache)] : undefined,
   });
   const host = opts.host ?? config.api.host;
   const port = opts.port ?? config.api.port;
@@ -135,10 +140,20 @@ function policyModels(file: string, logger: Logger): (() => string[]) | undefine
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const logger = createLogger(config.logLevel, { component: 'api' });
-  const api = await startApi({ config, logger });
+  const activeConfig = loadActiveConfig(process.env);
+  // Run apart from the worker, the API keeps its own active-version cache; the worker invalidates it over HTTP
+  // (MODELGATE_INVALIDATE_URL + MODELGATE_INTERNAL_TOKEN on both).
+  const { trackingUri } = config.mlflow;
+  const mlflow = trackingUri ? new MlflowClient({ trackingUri, auth: config.mlflow.auth, timeoutMs: config.mlflow.timeoutMs }) : undefined;
+  if (!mlflow) logger.warn('MLFLOW_TRACKING_URI is not set: GET /v1/models/:model/active is not served');
+  const active = mlflow ? { cache: new ActiveVersionCache(mlflow, { ...activeConfig.cache, logger }), internalToken: activeConfig.internalToken } : undefined;
+  const api = await startApi({ config, logger, mlflow, active });
   const stop = (sig: string) => {
     logger.info({ signal: sig }, 'modelgate API stopping');
-    api.close().then(
+    api
+      .close()
+      .then(() => mlflow?.close())
+      .then(
       () => process.exit(0),
       (err: unknown) => {
         logger.error({ err }, 'modelgate API: error while stopping');

@@ -11,7 +11,6 @@ import { loadActiveConfig } from '../config/active.js';
 import { loadApiConfig } from '../config/api.js';
 import { buildWorkerFromConfig } from '../worker-main.js';
 import { startApi } from '../api/main.js';
-import { activeFastPath, activeRoutes } from '../api/routes/active.js';
 import { ActiveVersionCache } from '../active/service.js';
 import { initLocalGitopsRepo } from '../gitops/git-provider.js';
 import { createLogger } from '../observability/log.js';
@@ -64,8 +63,7 @@ async function main(): Promise<void> {
       apiConfig: loadApiConfig(env),
       client,
       logger: log.child({ component: 'api' }),
-      plugins: [activeRoutes(cache, { invalidateToken: active.internalToken })],
-      fastPaths: [activeFastPath(cache)],
+      active: { cache, internalToken: active.internalToken },
     });
 
     const lines = [
