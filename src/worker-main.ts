@@ -3,7 +3,7 @@
  * with the key and the reason), then builds each external client once and hands it to createWorker.
  */
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { NativeConnection, type Worker } from '@temporalio/worker';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { loadK8sConfig, createK8sClient } from './config/k8s.js';
 import { loadApiConfig } from './config/api.js';
@@ -16,6 +16,7 @@ import { createLogger } from './observability/log.js';
 import { createSlackClient } from './slack/client.js';
 import { loadObservabilityConfig } from './config/observability.js';
 import { installTemporalRuntimeMetrics } from './observability/temporal-metrics.js';
+import { startMetricsServer } from './observability/metrics-server.js';
 import { TASK_QUEUE } from './workflows/definitions.js';
 
 export interface WorkerRuntime {
@@ -104,17 +105,18 @@ function k8sClientOrNone(cfg: ReturnType<typeof loadK8sConfig>) {
 
 export async function runWorkerFromConfig(env: NodeJS.ProcessEnv): Promise<void> {
   // The SDK runtime is installed once, before the first connection: with the Prometheus exporter when asked for.
-  const metricsAddress = loadObservabilityConfig(env).temporalMetricsAddress;
-  if (metricsAddress) installTemporalRuntimeMetrics({ bindAddress: metricsAddress, globalTags: { service: 'modelgate-worker' } });
-  else {
-    const level = loadConfig(env).logLevel;
-    const sdkLevel = ({ fatal: 'ERROR', error: 'ERROR', warn: 'WARN', info: 'INFO', debug: 'DEBUG', trace: 'TRACE', silent: 'ERROR' } as const)[level];
-    Runtime.install({ logger: new DefaultLogger(sdkLevel) });
-  }
+  const observability = loadObservabilityConfig(env);
+  const config = loadConfig(env);
+  installTemporalRuntimeMetrics({ bindAddress: observability.temporalMetricsAddress, logLevel: config.logLevel, globalTags: { service: 'modelgate-worker' } });
+  // The lifecycle metrics (promotions, stage and approval durations, rollouts, external errors) are recorded
+  // by this process's activities: a worker running apart from the API serves them itself.
+  const metrics = observability.metricsAddress ? await startMetricsServer(observability.metricsAddress) : undefined;
+  if (metrics) createLogger(config.logLevel, { component: 'worker' }).info({ metrics: metrics.url }, 'modelgate metrics served');
   const rt = await buildWorkerFromConfig(env);
   try {
     await rt.worker.run();
   } finally {
     await rt.close();
+    await metrics?.close();
   }
 }

@@ -13,6 +13,7 @@ import { createGitopsActivities } from './activities/gitops.js';
 import { createDeployActivities } from './activities/deploy.js';
 import { createNotifyActivities } from './activities/notify.js';
 import { createCacheActivities } from './activities/cache.js';
+import { countFailures } from './activities/counted.js';
 import type { MlflowRegistry } from './mlflow/types.js';
 import type { GitopsPolicy } from './policy/types.js';
 import type { GitopsProvider } from './gitops/provider.js';
@@ -44,17 +45,20 @@ export async function createWorker(deps: WorkerDeps): Promise<Worker> {
   const taskQueue = deps.taskQueue ?? TASK_QUEUE;
   const activities = {
     ...createRegistryActivities({ mlflow: deps.mlflow, policies: deps.policies, readyPollMs: deps.readyPollMs }),
-    ...createLockActivities({ client: deps.client, taskQueue }),
-    ...createGitopsActivities({
-      providerFor: (policy) => {
-        if (!deps.gitops) throw new Error('GitOps is not configured for this worker');
-        return deps.gitops.providerFor(policy);
-      },
-      mlflow: deps.mlflow,
-      links: { ...deps.links, namespace: deps.namespace },
-    }),
-    ...createDeployActivities(deps.k8s ?? { k8s: undefined }),
-    ...createNotifyActivities(deps.notify ?? { slack: undefined, links: { ...deps.links, namespace: deps.namespace } }),
+    ...countFailures(createLockActivities({ client: deps.client, taskQueue }), 'temporal'),
+    ...countFailures(
+      createGitopsActivities({
+        providerFor: (policy) => {
+          if (!deps.gitops) throw new Error('GitOps is not configured for this worker');
+          return deps.gitops.providerFor(policy);
+        },
+        mlflow: deps.mlflow,
+        links: { ...deps.links, namespace: deps.namespace },
+      }),
+      (input) => ((input as { policy?: GitopsPolicy } | undefined)?.policy?.provider === 'github' ? 'github' : 'git'),
+    ),
+    ...countFailures(createDeployActivities(deps.k8s ?? { k8s: undefined }), 'kubernetes'),
+    ...countFailures(createNotifyActivities(deps.notify ?? { slack: undefined, links: { ...deps.links, namespace: deps.namespace } }), 'slack'),
     ...createCacheActivities(deps.cache ?? {}),
   };
   // The bundle is built once by `npm run build`; bundling at start would cost seconds on every restart.

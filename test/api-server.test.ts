@@ -266,8 +266,12 @@ describe('HTTP API', () => {
     assert.equal(first.json.status, 'signalled');
     const again = await call('POST', '/webhooks/github', { raw: payload, headers });
     assert.equal(again.json.status, 'duplicate');
-    const history = await env.client.workflow.getHandle(lifecycleWorkflowId(model, version)).fetchHistory();
-    const signals = (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'pullRequest');
+    // A signal that arrives while a workflow task is running is buffered and reaches history when the task ends.
+    const signals = await eventually('the pullRequest signal in history', async () => {
+      const history = await env.client.workflow.getHandle(lifecycleWorkflowId(model, version)).fetchHistory();
+      const found = (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'pullRequest');
+      return found.length ? found : undefined;
+    });
     assert.equal(signals.length, 1);
     const input = defaultPayloadConverter.fromPayload<{ action: string; by: string; mergeSha?: string }>(
       signals[0].workflowExecutionSignaledEventAttributes!.input!.payloads![0],

@@ -122,6 +122,11 @@ describe('modelgate CLI', () => {
     oneLineError(await cli(['list'], { TEMPORAL_ADDRESS: 'not an address' }), /TEMPORAL_ADDRESS: expected host:port/);
   });
 
+  it('when a numeric option is not a positive integer, then one line names the option and nothing is started', async () => {
+    oneLineError(await cli(['promote', unique('cli-bad-timeout'), '1', '--timeout', 'abc']), /--timeout <seconds>.*expected a positive integer \(got "abc"\)/);
+    oneLineError(await cli(['list', '--limit', '0']), /--limit <n>.*expected a positive integer \(got "0"\)/);
+  });
+
   it('when a required option is missing, then commander says which and exits non-zero', async () => {
     const r = await cli(['approve', 'm', '1']);
     assert.notEqual(r.code, 0);

@@ -23,6 +23,9 @@ import { registerTrainedVersion, testMlflow } from './support/fixtures.js';
 import { eventually, startTestWorker, type RunningWorker } from './support/worker.js';
 import { K8sDouble } from './support/k8s-double.js';
 import { applyStorageUri, createServingInferenceService, markFailedToLoad, markReady } from './support/k8s-fixtures.js';
+import { collectAudit } from '../src/audit/collect.js';
+import { gitopsServingReader } from '../src/audit/gitops-serving.js';
+import { temporalLifecycleReader } from '../src/audit/temporal.js';
 
 const NAMESPACE = 'models';
 
@@ -128,6 +131,17 @@ defaults:
     assert.equal(mv.current_stage, 'Production');
     assert.equal(mv.tags['modelgate.merge_sha'], prod.pullRequest?.mergeSha);
     assert.equal(mv.tags['modelgate.storage_uri'], pr.storageUri);
+
+    // The audit reads the manifest on main through the same provider: it agrees with MLflow.
+    const providers = createProviderFactory(loadGitopsConfig({ MODELGATE_GIT_WORKDIR: join(dir, 'audit-work') }));
+    const serving = gitopsServingReader({ policyFor, providerFor: (g) => providers.providerFor(g) });
+    const report = await collectAudit({ mlflow, lifecycles: temporalLifecycleReader(client), serving }, model, {});
+    assert.equal(report.version, v.version);
+    assert.equal(report.serving.manifest?.storageUri, pr.storageUri);
+    assert.equal(report.serving.manifest?.revision, prod.pullRequest?.mergeSha);
+    assert.equal(report.serving.manifest?.agrees, true);
+    assert.equal(report.serving.manifest?.source, `git:${repos.get(model)!.repo}@main:${r.manifestPath}`);
+    assert.match(report.serving.manifest?.detail ?? '', new RegExp(`labelled ${model} v${v.version}`));
   });
 
   it('when the version is rejected, then its PR is closed and nothing is merged', async () => {

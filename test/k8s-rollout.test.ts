@@ -501,6 +501,20 @@ describe('deployment activities against the Kubernetes API double', () => {
     assert.equal(requestsIn(ns).length, 0);
   });
 
+  test('when the worker has no Kubernetes client, then the wait retries until the rollout deadline and then fails saying why', async () => {
+    const acts = createDeployActivities({ k8s: undefined });
+    const input = rolloutInput(unique('ml'), { kserve: kserve({ rolloutDeadlineMs: 60_000 }) });
+    const fresh = new MockActivityEnvironment({ attempt: 1 });
+    await assert.rejects(
+      fresh.run((i: WaitForRolloutInput) => acts.waitForRollout(i), { ...input, startedAt: new Date().toISOString() }),
+      /Kubernetes is not configured for this worker/,
+    );
+    const late = new MockActivityEnvironment({ attempt: 40 });
+    const startedAt = new Date(Date.now() - 120_000).toISOString();
+    const r = await late.run((i: WaitForRolloutInput) => acts.waitForRollout(i), { ...input, startedAt });
+    assert.deepEqual(r, { outcome: 'failed', reason: `rollout deadline of 60000 ms (from ${startedAt}) passed: Kubernetes is not configured for this worker (MODELGATE_KUBECONFIG / MODELGATE_K8S_IN_CLUSTER)` });
+  });
+
   test('when Ready flaps to Unknown mid-rollout, then waitForRollout keeps waiting and reports serving once ready', async () => {
     const ns = unique('ml');
     createServingInferenceService(double, { namespace: ns, name: 'iris', storageUri: OLD_URI, mode: 'Serverless' });

@@ -94,14 +94,22 @@ export function createDeployActivities(deps: DeployDeps) {
   const fetchReady = deps.fetchReady ?? defaultFetchReady;
 
   async function run(t: Target): Promise<RolloutResult> {
-    const k8s = deps.k8s;
-    // Retryable on purpose: configuring the worker (docs/kubernetes.md) and restarting it lets the wait go on.
-    if (!k8s) throw new Error('Kubernetes is not configured for this worker (MODELGATE_KUBECONFIG / MODELGATE_K8S_IN_CLUSTER)');
     const ctx = Context.current();
     const prior = readCheckpoint(ctx.info.heartbeatDetails);
     const gateArgo = !!t.kserve.argocdApplication && !!t.mergeSha;
     const startedAt = t.startedAt ?? prior?.startedAt ?? new Date(ctx.info.scheduledTimestampMs).toISOString();
     const deadlineAt = Date.parse(startedAt) + t.kserve.rolloutDeadlineMs;
+    const k8s = deps.k8s;
+    if (!k8s) {
+      // Retryable on purpose: configuring the worker (docs/kubernetes.md) and restarting it lets the wait go on —
+      // but only until the rollout's deadline, which then decides as it would for a rollout that never came up.
+      const why = 'Kubernetes is not configured for this worker (MODELGATE_KUBECONFIG / MODELGATE_K8S_IN_CLUSTER)';
+      if (Date.now() >= deadlineAt) {
+        if (t.label === 'rollout') observeRolloutDuration(Date.now() - Date.parse(startedAt), 'timeout');
+        return { outcome: 'failed', reason: `${t.label} deadline of ${t.kserve.rolloutDeadlineMs} ms (from ${startedAt}) passed: ${why}` };
+      }
+      throw new Error(why);
+    }
     const cp: RolloutCheckpoint = prior
       ? { ...prior, startedAt }
       : { startedAt, phase: gateArgo ? 'argocd' : 'inferenceService', why: 'starting' };

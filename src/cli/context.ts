@@ -6,6 +6,11 @@ import type { Client } from '@temporalio/client';
 import { loadConfig, type Config } from '../config.js';
 import { connectClient } from '../client.js';
 import { MlflowClient } from '../mlflow/client.js';
+import { existsSync } from 'node:fs';
+import { gitopsServingReader } from '../audit/gitops-serving.js';
+import type { ServingReader } from '../audit/types.js';
+import { createProviderFactory, loadGitopsConfig } from '../config/gitops.js';
+import { loadPolicyFile } from '../policy/load.js';
 
 export interface CliContext {
   config: Config;
@@ -13,6 +18,12 @@ export interface CliContext {
   mlflowUri: string;
   client(): Promise<Client>;
   mlflow(): MlflowClient;
+  /**
+   * What the GitOps manifests say is deployed, for `audit`: read with the policy file and the GitOps settings
+   * (GITHUB_TOKEN / App…); undefined when the policy file cannot be read (the audit then answers from MLflow
+   * and Temporal alone, and says so).
+   */
+  serving(): ServingReader | undefined;
   close(): Promise<void>;
 }
 
@@ -41,6 +52,12 @@ export function createContext(env: NodeJS.ProcessEnv = process.env): CliContext 
     mlflow() {
       mlflow ??= new MlflowClient({ trackingUri: mlflowUri, auth: config.mlflow.auth, timeoutMs: config.mlflow.timeoutMs });
       return mlflow;
+    },
+    serving() {
+      if (!existsSync(config.policyFile)) return undefined;
+      const policies = loadPolicyFile(config.policyFile);
+      const providers = createProviderFactory(loadGitopsConfig(env));
+      return gitopsServingReader({ policyFor: (m) => policies.policyFor(m), providerFor: (p) => providers.providerFor(p) });
     },
     async close() {
       if (clientPromise) await (await clientPromise.catch(() => undefined))?.connection.close();

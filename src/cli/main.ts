@@ -19,7 +19,7 @@ export function buildProgram(ctx: () => CliContext): Command {
     .exitOverride()
     .showSuggestionAfterError();
   registerLifecycleCommands(program, ctx);
-  registerAuditCommand(program, async () => ({ client: await ctx().client(), mlflow: ctx().mlflow() }));
+  registerAuditCommand(program, async () => ({ client: await ctx().client(), mlflow: ctx().mlflow(), serving: ctx().serving() }));
   registerHistoryCommand(program, async () => ({ client: await ctx().client() }));
   return program;
 }

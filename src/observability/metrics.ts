@@ -6,7 +6,8 @@ import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client
 import type { Outcome, Stage } from '../workflows/definitions.js';
 
 export const metricsRegistry = new Registry();
-collectDefaultMetrics({ register: metricsRegistry, prefix: 'modelgate_process_' });
+// Node's process metrics under modelgate_ (modelgate_process_cpu_seconds_total, modelgate_nodejs_heap_size_used_bytes…).
+collectDefaultMetrics({ register: metricsRegistry, prefix: 'modelgate_' });
 
 // ---- lifecycle metrics, recorded by activities (workflow code cannot touch a registry: it replays) ----
 const MINUTE = 60;

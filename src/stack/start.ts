@@ -5,7 +5,6 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Runtime } from '@temporalio/worker';
 import { loadConfig } from '../config.js';
 import { loadActiveConfig } from '../config/active.js';
 import { loadApiConfig } from '../config/api.js';
@@ -14,6 +13,8 @@ import { startApi } from '../api/main.js';
 import { ActiveVersionCache } from '../active/service.js';
 import { initLocalGitopsRepo } from '../gitops/git-provider.js';
 import { createLogger } from '../observability/log.js';
+import { installTemporalRuntimeMetrics } from '../observability/temporal-metrics.js';
+import { loadObservabilityConfig } from '../config/observability.js';
 import { startMlflow, startTemporal, type MlflowServer, type TemporalServer } from './embedded.js';
 
 async function main(): Promise<void> {
@@ -22,7 +23,14 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel, { component: 'stack' });
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true });
-  Runtime.install({ shutdownSignals: [] });
+  // One runtime for the process: MODELGATE_LOG_LEVEL for the SDK's lines, and the SDK's Prometheus exporter when
+  // MODELGATE_TEMPORAL_METRICS_ADDRESS asks for it; this process stops the worker itself on Ctrl-C.
+  installTemporalRuntimeMetrics({
+    bindAddress: loadObservabilityConfig(env).temporalMetricsAddress,
+    logLevel: config.logLevel,
+    shutdownSignals: [],
+    globalTags: { service: 'modelgate' },
+  });
 
   let temporal: TemporalServer | undefined;
   let mlflow: MlflowServer | undefined;

@@ -8,6 +8,7 @@ import { MlflowError } from '../../mlflow/errors.js';
 import { LIFECYCLE_WORKFLOW, type LifecycleState } from '../../workflows/definitions.js';
 import { CliError, type CliContext } from '../context.js';
 import { printJson, table } from '../format.js';
+import { parsePositiveInt } from './audit.js';
 
 function parseVersion(raw: string): number {
   if (!/^\d+$/.test(raw) || Number(raw) < 1) throw new CliError(`version must be a positive integer (got "${raw}")`);
@@ -56,9 +57,9 @@ export function registerLifecycleCommands(program: Command, ctx: () => CliContex
     .command('promote <model> <version>')
     .description('start (or find) the lifecycle of a model version; waits until it needs a person or ends')
     .option('--no-wait', 'return as soon as the lifecycle is started')
-    .option('--timeout <seconds>', 'how long to wait for the evaluation', '300')
+    .option('--timeout <seconds>', 'how long to wait for the evaluation', parsePositiveInt, 300)
     .option('--json', 'machine-readable output')
-    .action(async (model: string, rawVersion: string, opts: { wait: boolean; timeout: string; json?: boolean }) => {
+    .action(async (model: string, rawVersion: string, opts: { wait: boolean; timeout: number; json?: boolean }) => {
       const c = ctx();
       const version = parseVersion(rawVersion);
       await assertVersionExists(c, model, version);
@@ -66,7 +67,7 @@ export function registerLifecycleCommands(program: Command, ctx: () => CliContex
       const started = await startLifecycle(client, model, version, { source: 'cli', by: process.env.USER }, c.config.temporal.taskQueue);
       if (!opts.json) process.stderr.write(`${started.started ? 'started' : 'found running'} lifecycle ${started.workflowId}\n`);
       if (!opts.wait) return opts.json ? printJson(started) : undefined;
-      const deadline = Date.now() + Number(opts.timeout) * 1000;
+      const deadline = Date.now() + opts.timeout * 1000;
       let last = '';
       for (;;) {
         const s = await getState(client, model, version);
@@ -133,12 +134,12 @@ export function registerLifecycleCommands(program: Command, ctx: () => CliContex
     .description('lifecycles, newest first')
     .option('--model <name>', 'only this model')
     .option('--stage <stage>', 'only this stage (None, Staging, Production, Archived)')
-    .option('--limit <n>', 'at most this many', '50')
+    .option('--limit <n>', 'at most this many', parsePositiveInt, 50)
     .option('--json', 'machine-readable output')
-    .action(async (opts: { model?: string; stage?: string; limit: string; json?: boolean }) => {
+    .action(async (opts: { model?: string; stage?: string; limit: number; json?: boolean }) => {
       const stages = ['None', 'Staging', 'Production', 'Archived'];
       if (opts.stage && !stages.includes(opts.stage)) throw new CliError(`--stage must be one of ${stages.join(', ')} (got "${opts.stage}")`);
-      const rows = await listLifecycles(await ctx().client(), { model: opts.model, stage: opts.stage, limit: Number(opts.limit) });
+      const rows = await listLifecycles(await ctx().client(), { model: opts.model, stage: opts.stage, limit: opts.limit });
       printRows(rows, !!opts.json);
     });
 }
