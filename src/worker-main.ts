@@ -74,6 +74,7 @@ export async function buildWorkerFromConfig(
     cache: { invalidateUrl: activeConfig.invalidateUrl, token: activeConfig.internalToken, local, logger },
     links,
     maxCachedWorkflows: config.worker.maxCachedWorkflows,
+    logger,
   });
   logger.info({ taskQueue: config.temporal.taskQueue ?? TASK_QUEUE, policyFile: config.policyFile, models: policies.models() }, 'worker ready');
   return {

@@ -14,6 +14,8 @@ import { createDeployActivities } from './activities/deploy.js';
 import { createNotifyActivities } from './activities/notify.js';
 import { createCacheActivities } from './activities/cache.js';
 import { countFailures } from './activities/counted.js';
+import { activityLogging } from './observability/activity-log.js';
+import type { Logger } from './observability/log.js';
 import type { MlflowRegistry } from './mlflow/types.js';
 import type { GitopsPolicy } from './policy/types.js';
 import type { GitopsProvider } from './gitops/provider.js';
@@ -34,6 +36,8 @@ export interface WorkerDeps {
   cache?: Parameters<typeof createCacheActivities>[0];
   links?: { mlflowUiUrl?: string; temporalUiUrl?: string };
   maxCachedWorkflows?: number;
+  /** Pino logger for one line per activity attempt (model, version, workflow id); none: no activity lines. */
+  logger?: Logger;
   /** Overrides for tests (poll intervals, identity). */
   workerOptions?: Partial<WorkerOptions>;
   readyPollMs?: number;
@@ -72,6 +76,7 @@ export async function createWorker(deps: WorkerDeps): Promise<Worker> {
     activities,
     ...workflowOptions,
     ...(deps.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: deps.maxCachedWorkflows } : {}),
+    ...(deps.logger ? { interceptors: { activity: [activityLogging(deps.logger)] } } : {}),
     ...deps.workerOptions,
   });
 }

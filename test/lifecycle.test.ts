@@ -16,6 +16,7 @@ import { registerTrainedVersion, testMlflow } from './support/fixtures.js';
 import { eventually, startTestWorker, type RunningWorker } from './support/worker.js';
 import { captureHistory } from './support/histories.js';
 import { approvalWait, stageDuration } from '../src/observability/metrics.js';
+import { pino } from 'pino';
 
 /** Observations so far of a histogram series (the worker runs in this process, so its registry is ours). */
 async function observed(h: typeof stageDuration | typeof approvalWait, labels: Record<string, string>): Promise<number> {
@@ -57,12 +58,15 @@ describe('modelLifecycle in registry mode', () => {
   let mlflow: MlflowClient;
   let worker: RunningWorker;
   let taskQueue: string;
+  /** The worker's activity log lines (pino JSON), parsed. */
+  const logLines: Array<Record<string, unknown>> = [];
 
   before(async () => {
     env = await connectTestEnv();
     client = env.client;
     mlflow = testMlflow(testStack().mlflowUri);
-    worker = await startTestWorker(env, { mlflow, policies: policiesFor(POLICY) });
+    const logger = pino({ level: 'info' }, { write: (line: string) => void logLines.push(JSON.parse(line) as Record<string, unknown>) });
+    worker = await startTestWorker(env, { mlflow, policies: policiesFor(POLICY), logger });
     taskQueue = worker.taskQueue;
   });
 
@@ -121,6 +125,11 @@ describe('modelLifecycle in registry mode', () => {
     assert.deepEqual(prod.timeline.map((t) => t.action).slice(0, 2), ['lifecycle started', 'evaluation passed']);
     // Prometheus: one observation per transition (time in None, time in Staging, approval wait).
     assert.deepEqual(await counts(), { leftNone: before.leftNone + 1, leftStaging: before.leftStaging + 1, approved: before.approved + 1 });
+    // Logs: one line per activity attempt, with the lifecycle's keys, never its inputs.
+    const mine = logLines.filter((l) => l.model === model && l.version === v.version);
+    const done = mine.filter((l) => l.msg === 'activity completed').map((l) => l.activity);
+    for (const a of ['waitForVersionReady', 'evaluateVersion', 'enterStaging', 'enterProduction']) assert.ok(done.includes(a), `${a} logged: ${JSON.stringify(done)}`);
+    assert.ok(mine.every((l) => l.workflowId === lifecycleWorkflowId(model, v.version) && typeof l.ms === 'number' && !('tags' in l) && !('args' in l)));
     await capture(model, v.version, 'happy-path-in-production');
   });
 

@@ -37,13 +37,13 @@ export function lifecycleLogger(base: Logger, b: LifecycleBindings, extra: Recor
  */
 export function activityLogger(
   base: Logger,
-  info: { workflowExecution: { workflowId: string }; activityType: string; attempt: number },
+  info: { workflowExecution?: { workflowId: string }; activityType: string; attempt: number },
   key: { model: string; version?: number },
 ): Logger {
   return base.child({
     model: key.model,
     ...(key.version !== undefined ? { version: key.version } : {}),
-    workflowId: info.workflowExecution.workflowId,
+    workflowId: info.workflowExecution?.workflowId,
     activity: info.activityType,
     attempt: info.attempt,
   });
