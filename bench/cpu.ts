@@ -20,15 +20,25 @@ function clockTicks(): number {
   return ticksPerSecond;
 }
 
-/** utime+stime (s) of every live process in the group, or undefined where /proc is not readable. */
-export function groupCpuSeconds(pgrp: number): number | undefined {
+interface ProcStat {
+  pid: number;
+  ppid: number;
+  pgrp: number;
+  /** utime + stime, in clock ticks. */
+  own: number;
+  /** cutime + cstime: what its reaped children spent. */
+  children: number;
+}
+
+/** Every live process's /proc/<pid>/stat, or undefined where /proc is not readable. */
+function procStats(): ProcStat[] | undefined {
   let entries: string[];
   try {
     entries = readdirSync('/proc');
   } catch {
     return undefined;
   }
-  let ticks = 0;
+  const out: ProcStat[] = [];
   for (const name of entries) {
     if (!/^\d+$/.test(name)) continue;
     let stat: string;
@@ -37,13 +47,18 @@ export function groupCpuSeconds(pgrp: number): number | undefined {
     } catch {
       continue; // exited between readdir and read
     }
-    // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields[0] is state (field 3), so field N is fields[N - 3].
-    if (Number(fields[2]) !== pgrp) continue;
-    ticks += Number(fields[11]) + Number(fields[12]);
+    // The command name (field 2) may contain spaces and parentheses: split after the last ')'. f[0] is field 3.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    out.push({ pid: Number(name), ppid: Number(f[1]), pgrp: Number(f[2]), own: Number(f[11]) + Number(f[12]), children: Number(f[13]) + Number(f[14]) });
   }
-  return ticks / clockTicks();
+  return out;
+}
+
+/** utime+stime (s) of every live process in the group, or undefined where /proc is not readable. */
+export function groupCpuSeconds(pgrp: number): number | undefined {
+  const stats = procStats();
+  if (!stats) return undefined;
+  return stats.filter((p) => p.pgrp === pgrp).reduce((t, p) => t + p.own, 0) / clockTicks();
 }
 
 export interface CpuSnapshot {
@@ -98,35 +113,19 @@ export function machineBusySeconds(): number | undefined {
  * children spent (cutime/cstime), so the bench can tell its own load from other work on the machine.
  */
 export function treeCpuSeconds(rootPid: number): number | undefined {
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return undefined;
-  }
-  const parent = new Map<number, number>();
-  const ticks = new Map<number, number>();
-  for (const name of entries) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      parent.set(Number(name), Number(f[1]));
-      ticks.set(Number(name), Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  let total = 0;
-  for (const [pid, t] of ticks) {
-    for (let p: number | undefined = pid; p !== undefined && p > 1; p = parent.get(p)) {
-      if (p === rootPid) {
-        total += t;
+  const stats = procStats();
+  if (!stats) return undefined;
+  const parent = new Map(stats.map((p) => [p.pid, p.ppid]));
+  let ticks = 0;
+  for (const p of stats) {
+    for (let q: number | undefined = p.pid; q !== undefined && q > 1; q = parent.get(q)) {
+      if (q === rootPid) {
+        ticks += p.own + p.children;
         break;
       }
     }
   }
-  return total / clockTicks();
+  return ticks / clockTicks();
 }
 
 /** Machine CPU that did not go to this process tree, between two readings. */
