@@ -54,11 +54,14 @@ function procStats(): ProcStat[] | undefined {
   return out;
 }
 
-/** utime+stime (s) of every live process in the group, or undefined where /proc is not readable. */
+/**
+ * CPU (s) of the group: every live member's own time plus what its reaped children spent (children inherit the
+ * group, so a worker that exited mid-round is still counted, once), or undefined where /proc is not readable.
+ */
 export function groupCpuSeconds(pgrp: number): number | undefined {
   const stats = procStats();
   if (!stats) return undefined;
-  return stats.filter((p) => p.pgrp === pgrp).reduce((t, p) => t + p.own, 0) / clockTicks();
+  return stats.filter((p) => p.pgrp === pgrp).reduce((t, p) => t + p.own + p.children, 0) / clockTicks();
 }
 
 export interface CpuSnapshot {
@@ -97,12 +100,15 @@ export function describeCpu(use: CpuUse, cores: number): string {
   return `CPU ${use.total.toFixed(1)} s in ${use.wallS.toFixed(1)} s wall (${((use.total / (use.wallS * cores)) * 100).toFixed(0)}% of ${cores} cores): ${parts.join(', ')}`;
 }
 
-/** Busy CPU seconds of the whole machine since boot (/proc/stat: everything but idle and iowait). */
+/**
+ * Busy CPU seconds of the whole machine since boot as processes see it (/proc/stat user, nice, system). Interrupt
+ * time is left out: the bench's own loopback traffic causes most of it, and no process's utime/stime includes it.
+ */
 export function machineBusySeconds(): number | undefined {
   try {
     const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
-    const [, user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
-    return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / clockTicks();
+    const [, user, nice, system] = line.trim().split(/\s+/).map(Number);
+    return ((user ?? 0) + (nice ?? 0) + (system ?? 0)) / clockTicks();
   } catch {
     return undefined;
   }

@@ -41,7 +41,7 @@ export async function measureP1(ctx: BenchContext, rig: PromotionRig): Promise<P
   // Warm-up (JIT, connections, worker caches) and the lifecycle's shape from its history.
   rig.meter.reset();
   await runRealPromotion(ctx, rig.realQueue, versions[0]!.model, versions[0]!.version, pollMs);
-  await replayCalls(rig.authoring, rig.meter.trace, versions[0]!, spares[0]!);
+  await replayCalls(rig.authoring, [...rig.meter.trace], versions[0]!, spares[0]!);
   const warmHistory = await ctx.client.workflow.getHandle(lifecycleWorkflowId(versions[0]!.model, versions[0]!.version)).fetchHistory();
   const real0 = historyShape(warmHistory.events ?? []);
   const shape: SkeletonInput = {
@@ -62,7 +62,7 @@ export async function measureP1(ctx: BenchContext, rig: PromotionRig): Promise<P
     rig.meter.reset();
     const t = await runRealPromotion(ctx, rig.realQueue, v.model, v.version, pollMs);
     real.push({ ...t, mlflowMs: rig.meter.ms, mlflowCalls: rig.meter.calls, workflowId: lifecycleWorkflowId(v.model, v.version) });
-    direct.push(await replayCalls(rig.authoring, rig.meter.trace, v, spares[i + 1]!));
+    direct.push(await replayCalls(rig.authoring, [...rig.meter.trace], v, spares[i + 1]!));
   };
   const runSkeleton = async () => {
     const workflowId = benchId('p1-skeleton');

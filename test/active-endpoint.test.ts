@@ -151,6 +151,8 @@ describe('active-version endpoint (real MLflow)', () => {
   }
 
   it('when a cached answer is served by the fast path and by the fastify route, then status, headers and bytes are identical', async () => {
+    // The serverFactory's server keeps the timeouts fastify gives servers it builds (72 s keep-alive by default).
+    assert.equal(app.server.keepAliveTimeout, 72_000);
     const model = unique('active fast path é');
     await mlflow.createRegisteredModel(model);
     const path = `/v1/models/${encodeURIComponent(model)}/active`;

@@ -6,8 +6,21 @@
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { countExternalError, type ExternalSystem } from '../observability/metrics.js';
 import { MlflowError } from '../mlflow/errors.js';
+import { GitopsFailureTypes as G } from '../gitops/errors.js';
+import { FailureTypes as F } from '../workflows/definitions.js';
 
 type Activity = (...args: never[]) => Promise<unknown>;
+
+/**
+ * Failures that are modelgate's own findings or a person's doing — bad input, missing configuration, a manifest
+ * that needs fixing, a PR someone closed or changed — not a system failing a call: not counted.
+ */
+const NOT_EXTERNAL = new Set<string>([
+  F.InvalidInput, F.NoPolicy, F.NotAwaitingApproval, F.UnauthorizedApprover, F.SelfApproval, F.DuplicateApproval,
+  G.ManifestInvalid, G.ManifestNotFound, G.ManifestUnchanged, G.StorageUriUnresolvable, G.RevertNotApplicable,
+  G.GitopsNotConfigured, G.PullRequestClosed, G.PullRequestNotMergeable, G.PullRequestHeadChanged,
+  'KubernetesNotConfigured',
+]);
 
 function systemOf(err: unknown, fallback: ExternalSystem): ExternalSystem {
   if (err instanceof MlflowError) return 'mlflow';
@@ -23,7 +36,8 @@ export function countFailures<G extends Record<string, Activity>>(group: G, syst
       try {
         return await fn(...args);
       } catch (err) {
-        if (!(err instanceof CancelledFailure)) countExternalError(systemOf(err, typeof system === 'function' ? system(args[0]) : system));
+        const own = err instanceof ApplicationFailure && err.type !== undefined && err.type !== null && NOT_EXTERNAL.has(err.type);
+        if (!(err instanceof CancelledFailure) && !own) countExternalError(systemOf(err, typeof system === 'function' ? system(args[0]) : system));
         throw err;
       }
     }) as Activity;

@@ -18,6 +18,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { observeRolloutDuration } from '../observability/metrics.js';
 
 export const KUBERNETES_FORBIDDEN = 'KubernetesForbidden';
+/** Retryable until the rollout deadline: configure the worker's cluster access and restart it (docs/kubernetes.md). */
+export const KUBERNETES_NOT_CONFIGURED = 'KubernetesNotConfigured';
 
 export interface WaitForRolloutInput {
   model: string;
@@ -108,7 +110,7 @@ export function createDeployActivities(deps: DeployDeps) {
         if (t.label === 'rollout') observeRolloutDuration(Date.now() - Date.parse(startedAt), 'timeout');
         return { outcome: 'failed', reason: `${t.label} deadline of ${t.kserve.rolloutDeadlineMs} ms (from ${startedAt}) passed: ${why}` };
       }
-      throw new Error(why);
+      throw ApplicationFailure.create({ type: KUBERNETES_NOT_CONFIGURED, nonRetryable: false, message: why });
     }
     const cp: RolloutCheckpoint = prior
       ? { ...prior, startedAt }

@@ -66,15 +66,22 @@ export function createRegistryActivities(deps: RegistryDeps) {
   }
 
   /**
-   * Histograms from the times modelgate already wrote on the version (no extra MLflow call). Observed only by
-   * the attempt that makes the change, so a retried activity does not count a transition twice.
+   * Histograms from the times modelgate already wrote on the version (no extra MLflow call). Measured from the
+   * version as read, observed by the caller once the stage has moved: an attempt that fails before the move
+   * observes nothing, and its retry finds the old stage and observes once; after the move a retry finds the new
+   * stage and observes nothing.
    */
-  function observeLeaving(v: ModelVersion, at: string): void {
+  function leavingStage(v: ModelVersion, at: string): () => void {
     const since = v.current_stage === 'Production' ? v.tags[TAG.promotedAt] : v.current_stage === 'Staging' ? v.tags[TAG.stagedAt] : undefined;
     const entered = v.current_stage === 'None' ? new Date(v.creation_timestamp).toISOString() : since;
     const d = msBetween(entered, at);
-    if (d !== undefined) observeStageDuration(v.current_stage, d);
+    const stage = v.current_stage;
+    return () => {
+      if (d !== undefined) observeStageDuration(stage, d);
+    };
   }
+
+  const noop = (): void => undefined;
 
   return {
     async resolvePolicy({ model }: { model: string }): Promise<ModelPolicy> {
@@ -144,8 +151,9 @@ export function createRegistryActivities(deps: RegistryDeps) {
     async enterStaging({ model, version, workflowId, at, tags }: StageChange): Promise<void> {
       await guarded(async () => {
         const v = await mlflow.getModelVersion(model, version);
-        if (v.current_stage !== 'Staging') observeLeaving(v, at);
+        const observe = v.current_stage !== 'Staging' ? leavingStage(v, at) : noop;
         await moveStage(v, 'Staging');
+        observe();
         await pointAlias(model, ALIAS.staging, version, v);
         await setTags(v, { [TAG.stage]: 'Staging', [TAG.workflowId]: workflowId, [TAG.stagedAt]: at, ...tags });
       });
@@ -155,10 +163,7 @@ export function createRegistryActivities(deps: RegistryDeps) {
     async recordOutcome({ model, version, workflowId, at, outcome, reasons, tags }: StageChange & { outcome: Outcome; reasons: string[] }): Promise<void> {
       await guarded(async () => {
         const v = await mlflow.getModelVersion(model, version);
-        if ((outcome === 'rejected' || outcome === 'expired') && v.tags[TAG.outcome] !== outcome) {
-          const d = msBetween(v.tags[TAG.stagedAt], at);
-          if (d !== undefined) observeApprovalWait(d, outcome);
-        }
+        const waited = (outcome === 'rejected' || outcome === 'expired') && v.tags[TAG.outcome] !== outcome ? msBetween(v.tags[TAG.stagedAt], at) : undefined;
         await setTags(v, {
           [TAG.workflowId]: workflowId,
           [TAG.outcome]: outcome,
@@ -167,6 +172,8 @@ export function createRegistryActivities(deps: RegistryDeps) {
           [`modelgate.${outcome}_at`]: at,
           ...tags,
         });
+        // After the outcome tag is written, so a retry (which finds it) does not count the wait again.
+        if (waited !== undefined) observeApprovalWait(waited, outcome as 'rejected' | 'expired');
         // A version that will never be promoted must not keep the staging alias.
         if (outcome !== 'expired') await dropAliasIfMine(v, ALIAS.staging);
       });
@@ -188,12 +195,12 @@ export function createRegistryActivities(deps: RegistryDeps) {
           await mlflow.setVersionTag(model, version, TAG.previousVersion, recorded);
           v = { ...v, tags: { ...v.tags, [TAG.previousVersion]: recorded } };
         }
-        if (v.current_stage !== 'Production') {
-          observeLeaving(v, at);
-          const d = msBetween(v.tags[TAG.stagedAt], tags?.[TAG.approvedAt]);
-          if (d !== undefined) observeApprovalWait(d, 'approved');
-        }
+        const moving = v.current_stage !== 'Production';
+        const observe = moving ? leavingStage(v, at) : noop;
+        const waited = moving ? msBetween(v.tags[TAG.stagedAt], tags?.[TAG.approvedAt]) : undefined;
         await moveStage(v, 'Production');
+        observe();
+        if (waited !== undefined) observeApprovalWait(waited, 'approved');
         await pointAlias(model, ALIAS.production, version, v);
         await dropAliasIfMine(v, ALIAS.staging);
         await setTags(v, { [TAG.stage]: 'Production', [TAG.workflowId]: workflowId, [TAG.promotedAt]: at, ...tags });
@@ -206,8 +213,9 @@ export function createRegistryActivities(deps: RegistryDeps) {
     async archiveVersion({ model, version, at, supersededBy, outcome }: Key & { at: string; supersededBy?: number; outcome: Outcome }): Promise<void> {
       await guarded(async () => {
         const v = await mlflow.getModelVersion(model, version);
-        if (v.current_stage !== 'Archived') observeLeaving(v, at);
+        const observe = v.current_stage !== 'Archived' ? leavingStage(v, at) : noop;
         await moveStage(v, 'Archived');
+        observe();
         await dropAliasIfMine(v, ALIAS.production);
         await dropAliasIfMine(v, ALIAS.staging);
         await setTags(v, {

@@ -15,7 +15,7 @@ import { TokenAuth } from './auth.js';
 import { BackgroundTasks } from './background.js';
 import { Decisions } from './decisions.js';
 import { errorHandler, HttpError } from './errors.js';
-import { fastPathServer, type FastPath } from './fast-path.js';
+import { fastPathServer, type FastPath, type FastPathSwitch } from './fast-path.js';
 import { httpDuration, httpRequests } from './metrics.js';
 import { healthRoutes } from './routes/health.js';
 import { slackRoute } from './routes/slack.js';
@@ -52,6 +52,7 @@ export interface ApiServer extends FastifyInstance {
 }
 
 export function buildServer(deps: ApiDeps): ApiServer {
+  const fastPathSwitch: FastPathSwitch = { closing: false };
   const app = Fastify({
     loggerInstance: deps.logger,
     // Per-request lines would double the metrics; routes log what matters (and never headers).
@@ -63,7 +64,7 @@ export function buildServer(deps: ApiDeps): ApiServer {
     return503OnClosing: true,
     requestTimeout: 30_000,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
-    ...(deps.fastPaths?.length ? { serverFactory: fastPathServer(deps.fastPaths) } : {}),
+    ...(deps.fastPaths?.length ? { serverFactory: fastPathServer(deps.fastPaths, fastPathSwitch) } : {}),
   }) as unknown as ApiServer;
   const background = new BackgroundTasks(deps.logger);
   app.decorate('background', background);
@@ -79,6 +80,11 @@ export function buildServer(deps: ApiDeps): ApiServer {
     const route = req.routeOptions.url ?? 'unmatched';
     httpRequests.inc({ route, status: String(reply.statusCode) });
     httpDuration.observe({ route }, reply.elapsedTime / 1000);
+    done();
+  });
+  // Closing: fastify answers in-flight keep-alive requests with 503 + Connection: close; the fast paths step aside.
+  app.addHook('preClose', (done) => {
+    fastPathSwitch.closing = true;
     done();
   });
   app.addHook('onClose', async () => {

@@ -7,6 +7,7 @@ import { loadConfig, type Config } from '../config.js';
 import { connectClient } from '../client.js';
 import { MlflowClient } from '../mlflow/client.js';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { gitopsServingReader } from '../audit/gitops-serving.js';
 import type { ServingReader } from '../audit/types.js';
 import { createProviderFactory, loadGitopsConfig } from '../config/gitops.js';
@@ -55,9 +56,19 @@ export function createContext(env: NodeJS.ProcessEnv = process.env): CliContext 
     },
     serving() {
       if (!existsSync(config.policyFile)) return undefined;
-      const policies = loadPolicyFile(config.policyFile);
-      const providers = createProviderFactory(loadGitopsConfig(env));
-      return gitopsServingReader({ policyFor: (m) => policies.policyFor(m), providerFor: (p) => providers.providerFor(p) });
+      // Lazy and fault-tolerant: a broken policy file or GitOps setting becomes a note in the audit (collectAudit
+      // catches what describe throws), never a failed audit. The CLI keeps its own git cache, apart from a
+      // worker's, so the two processes never fetch into one directory.
+      let reader: ServingReader | undefined;
+      const open = (): ServingReader => {
+        if (reader) return reader;
+        const policies = loadPolicyFile(config.policyFile);
+        const gitops = loadGitopsConfig(env);
+        const providers = createProviderFactory({ ...gitops, git: { ...gitops.git, workdir: join(gitops.git.workdir, 'cli') } });
+        reader = gitopsServingReader({ policyFor: (m) => policies.policyFor(m), providerFor: (p) => providers.providerFor(p) });
+        return reader;
+      };
+      return { describe: (model) => Promise.resolve().then(() => open().describe(model)) };
     },
     async close() {
       if (clientPromise) await (await clientPromise.catch(() => undefined))?.connection.close();

@@ -16,7 +16,8 @@ export interface PollOptions {
 
 /**
  * Calls `probe` every `intervalMs` until it returns something other than undefined or false, and returns that.
- * A probe that throws is asked again (the last error is quoted if time runs out), except with StopPolling.
+ * A probe that throws is asked again (the last error is quoted if time runs out), except with StopPolling or a
+ * failed node:assert assertion (a test's verdict, not a not-yet).
  */
 export async function pollUntil<T>(
   what: string,
@@ -30,7 +31,7 @@ export async function pollUntil<T>(
       const v = await probe();
       if (v !== undefined && v !== false) return v;
     } catch (err) {
-      if (err instanceof StopPolling) throw err;
+      if (err instanceof StopPolling || (err as { code?: unknown } | null)?.code === 'ERR_ASSERTION') throw err;
       lastError = err;
     }
     if (Date.now() > deadline) {
