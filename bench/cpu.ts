@@ -58,8 +58,7 @@ function procStats(): ProcStat[] | undefined {
  * CPU (s) of the group: every live member's own time plus what its reaped children spent (children inherit the
  * group, so a worker that exited mid-round is still counted, once), or undefined where /proc is not readable.
  */
-export function groupCpuSeconds(pgrp: number): number | undefined {
-  const stats = procStats();
+export function groupCpuSeconds(pgrp: number, stats: ProcStat[] | undefined = procStats()): number | undefined {
   if (!stats) return undefined;
   return stats.filter((p) => p.pgrp === pgrp).reduce((t, p) => t + p.own + p.children, 0) / clockTicks();
 }
@@ -73,7 +72,8 @@ export interface CpuSnapshot {
 export function cpuSnapshot(groups: Record<string, number | undefined>): CpuSnapshot {
   const u = process.cpuUsage();
   const out: Record<string, number | undefined> = {};
-  for (const [name, pgrp] of Object.entries(groups)) out[name] = pgrp === undefined ? undefined : groupCpuSeconds(pgrp);
+  const stats = procStats(); // one /proc scan for every group
+  for (const [name, pgrp] of Object.entries(groups)) out[name] = pgrp === undefined ? undefined : groupCpuSeconds(pgrp, stats);
   return { at: performance.now(), self: (u.user + u.system) / 1e6, groups: out };
 }
 

@@ -134,6 +134,7 @@ export async function measureP4(
   const { createLogger } = await import('../src/observability/log.js');
   const { registerTrainedVersion } = await import('../test/support/fixtures.js');
   const { benchId } = await import('./promotion-rig.js');
+  const { median } = await import('./support.js');
 
   const requests = opts.requests ?? Math.max(5_000, Math.round(80_000 * ctx.scale));
   const warmup = opts.warmup ?? Math.max(1_000, Math.round(requests / 10));
@@ -214,15 +215,10 @@ export async function measureP4(
       active: sum(sides.active.slice(2 * k, 2 * k + 2)),
       bare: sum(sides.bare.slice(2 * k, 2 * k + 2)),
     }));
-    const medianOf = (xs: number[]) => {
-      const sorted = [...xs].sort((x, y) => x - y);
-      const mid = sorted.length / 2;
-      return sorted.length % 2 ? sorted[Math.floor(mid)] : (sorted[mid - 1] + sorted[mid]) / 2;
-    };
     const blockRatios = blocks.map((b) => b.active.rps / b.bare.rps);
     const blockP99Ratios = blocks.map((b) => b.active.p99 / b.bare.p99);
-    const value = medianOf(blockRatios);
-    const p99Ratio = medianOf(blockP99Ratios);
+    const value = median(blockRatios);
+    const p99Ratio = median(blockP99Ratios);
     const detail =
       `active ${a.rps.toFixed(0)} req/s p50 ${a.p50.toFixed(2)} ms p99 ${a.p99.toFixed(2)} ms; ` +
       `bare ${b.rps.toFixed(0)} req/s p50 ${b.p50.toFixed(2)} ms p99 ${b.p99.toFixed(2)} ms; ` +

@@ -48,7 +48,7 @@ export const WORKFLOW_BUNDLE_PATH = join(PROJECT_ROOT, 'dist', 'workflow-bundle.
 export async function createWorker(deps: WorkerDeps): Promise<Worker> {
   const taskQueue = deps.taskQueue ?? TASK_QUEUE;
   const activities = {
-    ...createRegistryActivities({ mlflow: deps.mlflow, policies: deps.policies, readyPollMs: deps.readyPollMs }),
+    ...countFailures(createRegistryActivities({ mlflow: deps.mlflow, policies: deps.policies, readyPollMs: deps.readyPollMs }), 'mlflow'),
     ...countFailures(createLockActivities({ client: deps.client, taskQueue }), 'temporal'),
     ...countFailures(
       createGitopsActivities({

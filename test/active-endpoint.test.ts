@@ -12,7 +12,7 @@ import { ActiveVersionCache } from '../src/active/service.js';
 import type { ActiveVersion } from '../src/active/types.js';
 import { activeFastPath, activeRoutes } from '../src/api/routes/active.js';
 import { fastPathServer } from '../src/api/fast-path.js';
-import { metricsRegistry } from '../src/observability/metrics.js';
+import { metricValue } from './support/metrics.js';
 import { createCacheActivities } from '../src/activities/cache.js';
 import { MlflowClient } from '../src/mlflow/client.js';
 import { ALIAS, TAG } from '../src/mlflow/tags.js';
@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { PROJECT_ROOT } from '../src/stack/embedded.js';
 import { freePort } from '../src/stack/processes.js';
 import { testStack, unique } from './support/stack.js';
+import { registerTrainedVersion } from './support/fixtures.js';
 import { eventually } from './support/wait.js';
 
 const TOKEN = 'endpoint-test-token-0123456789';
@@ -46,14 +47,7 @@ describe('active-version endpoint (real MLflow)', () => {
     await mlflow.close();
   });
 
-  async function trainAndRegister(model: string, metrics: Record<string, number>): Promise<{ version: number; runId: string }> {
-    const exp = await mlflow.getOrCreateExperiment(`modelgate-tests-${model}`);
-    const run = await mlflow.createRun(exp, { runName: `train-${model}`, tags: { 'data.lookback_days': '30', 'training.source': 'warehouse.events' } });
-    await mlflow.logBatch(run.run_id, { metrics, params: { lr: '0.01' } });
-    await mlflow.finishRun(run.run_id);
-    const v = await mlflow.createModelVersion({ name: model, source: `runs:/${run.run_id}/model`, runId: run.run_id });
-    return { version: v.version, runId: run.run_id };
-  }
+  const trainAndRegister = (model: string, metrics: Record<string, number>) => registerTrainedVersion(mlflow, model, { metrics });
 
   /** What registry.enterProduction does (plus the deploy tags of a GitOps rollout when given). */
   async function promote(model: string, version: number, tags: Record<string, string>): Promise<void> {
@@ -143,12 +137,7 @@ describe('active-version endpoint (real MLflow)', () => {
     return visible(res.statusCode, res.headers, res.rawPayload);
   }
 
-  async function activeRequests(status: string): Promise<number> {
-    const { values } = await (metricsRegistry.getSingleMetric('modelgate_api_requests_total') as unknown as {
-      get(): Promise<{ values: Array<{ value: number; labels: Record<string, string> }> }>;
-    }).get();
-    return values.find((v) => v.labels.route === '/v1/models/:model/active' && v.labels.status === status)?.value ?? 0;
-  }
+  const activeRequests = (status: string) => metricValue('modelgate_api_requests_total', { route: '/v1/models/:model/active', status });
 
   it('when a cached answer is served by the fast path and by the fastify route, then status, headers and bytes are identical', async () => {
     // The serverFactory's server keeps the timeouts fastify gives servers it builds (72 s keep-alive by default).

@@ -46,14 +46,11 @@ import {
 } from './support/k8s-fixtures.js';
 import { connectTestEnv, testStack, unique } from './support/stack.js';
 import { eventually } from './support/worker.js';
-import { rolloutDuration } from '../src/observability/metrics.js';
+import { metricValue } from './support/metrics.js';
+import type { ActivitySettings } from './workflows/k8s-rollout-workflows.js';
 
 /** Rollouts observed so far by result (the activities run in this process, so their registry is ours). */
-async function rolloutsObserved(result: string): Promise<number> {
-  const { values } = await rolloutDuration.get();
-  return values.find((x) => String(x.metricName).endsWith('_count') && x.labels.result === result)?.value ?? 0;
-}
-import type { ActivitySettings } from './workflows/k8s-rollout-workflows.js';
+const rolloutsObserved = (result: string) => metricValue('modelgate_rollout_duration_seconds', { result }, 'count');
 
 const OLD_URI = 's3://models/iris/1/artifacts';
 const NEW_URI = 's3://models/iris/2/artifacts';

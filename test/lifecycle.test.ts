@@ -15,17 +15,8 @@ import { connectTestEnv, testStack, unique } from './support/stack.js';
 import { registerTrainedVersion, testMlflow } from './support/fixtures.js';
 import { eventually, startTestWorker, type RunningWorker } from './support/worker.js';
 import { captureHistory } from './support/histories.js';
-import { approvalWait, stageDuration } from '../src/observability/metrics.js';
+import { metricValue } from './support/metrics.js';
 import { pino } from 'pino';
-
-/** Observations so far of a histogram series (the worker runs in this process, so its registry is ours). */
-async function observed(h: typeof stageDuration | typeof approvalWait, labels: Record<string, string>): Promise<number> {
-  const { values } = await h.get();
-  const row = values.find(
-    (x) => String(x.metricName).endsWith('_count') && Object.entries(labels).every(([k, v]) => (x.labels as Record<string, unknown>)[k] === v),
-  );
-  return row?.value ?? 0;
-}
 
 const POLICY = `
 defaults:
@@ -91,9 +82,9 @@ describe('modelLifecycle in registry mode', () => {
     const model = unique('happy');
     const v = await registerTrainedVersion(mlflow, model, { user: 'dana' });
     const counts = async () => ({
-      leftNone: await observed(stageDuration, { stage: 'none' }),
-      leftStaging: await observed(stageDuration, { stage: 'staging' }),
-      approved: await observed(approvalWait, { decision: 'approved' }),
+      leftNone: await metricValue('modelgate_stage_duration_seconds', { stage: 'none' }, 'count'),
+      leftStaging: await metricValue('modelgate_stage_duration_seconds', { stage: 'staging' }, 'count'),
+      approved: await metricValue('modelgate_approval_wait_seconds', { decision: 'approved' }, 'count'),
     });
     const before = await counts();
     await start(model, v.version);

@@ -1,7 +1,7 @@
 /**
- * modelgate_external_errors_total for the activity groups that talk to one outside system each: every failed
+ * modelgate_external_errors_total for every activity group, each talking to one outside system: every failed
  * attempt counts once, labelled with the system (MLflow failures met inside another group count as mlflow).
- * Cancellation is not a failure of the system. The registry activities count their own MLflow errors.
+ * Cancellation is not a failure of the system.
  */
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { countExternalError, type ExternalSystem } from '../observability/metrics.js';
@@ -16,7 +16,7 @@ type Activity = (...args: never[]) => Promise<unknown>;
  * that needs fixing, a PR someone closed or changed — not a system failing a call: not counted.
  */
 const NOT_EXTERNAL = new Set<string>([
-  F.InvalidInput, F.NoPolicy, F.NotAwaitingApproval, F.UnauthorizedApprover, F.SelfApproval, F.DuplicateApproval,
+  F.InvalidInput, F.NoPolicy, F.RegistrationFailed, F.NotAwaitingApproval, F.UnauthorizedApprover, F.SelfApproval, F.DuplicateApproval,
   G.ManifestInvalid, G.ManifestNotFound, G.ManifestUnchanged, G.StorageUriUnresolvable, G.RevertNotApplicable,
   G.GitopsNotConfigured, G.PullRequestClosed, G.PullRequestNotMergeable, G.PullRequestHeadChanged,
   'KubernetesNotConfigured',

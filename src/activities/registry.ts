@@ -11,7 +11,7 @@ import type { EvaluationPolicy, ModelPolicy } from '../policy/types.js';
 import { evaluate } from '../policy/evaluate.js';
 import { FailureTypes, type EvaluationResult, type Outcome, type VersionFacts } from '../workflows/definitions.js';
 import { toActivityError } from '../mlflow/errors.js';
-import { countExternalError, msBetween, observeApprovalWait, observeStageDuration, recordOutcome } from '../observability/metrics.js';
+import { msBetween, observeApprovalWait, observeStageDuration, recordOutcome } from '../observability/metrics.js';
 
 export interface PolicySource {
   policyFor(model: string): ModelPolicy;
@@ -35,11 +35,11 @@ export interface StageChange extends Key {
   tags?: Record<string, string>;
 }
 
+/** MLflow client errors as activity failures (typed, retryable or not); counted by the worker's countFailures. */
 async function guarded<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    countExternalError('mlflow');
     throw toActivityError(err);
   }
 }

@@ -31,6 +31,12 @@ function errorBody(code: ActiveError['code'], message: string): string {
   return JSON.stringify({ code, message } satisfies ActiveError);
 }
 
+/** An error answer with every header set (content-length too), so the fast path writes it as is. */
+function errorAnswer(status: 404 | 503, code: ActiveError['code'], message: string, headers: Record<string, string> = {}): ActiveAnswer {
+  const body = errorBody(code, message);
+  return { status, headers: { 'cache-control': 'no-cache', ...headers, 'content-type': JSON_TYPE, 'content-length': String(Buffer.byteLength(body)) }, body };
+}
+
 /** The 200 and 304 answers of a found lookup, built once per lookup object (the cache reuses it for every hit). */
 const foundAnswers = new WeakMap<ActiveLookup, { ok: ActiveAnswer; notModified: ActiveAnswer }>();
 
@@ -52,14 +58,8 @@ function foundAnswer(r: Extract<ActiveLookup, { kind: 'found' }>, ifNoneMatch: s
 
 function activeAnswer(model: string, r: ActiveLookup, ifNoneMatch: string | string[] | undefined): ActiveAnswer {
   if (r.kind === 'found') return foundAnswer(r, ifNoneMatch);
-  if (r.kind === 'none') {
-    return {
-      status: 404,
-      headers: { 'cache-control': 'no-cache', 'content-type': JSON_TYPE },
-      body: errorBody('no_production_version', `model ${model} has no Production version in MLflow`),
-    };
-  }
-  return { status: 503, headers: { 'cache-control': 'no-cache', 'retry-after': '5', 'content-type': JSON_TYPE }, body: errorBody('unavailable', r.message) };
+  if (r.kind === 'none') return errorAnswer(404, 'no_production_version', `model ${model} has no Production version in MLflow`);
+  return errorAnswer(503, 'unavailable', r.message, { 'retry-after': '5' });
 }
 
 function send(reply: FastifyReply, a: ActiveAnswer): FastifyReply {
@@ -93,7 +93,7 @@ export function activeFastPath(cache: ActiveVersionCache): FastPath {
     const hit = cache.getFresh(model);
     if (!hit) return false;
     const a = activeAnswer(model, hit, req.headers['if-none-match']);
-    res.writeHead(a.status, a.body === undefined || a.headers['content-length'] ? a.headers : { ...a.headers, 'content-length': String(Buffer.byteLength(a.body)) });
+    res.writeHead(a.status, a.headers);
     res.end(a.body);
     activeFastPathTally[a.status]++;
     return true;
@@ -101,7 +101,7 @@ export function activeFastPath(cache: ActiveVersionCache): FastPath {
 }
 
 function fail(reply: FastifyReply, status: number, code: ActiveError['code'], message: string): FastifyReply {
-  return reply.code(status).type(JSON_TYPE).send({ code, message } satisfies ActiveError);
+  return reply.code(status).type(JSON_TYPE).send(errorBody(code, message));
 }
 
 function badModel(model: string): string | undefined {
