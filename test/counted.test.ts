@@ -13,7 +13,7 @@ const errors = (system: string) => metricValue('modelgate_external_errors_total'
 
 describe('countFailures', () => {
   it('when an activity of a group fails, then the failure is counted once under the group\'s system unless it is modelgate\'s own or a cancellation', async () => {
-    let next: unknown;
+    let next: Error | undefined;
     const group = countFailures(
       {
         async act(input: { policy?: { provider: string } }) {
