@@ -20,17 +20,17 @@ import {
   MODEL_NAME,
   MODEL_STAGE,
   MODEL_VERSION,
+  refreshTrustUpdate,
   rejectUpdate,
   retireUpdate,
   stateQuery,
   TASK_QUEUE,
-  type ApproveInput,
   type LifecycleInput,
   type LifecycleState,
-  type RejectInput,
-  type RetireInput,
   type TriggerSource,
 } from './workflows/definitions.js';
+import type { Attestation } from './identity/types.js';
+import type { Unsigned } from './identity/signer.js';
 
 export type ModelgateErrorCode =
   | 'not_found'
@@ -39,6 +39,9 @@ export type ModelgateErrorCode =
   | 'self_approval'
   | 'duplicate_approval'
   | 'invalid_input'
+  | 'unverified_decision'
+  | 'stale_decision'
+  | 'unknown_registrant'
   | 'unavailable';
 
 export class ModelgateError extends Error {
@@ -93,7 +96,7 @@ export async function startLifecycle(
   client: Client,
   model: string,
   version: number,
-  trigger: { source: TriggerSource; by?: string },
+  trigger: { source: TriggerSource; by?: string; attestation?: Attestation },
   taskQueue: string = TASK_QUEUE,
 ): Promise<StartResult> {
   validateKey(model, version);
@@ -141,35 +144,82 @@ export async function getState(client: Client, model: string, version: number): 
   }
 }
 
-export async function approve(client: Client, model: string, version: number, input: ApproveInput): Promise<LifecycleState> {
+/** Signs a decision as a front door does; without one, decisions are sent bare (refused unless the policy allows). */
+export type Sign = (claims: Unsigned) => Attestation;
+
+export interface DecisionBy {
+  by: string;
+  /** The identity's directory groups (policies may name `group:<name>`). */
+  groups?: string[];
+  /** api, cli, slack, ui … */
+  via?: string;
+  comment?: string;
+  reason?: string;
+}
+
+const decisionUpdates = { approve: approveUpdate, reject: rejectUpdate, retire: retireUpdate } as const;
+
+/**
+ * One decision as the workflow wants it: read the current approval round and PR head, sign exactly that, and
+ * send it as an update whose id is the business key (kind, person, round), so a double click is one update and
+ * a new round is a new decision. A refusal for a key id the lifecycle has not loaded yet reloads the keys from
+ * the worker and tries once more.
+ */
+export async function decide(
+  client: Client,
+  kind: 'approve' | 'reject' | 'retire',
+  model: string,
+  version: number,
+  input: DecisionBy,
+  sign?: Sign,
+): Promise<LifecycleState> {
+  const handle = lifecycleHandle(client, model, version);
+  const attempt = async (): Promise<LifecycleState> => {
+    const s = await handle.query(stateQuery);
+    const round = s.approvalRound ?? 1;
+    const channel = input.via ?? 'api';
+    const text = { ...(input.comment !== undefined ? { comment: input.comment } : {}), ...(input.reason !== undefined ? { reason: input.reason } : {}) };
+    const body = sign
+      ? {
+          attestation: sign({
+            kind, model, version, identity: input.by, groups: input.groups ?? [], channel,
+            ...(kind === 'retire' ? {} : { round }),
+            ...(s.pullRequest?.headSha ? { headSha: s.pullRequest.headSha } : {}),
+            ...text,
+          }),
+        }
+      : { by: input.by, via: channel, ...text };
+    const updateId = kind === 'retire' ? `retire:${input.by}` : `${kind}:${input.by}:r${round}`;
+    return handle.executeUpdate(decisionUpdates[kind], { args: [body], updateId });
+  };
   try {
-    return await lifecycleHandle(client, model, version).executeUpdate(approveUpdate, {
-      args: [input],
-      // The same person approving twice (double click, retry) is one update.
-      updateId: `approve:${input.by}`,
-    });
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!sign || failureType(err) !== FailureTypes.UntrustedKey) throw err;
+      await handle.executeUpdate(refreshTrustUpdate, { args: [] });
+      return await attempt();
+    }
   } catch (err) {
     throw await mapError(client, err, model, version);
   }
 }
 
-export async function reject(client: Client, model: string, version: number, input: RejectInput): Promise<LifecycleState> {
-  try {
-    return await lifecycleHandle(client, model, version).executeUpdate(rejectUpdate, {
-      args: [input],
-      updateId: `reject:${input.by}`,
-    });
-  } catch (err) {
-    throw await mapError(client, err, model, version);
-  }
+export async function approve(client: Client, model: string, version: number, input: DecisionBy, sign?: Sign): Promise<LifecycleState> {
+  return decide(client, 'approve', model, version, input, sign);
 }
 
-export async function retire(client: Client, model: string, version: number, input: RetireInput): Promise<LifecycleState> {
-  try {
-    return await lifecycleHandle(client, model, version).executeUpdate(retireUpdate, { args: [input], updateId: `retire:${input.by}` });
-  } catch (err) {
-    throw await mapError(client, err, model, version);
-  }
+export async function reject(client: Client, model: string, version: number, input: DecisionBy & { reason: string }, sign?: Sign): Promise<LifecycleState> {
+  return decide(client, 'reject', model, version, input, sign);
+}
+
+export async function retire(client: Client, model: string, version: number, input: DecisionBy, sign?: Sign): Promise<LifecycleState> {
+  return decide(client, 'retire', model, version, input, sign);
+}
+
+function failureType(err: unknown): string | undefined {
+  const cause = err instanceof WorkflowUpdateFailedError ? err.cause : err;
+  return cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
 }
 
 const codeByFailureType: Record<string, ModelgateErrorCode> = {
@@ -178,6 +228,10 @@ const codeByFailureType: Record<string, ModelgateErrorCode> = {
   [FailureTypes.SelfApproval]: 'self_approval',
   [FailureTypes.DuplicateApproval]: 'duplicate_approval',
   [FailureTypes.InvalidInput]: 'invalid_input',
+  [FailureTypes.UnverifiedDecision]: 'unverified_decision',
+  [FailureTypes.UntrustedKey]: 'unverified_decision',
+  [FailureTypes.StaleDecision]: 'stale_decision',
+  [FailureTypes.UnknownRegistrant]: 'unknown_registrant',
 };
 
 /** Turn SDK errors into ModelgateError with a one-line message; anything unexpected is returned as is. */

@@ -68,6 +68,8 @@ export async function buildWorkerFromConfig(
     client,
     mlflow,
     policies,
+    verificationKeys: () => apiConfig.identity.verificationKeys,
+    identities: apiConfig.identity.directory,
     gitops: createProviderFactory(gitopsConfig),
     k8s: { k8s, argocdRefresh: k8sConfig.argocdRefresh },
     notify: { slack, links: { ...links, namespace: config.temporal.namespace } },
@@ -76,7 +78,10 @@ export async function buildWorkerFromConfig(
     maxCachedWorkflows: config.worker.maxCachedWorkflows,
     logger,
   });
-  logger.info({ taskQueue: config.temporal.taskQueue ?? TASK_QUEUE, policyFile: config.policyFile, models: policies.models() }, 'worker ready');
+  const kids = Object.keys(apiConfig.identity.verificationKeys);
+  // Fail loud, not closed in silence: without keys no decision verifies and nothing can be approved.
+  if (!kids.length) logger.warn('no attestation verification keys (MODELGATE_ATTESTATION_PUBLIC_KEYS): no decision can be verified');
+  logger.info({ taskQueue: config.temporal.taskQueue ?? TASK_QUEUE, policyFile: config.policyFile, models: policies.models(), attestationKeys: kids }, 'worker ready');
   return {
     worker,
     config,

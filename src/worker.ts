@@ -13,12 +13,15 @@ import { createGitopsActivities } from './activities/gitops.js';
 import { createDeployActivities } from './activities/deploy.js';
 import { createNotifyActivities } from './activities/notify.js';
 import { createCacheActivities } from './activities/cache.js';
+import { createTrustActivities } from './activities/trust.js';
 import { countFailures } from './activities/counted.js';
 import { activityLogging } from './observability/activity-log.js';
 import type { Logger } from './observability/log.js';
 import type { MlflowRegistry } from './mlflow/types.js';
 import type { GitopsPolicy } from './policy/types.js';
 import type { GitopsProvider } from './gitops/provider.js';
+import type { IdentityDirectory } from './identity/directory.js';
+import type { VerificationKeys } from './workflows/attestation.js';
 import { PROJECT_ROOT } from './stack/embedded.js';
 import { TASK_QUEUE } from './workflows/definitions.js';
 
@@ -30,6 +33,13 @@ export interface WorkerDeps {
   client: Client;
   mlflow: MlflowRegistry;
   policies: PolicySource;
+  /**
+   * Verification keys of the front doors' attestations (kid → raw Ed25519 public key). None: no decision can be
+   * verified, so under the default policy nothing can be approved.
+   */
+  verificationKeys?: () => VerificationKeys;
+  /** The identity directory: MLflow users and GitHub logins → identities. */
+  identities?: IdentityDirectory;
   gitops?: { providerFor(policy: GitopsPolicy): GitopsProvider };
   k8s?: Parameters<typeof createDeployActivities>[0];
   notify?: Parameters<typeof createNotifyActivities>[0];
@@ -48,7 +58,11 @@ export const WORKFLOW_BUNDLE_PATH = join(PROJECT_ROOT, 'dist', 'workflow-bundle.
 export async function createWorker(deps: WorkerDeps): Promise<Worker> {
   const taskQueue = deps.taskQueue ?? TASK_QUEUE;
   const activities = {
-    ...countFailures(createRegistryActivities({ mlflow: deps.mlflow, policies: deps.policies, readyPollMs: deps.readyPollMs }), 'mlflow'),
+    ...countFailures(
+      createRegistryActivities({ mlflow: deps.mlflow, policies: deps.policies, readyPollMs: deps.readyPollMs, identities: deps.identities }),
+      'mlflow',
+    ),
+    ...createTrustActivities({ keys: deps.verificationKeys ?? (() => ({})) }),
     ...countFailures(createLockActivities({ client: deps.client, taskQueue }), 'temporal'),
     ...countFailures(
       createGitopsActivities({

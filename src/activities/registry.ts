@@ -11,6 +11,7 @@ import type { EvaluationPolicy, ModelPolicy } from '../policy/types.js';
 import { evaluate } from '../policy/evaluate.js';
 import { FailureTypes, type EvaluationResult, type Outcome, type VersionFacts } from '../workflows/definitions.js';
 import { toActivityError } from '../mlflow/errors.js';
+import type { IdentityRef } from '../identity/types.js';
 import { msBetween, observeApprovalWait, observeStageDuration, recordOutcome } from '../observability/metrics.js';
 
 export interface PolicySource {
@@ -22,6 +23,8 @@ export interface RegistryDeps {
   policies: PolicySource;
   /** Poll interval while a version is PENDING_REGISTRATION. */
   readyPollMs?: number;
+  /** Maps MLflow's server-side user to a modelgate identity (the registrant under four-eyes). */
+  identities?: { byMlflowUser(user: string): IdentityRef | undefined };
 }
 
 interface Key {
@@ -114,16 +117,16 @@ export function createRegistryActivities(deps: RegistryDeps) {
           });
         }
         if (v.status === 'READY') {
-          let registeredBy = v.user_id || undefined;
-          if (!registeredBy && v.run_id) {
-            const run = await guarded(() => mlflow.getRun(v.run_id!));
-            registeredBy = run.tags['mlflow.user'] || run.user_id || undefined;
-          }
+          // Only MLflow's server-side user counts (set when MLflow runs with auth); the run's `mlflow.user` tag is
+          // written by the client and proves nothing, so it never decides four-eyes.
+          const registeredBy = v.user_id || undefined;
+          const registrant = registeredBy ? deps.identities?.byMlflowUser(registeredBy)?.identity : undefined;
           return {
             model,
             version,
             runId: v.run_id || undefined,
             registeredBy,
+            ...(registrant ? { registrant } : {}),
             source: v.source,
             status: v.status,
             createdAt: new Date(v.creation_timestamp).toISOString(),

@@ -1,32 +1,67 @@
 /**
- * Bearer tokens → identities. Tokens are hashed once at start and every presented token is compared against
- * every stored hash with timingSafeEqual (no early exit), so neither the match nor its position leaks timing.
+ * Bearer credentials → callers of the identity directory. Static API tokens are looked up by their sha256 (the
+ * directory stores hashes only; the lookup reveals nothing about other tokens), OIDC/JWT bearer tokens are
+ * verified against the issuer's keys and mapped by subject or email. An unmapped caller is refused (401) and
+ * the attempt is logged without the credential.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import type { ApiToken } from '../config/api.js';
+import type { FastifyRequest } from 'fastify';
+import { tokenHash, type IdentityDirectory } from '../identity/directory.js';
+import { isScope } from '../identity/directory.js';
+import type { Caller, Scope } from '../identity/types.js';
 import { HttpError } from './errors.js';
 
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s, 'utf8').digest();
+/** What the API needs of an OIDC verifier (src/identity/oidc.ts). */
+export interface JwtVerifier {
+  verify(jwt: string): Promise<{ subject: string; email?: string; scopes: string[] }>;
 }
 
-export class TokenAuth {
-  private readonly entries: Array<{ hash: Buffer; identity: string }>;
+const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
-  constructor(tokens: ApiToken[]) {
-    this.entries = tokens.map((t) => ({ hash: digest(t.token), identity: t.identity }));
-  }
+export class Authenticator {
+  constructor(
+    private readonly directory: IdentityDirectory,
+    private readonly oidc?: JwtVerifier,
+  ) {}
 
-  /** The identity for an `Authorization` header value; throws 401 `unauthorized` otherwise. */
-  identify(authorization: string | undefined): string {
+  /** The caller for an `Authorization` header value; throws 401 `unauthorized` otherwise. */
+  async identify(authorization: string | undefined): Promise<Caller> {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
     if (!m) throw new HttpError(401, 'unauthorized', 'missing or malformed Authorization header (expected "Bearer <token>")');
-    const presented = digest(m[1]);
-    let found: string | undefined;
-    for (const e of this.entries) {
-      if (timingSafeEqual(presented, e.hash) && found === undefined) found = e.identity;
+    const token = m[1];
+    if (this.oidc && JWT.test(token)) {
+      let verified: Awaited<ReturnType<JwtVerifier['verify']>>;
+      try {
+        verified = await this.oidc.verify(token);
+      } catch (err) {
+        const reason = (err as { reason?: string }).reason ?? 'invalid token';
+        throw new HttpError(401, 'invalid_token', `bearer token refused: ${reason}`);
+      }
+      const scopes = verified.scopes.filter(isScope);
+      const caller = this.directory.byOidc(verified.subject, verified.email, scopes);
+      if (!caller) throw new HttpError(401, 'unknown_identity', 'the token is valid but its subject is not linked to any identity in the modelgate directory');
+      return caller;
     }
-    if (found === undefined) throw new HttpError(401, 'unauthorized', 'unknown API token');
-    return found;
+    const caller = this.directory.byTokenHash(tokenHash(token));
+    if (!caller) throw new HttpError(401, 'unauthorized', 'unknown API token');
+    return caller;
+  }
+}
+
+/** 403 `insufficient_scope` unless the caller's credential carries `scope`. */
+export function requireScope(caller: Caller, scope: Scope): void {
+  if (!caller.scopes.includes(scope)) {
+    throw new HttpError(403, 'insufficient_scope', `${caller.identity}'s credential does not carry the "${scope}" scope (it has: ${caller.scopes.join(', ') || 'none'})`);
+  }
+}
+
+/** The caller of a request the auth hook already identified. */
+export function callerOf(req: FastifyRequest): Caller {
+  return req.caller;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The verified caller, set by the bearer-token hook of the /v1 routes. */
+    caller: Caller;
   }
 }

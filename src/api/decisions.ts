@@ -1,6 +1,7 @@
 /**
- * Approve/reject as the API and Slack perform them. Temporal already makes a decision by the same person one
- * update (update id `approve:<by>`), so double clicks never make two transitions; this layer only tells the
+ * Approve/reject/retire as the API and Slack perform them: signed by this front door (the workflow trusts nothing
+ * else) and sent as one update per (decision, person, approval round), so double clicks never make two
+ * transitions; this layer only tells the
  * second caller that it was second ("already approved"), which the update result alone cannot say:
  * - concurrent requests for the same (version, decision, person) in this process share one call, and all but
  *   the first are answered `already: true`;
@@ -9,10 +10,10 @@
  * with who approved.
  */
 import type { Client } from '@temporalio/client';
-import { approve, getState, ModelgateError, reject } from '../client.js';
+import { decide, getState, ModelgateError, type Sign } from '../client.js';
 import { lifecycleWorkflowId, type LifecycleState } from '../workflows/definitions.js';
 
-export type Decision = 'approve' | 'reject';
+export type Decision = 'approve' | 'reject' | 'retire';
 
 export interface DecisionResult {
   state: LifecycleState;
@@ -23,22 +24,23 @@ export interface DecisionResult {
 export class Decisions {
   private readonly inflight = new Map<string, Promise<LifecycleState>>();
 
-  constructor(private readonly client: Client) {}
+  constructor(
+    private readonly client: Client,
+    /** The front door's attestation signer; without one decisions go out bare (refused by default policy). */
+    private readonly sign?: Sign,
+  ) {}
 
   async decide(
     kind: Decision,
     model: string,
     version: number,
-    input: { by: string; via: string; comment?: string; reason?: string },
+    input: { by: string; groups?: string[]; via: string; comment?: string; reason?: string },
   ): Promise<DecisionResult> {
     const key = `${lifecycleWorkflowId(model, version)}\u0000${kind}\u0000${input.by}`;
     const running = this.inflight.get(key);
     if (running) return { state: await running, already: true };
     const receivedAt = Date.now();
-    const call =
-      kind === 'approve'
-        ? approve(this.client, model, version, { by: input.by, via: input.via, comment: input.comment })
-        : reject(this.client, model, version, { by: input.by, via: input.via, reason: input.reason ?? '' });
+    const call = decide(this.client, kind, model, version, input, this.sign);
     this.inflight.set(key, call);
     try {
       const state = await call;
@@ -70,7 +72,13 @@ export class Decisions {
 }
 
 function decidedBefore(kind: Decision, s: LifecycleState, by: string, receivedAt: number): boolean {
-  const at = kind === 'approve' ? s.approvals.find((a) => a.by === by)?.at : s.rejection?.by === by ? s.rejection.at : undefined;
+  const round = s.approvalRound ?? 1;
+  const at =
+    kind === 'approve'
+      ? s.approvals.find((a) => a.by === by && (a.round ?? 1) === round)?.at
+      : kind === 'reject' && s.rejection?.by === by
+        ? s.rejection.at
+        : undefined;
   if (!at) return false;
   const t = Date.parse(at);
   return Number.isFinite(t) && t < receivedAt;

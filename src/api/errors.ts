@@ -9,6 +9,9 @@ import type { Logger } from '../observability/log.js';
 export type ApiErrorCode =
   | ModelgateErrorCode
   | 'unauthorized'
+  | 'invalid_token'
+  | 'unknown_identity'
+  | 'insufficient_scope'
   | 'forbidden'
   | 'invalid_body'
   | 'invalid_params'
@@ -37,6 +40,9 @@ const statusByDomainCode: Record<ModelgateErrorCode, number> = {
   self_approval: 403,
   duplicate_approval: 409,
   invalid_input: 400,
+  unverified_decision: 403,
+  stale_decision: 409,
+  unknown_registrant: 403,
   unavailable: 503,
 };
 

@@ -11,7 +11,7 @@ import type { Logger } from '../observability/log.js';
 import type { NotifyLinks } from '../slack/blocks.js';
 import { createSlackClient } from '../slack/client.js';
 import { DeliveryDedupe } from '../webhooks/dedupe.js';
-import { TokenAuth } from './auth.js';
+import { Authenticator, type JwtVerifier } from './auth.js';
 import { BackgroundTasks } from './background.js';
 import { Decisions } from './decisions.js';
 import { errorHandler, HttpError } from './errors.js';
@@ -39,6 +39,8 @@ export interface ApiDeps {
   taskQueue?: string;
   /** Answered before fastify when they can be (e.g. activeFastPath for active-version cache hits). */
   fastPaths?: FastPath[];
+  /** Verifies OIDC bearer tokens (built from config.identity.oidc by main.ts); none: static tokens only. */
+  oidc?: JwtVerifier;
   /** Extra route plugins (e.g. routes/active.ts); they inherit the JSON error format. */
   plugins?: FastifyPluginAsync[];
 }
@@ -68,7 +70,9 @@ export function buildServer(deps: ApiDeps): ApiServer {
   }) as unknown as ApiServer;
   const background = new BackgroundTasks(deps.logger);
   app.decorate('background', background);
-  const decisions = new Decisions(deps.client);
+  const identity = deps.config.identity;
+  const signer = identity.signer;
+  const decisions = new Decisions(deps.client, signer ? (claims) => signer.sign(claims) : undefined);
   const dedupe = new DeliveryDedupe(10_000, 24 * 3600_000);
 
   app.setErrorHandler(errorHandler(deps.logger));
@@ -96,7 +100,8 @@ export function buildServer(deps: ApiDeps): ApiServer {
   const links = deps.links ?? {};
 
   void app.register(healthRoutes({ client: deps.client, mlflow: deps.mlflow }));
-  void app.register(v1Routes({ client: deps.client, auth: new TokenAuth(deps.config.tokens), decisions, taskQueue: deps.taskQueue }));
+  const auth = new Authenticator(identity.directory, deps.oidc);
+  void app.register(v1Routes({ client: deps.client, auth, directory: identity.directory, decisions, signer, taskQueue: deps.taskQueue }));
   void app.register(
     mlflowWebhookRoute({ client: deps.client, secret: deps.config.mlflowWebhookSecret, dedupe, managedModels: deps.managedModels, taskQueue: deps.taskQueue }),
   );
@@ -104,7 +109,7 @@ export function buildServer(deps: ApiDeps): ApiServer {
   void app.register(
     slackRoute({
       signingSecret: deps.config.slack.signingSecret,
-      users: deps.config.slack.users,
+      identities: identity.directory,
       responseUrlPrefixes: deps.config.slack.responseUrlPrefixes,
       slack,
       links,

@@ -5,11 +5,13 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError, parseEnv } from '../config.js';
+import { DirectoryError, addEnvTokens } from '../identity/load.js';
+import { loadIdentityConfig, type IdentityConfig } from './identity.js';
 
 const positiveInt = z.coerce.number().int().positive();
 
 const shape = {
-  /** `token=identity,token2=identity2`; tokens are opaque strings without `=` or `,`. */
+  /** `token=identity[:scope+scope],…`; tokens are opaque strings without `=` or `,`; identities from the directory. */
   MODELGATE_API_TOKENS: z.string().min(1).optional(),
   /** A file with one `token=identity` per line (# comments allowed); merged with MODELGATE_API_TOKENS. */
   MODELGATE_API_TOKENS_FILE: z.string().min(1).optional(),
@@ -17,7 +19,7 @@ const shape = {
   MODELGATE_SLACK_BOT_TOKEN: z.string().min(1).optional(),
   /** Web API base, e.g. https://slack.com/api/ (tests point it at a local double). */
   MODELGATE_SLACK_API_URL: z.string().url().default('https://slack.com/api/'),
-  /** `U123=alice,U456=bob`: Slack user id → modelgate identity (the approver name in policies). */
+  /** Refused: Slack users are linked in the identity directory. */
   MODELGATE_SLACK_USERS: z.string().min(1).optional(),
   /** Only response_urls under these comma-separated prefixes are called back (they come from signed payloads). */
   MODELGATE_SLACK_RESPONSE_URL_PREFIXES: z.string().min(1).default('https://hooks.slack.com/'),
@@ -31,20 +33,13 @@ const shape = {
   MODELGATE_RECONCILE_MAX_VERSIONS: positiveInt.default(50),
 };
 
-export interface ApiToken {
-  token: string;
-  identity: string;
-}
-
 export interface ApiConfig {
-  /** Bearer tokens and the identity each one stands for. Compared in constant time; never logged. */
-  tokens: ApiToken[];
+  /** Who is who: identities, their tokens (hashed), Slack ids, GitHub logins; every caller maps through it. */
+  identity: IdentityConfig;
   slack: {
     signingSecret?: string;
     botToken?: string;
     apiUrl: string;
-    /** Slack user id → identity. */
-    users: Record<string, string>;
     responseUrlPrefixes: string[];
   };
   mlflowWebhookSecret?: string;
@@ -70,8 +65,17 @@ export function parsePairs(text: string, what: string, secretKeys = false): Arra
 
 export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
   const c = parseEnv(shape, env);
-  const pairs: Array<[string, string]> = [];
-  if (c.MODELGATE_API_TOKENS) pairs.push(...parsePairs(c.MODELGATE_API_TOKENS, 'MODELGATE_API_TOKENS', true));
+  const identity = loadIdentityConfig(env);
+  const directory = identity.directory;
+  const tokens = (key: string, text: string) => {
+    try {
+      addEnvTokens(directory, parsePairs(text, key, true), key);
+    } catch (err) {
+      if (err instanceof DirectoryError) throw new ConfigError(err.message);
+      throw err;
+    }
+  };
+  if (c.MODELGATE_API_TOKENS) tokens('MODELGATE_API_TOKENS', c.MODELGATE_API_TOKENS);
   if (c.MODELGATE_API_TOKENS_FILE) {
     let text: string;
     try {
@@ -79,23 +83,17 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     } catch (err) {
       throw new ConfigError(`MODELGATE_API_TOKENS_FILE: cannot read ${c.MODELGATE_API_TOKENS_FILE}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
     }
-    pairs.push(...parsePairs(text, 'MODELGATE_API_TOKENS_FILE', true));
+    tokens('MODELGATE_API_TOKENS_FILE', text);
   }
-  for (const [token] of pairs) {
-    // Short tokens are guessable; refuse them rather than run with one.
-    if (token.length < 16) throw new ConfigError('MODELGATE_API_TOKENS: every token must have at least 16 characters');
-  }
-  const users = Object.fromEntries(c.MODELGATE_SLACK_USERS ? parsePairs(c.MODELGATE_SLACK_USERS, 'MODELGATE_SLACK_USERS') : []);
-  for (const id of Object.keys(users)) {
-    if (!/^[UW][A-Z0-9]+$/.test(id)) throw new ConfigError(`MODELGATE_SLACK_USERS: ${JSON.stringify(id)} is not a Slack user id (U…/W…)`);
+  if (c.MODELGATE_SLACK_USERS) {
+    throw new ConfigError('MODELGATE_SLACK_USERS: Slack users are linked in the identity directory now (`slack: U…` under each identity, see docs/security.md)');
   }
   return {
-    tokens: pairs.map(([token, identity]) => ({ token, identity })),
+    identity,
     slack: {
       signingSecret: c.MODELGATE_SLACK_SIGNING_SECRET,
       botToken: c.MODELGATE_SLACK_BOT_TOKEN,
       apiUrl: c.MODELGATE_SLACK_API_URL.endsWith('/') ? c.MODELGATE_SLACK_API_URL : `${c.MODELGATE_SLACK_API_URL}/`,
-      users,
       responseUrlPrefixes: c.MODELGATE_SLACK_RESPONSE_URL_PREFIXES.split(',').map((p) => p.trim()).filter(Boolean),
     },
     mlflowWebhookSecret: c.MODELGATE_MLFLOW_WEBHOOK_SECRET,

@@ -3,6 +3,7 @@
  * A "pull request" is identified by its deterministic branch, so every operation is idempotent by business key:
  * calling it again after a retry or a worker crash finds what the first call did instead of doing it twice.
  */
+import type { IdentityRef } from '../identity/types.js';
 import { createHash } from 'node:crypto';
 
 export type PullRequestState = 'open' | 'merged' | 'closed';
@@ -21,6 +22,11 @@ export interface PullRequestStatus {
   mergeSha?: string;
   /** Who merged: a GitHub login, or for plain git the `Merged-by:` trailer / committer of the merge. */
   mergedBy?: string;
+  /**
+   * The merger mapped through the identity directory — only from the Git host's own record of who merged
+   * (GitHub `merged_by`); never set for plain git, whose commit metadata anyone can write.
+   */
+  mergedByIdentity?: IdentityRef;
   /** Who closed it without merging (GitHub `closed_by`, plain git `Closed-by:` trailer). */
   closedBy?: string;
   /** Combined commit statuses and check runs of the head; always `none` for plain git. */

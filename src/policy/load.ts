@@ -139,7 +139,9 @@ export function parsePolicy(text: string, fileName: string): PolicySet {
 
 /** The validated schema output → the plain ModelPolicy the workflow receives (no undefined-valued keys). */
 function toModelPolicy(model: string, p: ParsedPolicy): ModelPolicy {
-  const { expiresAfter, ...approval } = p.approval;
+  const { expiresAfter, fourEyes, ...approval } = p.approval;
+  const fourEyesOn = fourEyes !== false;
+  const unknownRegistrant = typeof fourEyes === 'object' ? fourEyes.unknownRegistrant : 'deny';
   const d = p.deployment;
   let kserve: ModelPolicy['deployment']['kserve'];
   if (d.kserve) {
@@ -154,7 +156,7 @@ function toModelPolicy(model: string, p: ParsedPolicy): ModelPolicy {
   return {
     model,
     evaluation: p.evaluation,
-    approval: { ...approval, expiresAfterMs: expiresAfter },
+    approval: { ...approval, fourEyes: fourEyesOn, unknownRegistrant, expiresAfterMs: expiresAfter },
     deployment: { mode: d.mode, ...(d.gitops ? { gitops: d.gitops } : {}), ...(kserve ? { kserve } : {}) },
     notify: p.notify.slackChannel ? { slackChannel: p.notify.slackChannel } : {},
   };

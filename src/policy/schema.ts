@@ -66,14 +66,25 @@ const evaluation = strictObject({
     .default([]),
 }).default({});
 
+const approver = text.refine(
+  (a) => a === '*' || /^(group:)?[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/.test(a),
+  'must be an identity, group:<name>, or "*"',
+);
+
 const approval = strictObject({
-  approvers: z.array(text),
-  fourEyes: z.boolean().default(true),
+  approvers: z.array(approver),
+  /** true/false, or `{ unknownRegistrant: deny | allow }` (four-eyes on, with what to do when nobody knows the registrant). */
+  fourEyes: z
+    .union([z.boolean(), strictObject({ unknownRegistrant: z.enum(['deny', 'allow']).default('deny') })], {
+      errorMap: () => ({ message: 'expected true, false or { unknownRegistrant: deny | allow }' }),
+    })
+    .default(true),
+  requireVerifiedIdentity: z.boolean().default(true),
   quorum: z.number().int('must be a whole number').min(1, 'must be at least 1').default(1),
   expiresAfter: duration.default('72h'),
 }).superRefine((a, ctx) => {
-  // `*` lets anyone approve, so no list length bounds the quorum.
-  if (a.approvers.includes('*')) return;
+  // `*` and groups let people not listed here approve, so no list length bounds the quorum.
+  if (a.approvers.includes('*') || a.approvers.some((x) => x.startsWith('group:'))) return;
   const distinct = new Set(a.approvers).size;
   if (a.quorum > distinct) {
     ctx.addIssue({

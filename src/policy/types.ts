@@ -28,10 +28,21 @@ export interface EvaluationPolicy {
 }
 
 export interface ApprovalPolicy {
-  /** Identities allowed to approve or reject. Empty = nobody may (fail closed). `*` = anyone. */
+  /** Identities (or `group:<name>`) allowed to approve or reject. Empty = nobody may (fail closed). `*` = anyone. */
   approvers: string[];
   /** The version's registrant may not approve it. */
   fourEyes: boolean;
+  /**
+   * Under four-eyes, when nobody can tell who registered the version: `deny` (default) refuses every approval;
+   * `allow` accepts them and the audit says the registrant was unknown. Undefined (lifecycles started before
+   * this setting existed) = deny.
+   */
+  unknownRegistrant?: 'deny' | 'allow';
+  /**
+   * Only decisions attested by a front door count (default true). false is for local experiments: bare
+   * Temporal updates are accepted and recorded `verified: false`. Undefined (older lifecycles) = true.
+   */
+  requireVerifiedIdentity?: boolean;
   /** Distinct approvers needed. */
   quorum: number;
   /** How long a Staging version waits for approval, in milliseconds. */

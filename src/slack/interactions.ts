@@ -6,6 +6,7 @@
 import { request } from 'undici';
 import type { WebClient } from '@slack/web-api';
 import type { Logger } from '../observability/log.js';
+import type { IdentityRef } from '../identity/types.js';
 import type { Decisions } from '../api/decisions.js';
 import { ModelgateError } from '../client.js';
 import {
@@ -23,8 +24,8 @@ import { slackActions } from '../api/metrics.js';
 
 export interface SlackInteractionDeps {
   decisions: Decisions;
-  /** Slack user id → modelgate identity. */
-  users: Record<string, string>;
+  /** Slack user id → modelgate identity, through the identity directory. */
+  identities: { bySlackUser(userId: string): IdentityRef | undefined };
   /** Bot client for views.open / chat.update; without it Reject cannot ask for a reason. */
   slack?: WebClient;
   links: NotifyLinks;
@@ -68,7 +69,7 @@ export function parseActionValue(value: string | undefined): ActionValue | undef
 }
 
 export function unmappedMessage(userId: string): string {
-  return `Your Slack account (<@${userId}>) is not linked to a modelgate approver, so nothing was changed. Ask an administrator to add \`${userId}=<your name>\` to MODELGATE_SLACK_USERS.`;
+  return `Your Slack account (<@${userId}>) is not linked to a modelgate approver, so nothing was changed. Ask an administrator to add \`slack: ${userId}\` to your identity in the modelgate identity directory.`;
 }
 
 export async function postToResponseUrl(deps: Pick<SlackInteractionDeps, 'responseUrlPrefixes' | 'logger'>, url: string | undefined, body: Record<string, unknown>): Promise<boolean> {
@@ -125,7 +126,8 @@ function planBlockAction(deps: SlackInteractionDeps, p: SlackPayload): Plan {
   if (actionId !== APPROVE_ACTION && actionId !== REJECT_ACTION) return {};
   const value = parseActionValue(action?.value);
   const userId = p.user?.id ?? '';
-  const identity = deps.users[userId];
+  const caller = deps.identities.bySlackUser(userId);
+  const identity = caller?.identity;
   const url = p.response_url;
   if (!value) {
     slackActions.inc({ action: actionId, outcome: 'invalid' });
@@ -139,7 +141,7 @@ function planBlockAction(deps: SlackInteractionDeps, p: SlackPayload): Plan {
     return {
       background: async () => {
         try {
-          const { state, already } = await deps.decisions.decide('approve', value.model, value.version, { by: identity, via: 'slack' });
+          const { state, already } = await deps.decisions.decide('approve', value.model, value.version, { by: identity!, groups: caller!.groups, via: 'slack' });
           if (already) {
             slackActions.inc({ action: 'approve', outcome: 'already' });
             await postToResponseUrl(deps, url, ephemeral(`${value.model} version ${value.version} is already approved by ${identity}; nothing changed.`));
@@ -208,7 +210,8 @@ function planRejectSubmission(deps: SlackInteractionDeps, p: SlackPayload): Plan
     return { body: { response_action: 'errors', errors: { [REASON_BLOCK]: 'Please give a reason (at least 3 characters).' } } };
   }
   const userId = p.user?.id ?? '';
-  const identity = deps.users[userId];
+  const caller = deps.identities.bySlackUser(userId);
+  const identity = caller?.identity;
   const m = meta;
   const report = async (text: string): Promise<void> => {
     if (await postToResponseUrl(deps, m.responseUrl, ephemeral(text))) return;
@@ -223,7 +226,7 @@ function planRejectSubmission(deps: SlackInteractionDeps, p: SlackPayload): Plan
   return {
     background: async () => {
       try {
-        const { state, already } = await deps.decisions.decide('reject', m.model, m.version, { by: identity, via: 'slack', reason });
+        const { state, already } = await deps.decisions.decide('reject', m.model, m.version, { by: identity!, groups: caller!.groups, via: 'slack', reason });
         if (already) {
           slackActions.inc({ action: 'reject', outcome: 'already' });
           await report(`${m.model} version ${m.version} is already rejected by ${identity}; nothing changed.`);

@@ -8,6 +8,8 @@ import { join, resolve } from 'node:path';
 import { loadConfig } from '../config.js';
 import { loadActiveConfig } from '../config/active.js';
 import { loadApiConfig } from '../config/api.js';
+import { loadIdentityConfig } from '../config/identity.js';
+import { ensureDemoCredentials } from './demo-credentials.js';
 import { buildWorkerFromConfig } from '../worker-main.js';
 import { startApi } from '../api/main.js';
 import { ActiveVersionCache } from '../active/service.js';
@@ -58,6 +60,7 @@ async function main(): Promise<void> {
     }
     env.MODELGATE_GITOPS_REPO ??= gitopsRepo;
 
+    const tokenFiles = ensureDemoCredentials(env, dataDir, loadIdentityConfig(env).directory);
     const full = loadConfig(env);
     const active = loadActiveConfig(env);
     // Worker and API share the process (and its Temporal and MLflow clients): the lifecycle invalidates this
@@ -83,8 +86,12 @@ async function main(): Promise<void> {
       `  GitOps repo   ${env.MODELGATE_GITOPS_REPO}`,
       `  policy        ${full.policyFile}`,
       `  data          ${dataDir}`,
-      'Ctrl-C stops everything.',
     ];
+    if (Object.keys(tokenFiles).length) {
+      lines.push('  demo identities (API tokens, one file each; the CLI reads MODELGATE_TOKEN_FILE):');
+      for (const [name, file] of Object.entries(tokenFiles)) lines.push(`    ${name.padEnd(20)} MODELGATE_TOKEN_FILE=${file}`);
+    }
+    lines.push('Ctrl-C stops everything.');
     process.stdout.write(`${lines.join('\n')}\n`);
 
     let stopping = false;

@@ -9,6 +9,7 @@ import type { GitopsActivities } from '../activities/gitops.js';
 import type { DeployActivities } from '../activities/deploy.js';
 import type { NotifyActivities } from '../activities/notify.js';
 import type { CacheActivities } from '../activities/cache.js';
+import type { TrustActivities } from '../activities/trust.js';
 
 const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' };
 
@@ -23,6 +24,9 @@ export const registryWaits = proxyActivities<Pick<RegistryActivities, 'waitForVe
 });
 
 export const lockActs = proxyActivities<LockActivities>({ startToCloseTimeout: '30s', retry });
+
+/** Verification keys from the worker's configuration; a local read, so a short timeout and few attempts. */
+export const trust = proxyActivities<TrustActivities>({ startToCloseTimeout: '10s', retry: { ...retry, maximumAttempts: 5 } });
 
 /** Git pushes and GitHub calls; rate-limit waits happen inside, hence the long timeout. */
 export const gitops = proxyActivities<GitopsActivities>({ startToCloseTimeout: '15m', heartbeatTimeout: '2m', retry });

@@ -6,6 +6,8 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { ModelPolicy } from '../policy/types.js';
+import type { Attestation } from '../identity/types.js';
+import type { VerificationKeys } from './attestation.js';
 
 export const TASK_QUEUE = 'modelgate';
 export const LIFECYCLE_WORKFLOW = 'modelLifecycle';
@@ -63,7 +65,11 @@ export type TriggerSource = 'cli' | 'api' | 'mlflow-webhook' | 'kubeflow' | 'rec
 export interface LifecycleInput {
   model: string;
   version: number;
-  trigger: { source: TriggerSource; by?: string };
+  /**
+   * `by` is informational; only `attestation` (a signed `promote` decision of a front door) makes the requester
+   * a verified registrant for four-eyes.
+   */
+  trigger: { source: TriggerSource; by?: string; attestation?: Attestation };
 }
 
 export interface MetricCheck {
@@ -88,8 +94,10 @@ export interface VersionFacts {
   model: string;
   version: number;
   runId?: string;
-  /** Who registered the version (MLflow `user_id`, else the run's user). Four-eyes compares against it. */
+  /** MLflow's server-side user of the version (`user_id`, set only when MLflow runs with auth). */
   registeredBy?: string;
+  /** registeredBy mapped through the identity directory: a registrant under four-eyes. */
+  registrant?: string;
   source: string;
   status: string;
   createdAt: string;
@@ -100,6 +108,10 @@ export interface Approval {
   at: string;
   comment?: string;
   via: string;
+  /** The approval round it belongs to; a dropped round clears its approvals. */
+  round?: number;
+  /** True when a front door attested it (or the Git host said who merged); false only without requireVerifiedIdentity. */
+  verified?: boolean;
 }
 
 export interface TimelineEntry {
@@ -121,6 +133,8 @@ export interface PullRequestRef {
   storageUri?: string;
   /** What the target branch served before this PR (the rollback target). */
   previousStorageUri?: string;
+  /** A merge nobody approved (or of another head), and the revert that undid it. */
+  unapprovedMerge?: { sha: string; by: string; revertUrl: string; reason: string };
 }
 
 export interface LifecycleState {
@@ -135,7 +149,13 @@ export interface LifecycleState {
   policy?: ModelPolicy;
   evaluation?: EvaluationResult;
   approvals: Approval[];
-  rejection?: { by: string; reason: string; at: string };
+  /** Starts at 1; a dropped round (PR head moved, checks failed) starts the next one. Undefined = 1. */
+  approvalRound?: number;
+  rejection?: { by: string; reason: string; at: string; verified?: boolean };
+  /** Verification keys of attested decisions, loaded from the worker by an activity (never from a message). */
+  trust?: { keys: VerificationKeys; loadedAt: string };
+  /** Who asked for the promotion, from a verified `promote` attestation (and on whose behalf). */
+  requestedBy?: { identity: string; onBehalfOf?: string; channel: string };
   approvalDeadline?: string;
   pullRequest?: PullRequestRef;
   previousProductionVersion?: number;
@@ -144,22 +164,30 @@ export interface LifecycleState {
   timeline: TimelineEntry[];
 }
 
+/**
+ * A decision: a front door's `attestation` (who, channel, comment and reason are then taken from its signed
+ * claims), or — only where the policy sets requireVerifiedIdentity: false — the bare fields, recorded unverified.
+ */
 export interface ApproveInput {
-  by: string;
+  attestation?: Attestation;
+  by?: string;
   comment?: string;
   /** cli, api, slack, github … recorded in the timeline. */
   via?: string;
 }
 
 export interface RejectInput {
-  by: string;
-  reason: string;
+  attestation?: Attestation;
+  by?: string;
+  reason?: string;
   via?: string;
 }
 
 export interface RetireInput {
-  by: string;
+  attestation?: Attestation;
+  by?: string;
   reason?: string;
+  via?: string;
 }
 
 export interface SupersededInput {
@@ -171,9 +199,16 @@ export interface SupersedeAckInput {
   version: number;
 }
 
+/**
+ * A webhook's word that something happened to the PR. Only a hint: the lifecycle re-reads the PR from the Git
+ * host before acting, so nothing here is trusted (any Temporal client can send this signal).
+ */
 export interface PullRequestEvent {
-  action: 'merged' | 'closed';
-  by: string;
+  action?: 'merged' | 'closed';
+  hint?: true;
+  deliveryId?: string;
+  /** Sent by older front doors; ignored. */
+  by?: string;
   mergeSha?: string;
   headSha?: string;
 }
@@ -198,6 +233,8 @@ export const supersedeAckSignal = defineSignal<[SupersedeAckInput]>('supersedeAc
 export const pullRequestSignal = defineSignal<[PullRequestEvent]>('pullRequest');
 export const lockGrantedSignal = defineSignal<[LockGrant]>('lockGranted');
 export const stateQuery = defineQuery<LifecycleState>('state');
+/** Reload the worker's verification keys (a front door asks after a decision was refused for an unknown key id). */
+export const refreshTrustUpdate = defineUpdate<{ kids: string[] }, []>('refreshTrust');
 
 // ---- lock messages ----
 export const acquireLockSignal = defineSignal<[LockRequest]>('acquire');
@@ -215,4 +252,12 @@ export const FailureTypes = {
   RegistrationFailed: 'RegistrationFailed',
   VersionNotFound: 'VersionNotFound',
   MlflowPermanent: 'MlflowPermanent',
+  /** No attestation, or one that does not verify for this decision. */
+  UnverifiedDecision: 'UnverifiedDecision',
+  /** Signed with a key id the workflow has not loaded: the front door refreshes the keys and retries once. */
+  UntrustedKey: 'UntrustedKey',
+  /** Attested for an earlier approval round or another PR head. */
+  StaleDecision: 'StaleDecision',
+  /** Four-eyes cannot tell who registered the version, so nobody may approve it (fail closed). */
+  UnknownRegistrant: 'UnknownRegistrant',
 } as const;

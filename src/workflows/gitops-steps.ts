@@ -4,7 +4,8 @@
  */
 import { condition } from '@temporalio/workflow';
 import type { LifecycleState, PullRequestEvent } from './definitions.js';
-import { deployment, gitops, isFailureOfType } from './activities.js';
+import type { PullRequestStatus } from '../gitops/provider.js';
+import { deployment, gitops, isFailureOfType, registry } from './activities.js';
 import { TAG } from '../mlflow/tags.js';
 
 type Note = (actor: string, action: string, detail?: string) => void;
@@ -29,37 +30,55 @@ export async function openPromotionPr(state: LifecycleState, note: Note): Promis
   note('modelgate', 'opened pull request', state.pullRequest.url);
 }
 
-/** The durable periodic check: turns what the Git host says into the same events the webhook sends. */
-export async function pollPullRequest(state: LifecycleState, events: PullRequestEvent[]): Promise<void> {
+/** What the Git host says about the promotion PR, as the workflow acts on it. */
+export type PullRequestFinding =
+  | { kind: 'open' }
+  | { kind: 'merged'; status: PullRequestStatus }
+  | { kind: 'closed'; by: string };
+
+/**
+ * Reads the PR from the Git host (periodically, and whenever a webhook hints that something happened): only
+ * this read is trusted, never the hint. An open PR whose head moved or whose checks fail drops the round.
+ */
+export async function checkPullRequest(state: LifecycleState, dropRound: DropRound): Promise<PullRequestFinding> {
   const g = state.policy!.deployment.gitops!;
   const pr = state.pullRequest!;
   const status = await gitops.getPullRequestStatus({ model: state.model, version: state.version, policy: g });
-  if (!status) return;
-  if (status.state === 'merged') {
-    events.push({ action: 'merged', by: status.mergedBy ?? 'unknown', mergeSha: status.mergeSha, headSha: status.headSha });
-    return;
-  }
-  if (status.state === 'closed') {
-    events.push({ action: 'closed', by: status.closedBy ?? 'unknown' });
-    return;
-  }
+  if (!status) return { kind: 'open' };
+  if (status.state === 'merged') return { kind: 'merged', status };
+  if (status.state === 'closed') return { kind: 'closed', by: status.closedBy ?? 'unknown' };
   const changed = pr.headSha !== undefined && status.headSha !== pr.headSha;
   const failing = status.checks === 'failure';
   if ((changed || failing) && g.reapproveOnChange && state.approvals.length > 0) {
-    state.timeline.push({
-      at: new Date().toISOString(),
-      actor: 'modelgate',
-      action: 'approvals dropped',
-      detail: changed ? `pull request head moved to ${status.headSha}` : 'pull request checks failed',
-    });
-    state.approvals = [];
+    dropRound(changed ? `pull request head moved to ${status.headSha}` : 'pull request checks failed');
   }
   pr.headSha = status.headSha;
+  return { kind: 'open' };
 }
+
+/**
+ * A merge nobody may count as the approval that completes the quorum (unmapped or unauthorized merger, a head
+ * other than the one opened and approved, or too few approvals): ArgoCD would deploy it, so it is reverted at
+ * once through a revert PR, and the version does not become Production.
+ */
+export async function revertUnapprovedMerge(state: LifecycleState, note: Note, status: PullRequestStatus, why: string): Promise<void> {
+  const g = state.policy!.deployment.gitops!;
+  const pr = state.pullRequest!;
+  const by = status.mergedBy ?? 'unknown';
+  const reason = `merge by ${by} not accepted: ${why}`;
+  note(by, 'merged the pull request without approval', why);
+  const revert = await gitops.openRevertPullRequest({ model: state.model, version: state.version, policy: g, mergeSha: status.mergeSha!, reason });
+  const merged = await gitops.mergeRevertPullRequest({ model: state.model, version: state.version, policy: g });
+  pr.unapprovedMerge = { sha: status.mergeSha!, by, revertUrl: revert.url, reason };
+  note('modelgate', 'reverted the unapproved merge', `${revert.url} (${merged.mergeSha})`);
+  await registry.tagVersion({ model: state.model, version: state.version, tags: { [TAG.flag]: `${reason}; reverted by ${merged.mergeSha}` } });
+}
+
+export type DropRound = (reason: string) => void;
 
 /** A lifecycle ending without promotion closes its PR (if any and still open). */
 export async function settlePullRequestOnEnd(state: LifecycleState, reason: string): Promise<void> {
-  if (!state.pullRequest || state.pullRequest.mergeSha) return;
+  if (!state.pullRequest || state.pullRequest.mergeSha || state.pullRequest.unapprovedMerge) return;
   await gitops.closePromotionPullRequest({ model: state.model, version: state.version, policy: state.policy!.deployment.gitops!, reason });
 }
 
@@ -98,13 +117,23 @@ export async function deployThroughGitops(
       // GitHub will not merge it (conflict, branch protection): a person has to; keep checking.
       details(`pull request ${pr.url} is not mergeable; waiting for a person to merge it`);
       note('modelgate', 'pull request not mergeable', 'waiting for a manual merge');
+      const approvedHead = pr.headSha;
+      // Bounded by the approval's own expiry: a PR nobody merges must not hold the Production lock for ever.
+      const deadline = Date.now() + state.policy!.approval.expiresAfterMs;
       while (!pr.mergeSha) {
-        await condition(() => prEvents.length > 0, PR_POLL_MS);
+        if (Date.now() > deadline) return { ok: false, reason: `pull request ${pr.url} was not merged before ${new Date(deadline).toISOString()}` };
+        await condition(() => prEvents.length > 0, Math.min(PR_POLL_MS, Math.max(1, deadline - Date.now())));
+        prEvents.splice(0);
+        // The Git host's record only; the webhook's event just made us look sooner.
         const status = await gitops.getPullRequestStatus({ model, version, policy: g });
-        const event = prEvents.splice(0).find((e) => e.action === 'merged');
-        if (status?.state === 'merged' || event) {
-          pr.mergeSha = status?.mergeSha ?? event?.mergeSha;
-          pr.mergedBy = status?.mergedBy ?? event?.by;
+        if (status?.state === 'merged') {
+          if (approvedHead && status.headSha !== approvedHead) {
+            await revertUnapprovedMerge(state, note, status, `the merged head ${status.headSha.slice(0, 10)} is not the approved head ${approvedHead.slice(0, 10)}`);
+            return { ok: false, reason: `pull request merged at a head that was not approved; reverted (${pr.unapprovedMerge!.revertUrl})` };
+          }
+          pr.mergeSha = status.mergeSha;
+          pr.mergedBy = status.mergedBy;
+          note(status.mergedBy ?? 'unknown', 'merged the approved pull request', status.mergeSha);
         } else if (status?.state === 'closed') {
           return { ok: false, reason: `pull request closed by ${status.closedBy ?? 'someone'} instead of merged` };
         }

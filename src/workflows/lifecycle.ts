@@ -26,23 +26,45 @@ import {
   MODEL_STAGE,
   OUTCOME,
   pullRequestSignal,
+  refreshTrustUpdate,
   rejectUpdate,
   releaseLockSignal,
   retireUpdate,
   stateQuery,
   supersedeAckSignal,
   supersededSignal,
+  type ApproveInput,
   type LifecycleInput,
+  type RejectInput,
   type LifecycleState,
   type Outcome,
   type PullRequestEvent,
-  type RetireInput,
   type Stage,
   type SupersededInput,
 } from './definitions.js';
-import { approvalDecision, canMove, validateApproval, validateRejection, validateRetire, type Verdict } from './transitions.js';
-import { bestEffort, cache, isFailureOfType, lockActs, notify, registry, registryWaits } from './activities.js';
-import { deployThroughGitops, openPromotionPr, pollPullRequest, PR_POLL_MS, settlePullRequestOnEnd } from './gitops-steps.js';
+import {
+  approvalDecision,
+  authenticate,
+  canMove,
+  currentRound,
+  validateApproval,
+  validateRejection,
+  validateRetire,
+  verifiedRequester,
+  type Actor,
+  type Verdict,
+} from './transitions.js';
+import { bestEffort, cache, isFailureOfType, lockActs, notify, registry, registryWaits, trust } from './activities.js';
+import type { DecisionKind } from '../identity/types.js';
+import {
+  checkPullRequest,
+  deployThroughGitops,
+  openPromotionPr,
+  PR_POLL_MS,
+  revertUnapprovedMerge,
+  settlePullRequestOnEnd,
+  type PullRequestFinding,
+} from './gitops-steps.js';
 import { TAG } from '../mlflow/tags.js';
 
 /** How long the superseder waits for the previous version's workflow to archive itself before doing it. */
@@ -63,7 +85,7 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
   const lockRequestId = `${lifecycleWorkflowId(model, version)}/production`;
   let lockGranted = false;
   let superseded: SupersededInput | undefined;
-  let retireRequest: RetireInput | undefined;
+  let retireRequest: { by: string; reason?: string } | undefined;
   const acks = new Set<number>();
   const prEvents: PullRequestEvent[] = [];
 
@@ -74,37 +96,69 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
     if (!v.ok) throw ApplicationFailure.create({ type: v.type, message: v.message, nonRetryable: true });
   };
 
+  /** The author of a decision; validators refuse what does not authenticate, handlers only record. */
+  const authorOf = (kind: DecisionKind, input: ApproveInput & RejectInput): Actor => {
+    const a = authenticate(state, kind, input, Date.now());
+    // Replaying a decision accepted before attestations existed: record it as it was made, unverified.
+    return a.ok ? a.actor : { identity: String(input?.by ?? 'unknown'), groups: [], channel: String(input?.via ?? 'temporal'), verified: false, comment: input?.comment, reason: input?.reason };
+  };
+  const gate = (kind: DecisionKind, input: ApproveInput & RejectInput, check: (a: Actor) => Verdict) => {
+    const a = authenticate(state, kind, input, Date.now());
+    if (!a.ok) throw ApplicationFailure.create({ type: a.type, message: a.message, nonRetryable: true });
+    enforce(check(a.actor));
+  };
+
   // Handlers first, before any await, so no message is lost to a not-yet-registered handler.
   setHandler(stateQuery, () => state);
   setHandler(
     approveUpdate,
-    (a) => {
-      state.approvals.push({ by: a.by, at: new Date().toISOString(), via: a.via ?? 'api', ...(a.comment ? { comment: a.comment } : {}) });
-      note(a.by, 'approved', a.comment);
+    (input) => {
+      const a = authorOf('approve', input);
+      state.approvals.push({
+        by: a.identity, at: new Date().toISOString(), via: a.channel, round: currentRound(state), verified: a.verified,
+        ...(a.comment ? { comment: a.comment } : {}),
+      });
+      note(a.identity, a.verified ? 'approved' : 'approved (unverified identity)', a.comment);
       upsertSearchAttributes([{ key: APPROVER, value: state.approvals.map((x) => x.by) }]);
       if (approvalDecision(state) === 'approved') state.phase = 'deploying';
       return state;
     },
-    { validator: (a) => enforce(validateApproval(state, a)) },
+    { validator: (input) => gate('approve', input, (a) => validateApproval(state, a)) },
   );
   setHandler(
     rejectUpdate,
-    (r) => {
-      state.rejection = { by: r.by, reason: r.reason, at: new Date().toISOString() };
-      note(r.by, 'rejected', r.reason);
+    (input) => {
+      const a = authorOf('reject', input);
+      const reason = a.reason ?? '';
+      state.rejection = { by: a.identity, reason, at: new Date().toISOString(), verified: a.verified };
+      note(a.identity, a.verified ? 'rejected' : 'rejected (unverified identity)', reason);
       return state;
     },
-    { validator: (r) => enforce(validateRejection(state, r)) },
+    { validator: (input) => gate('reject', input, (a) => validateRejection(state, a)) },
   );
   setHandler(
     retireUpdate,
-    (r) => {
-      retireRequest = r;
-      note(r.by, 'retire requested', r.reason);
+    (input) => {
+      const a = authorOf('retire', input);
+      retireRequest = { by: a.identity, ...(a.reason ? { reason: a.reason } : {}) };
+      note(a.identity, a.verified ? 'retire requested' : 'retire requested (unverified identity)', a.reason);
       return state;
     },
-    { validator: (r) => enforce(validateRetire(state, r)) },
+    { validator: (input) => gate('retire', input, (a) => validateRetire(state, a)) },
   );
+  // Anyone may ask for the keys to be reloaded: they come from the worker, so asking changes nothing but freshness.
+  let trustLoading: Promise<void> | undefined;
+  setHandler(refreshTrustUpdate, async () => {
+    trustLoading ??= (async () => {
+      const { keys } = await trust.loadVerificationKeys();
+      state.trust = { keys, loadedAt: new Date().toISOString() };
+      state.requestedBy ??= verifiedRequester(state, input.trigger.attestation, workflowInfo().startTime.getTime());
+    })().finally(() => {
+      trustLoading = undefined;
+    });
+    await trustLoading;
+    return { kids: Object.keys(state.trust?.keys ?? {}) };
+  });
   setHandler(supersededSignal, (s) => {
     superseded = s;
   });
@@ -206,9 +260,7 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
       await tellSlack({ ...state, outcome: 'rolled_back' });
       return finish('rolled_back', result.reason);
     }
-    note('modelgate', 'approvals dropped', result.reason);
-    state.approvals = [];
-    upsertSearchAttributes([{ key: APPROVER, value: [] }]);
+    dropRound(result.reason);
   }
 
   // ---- Production until superseded or retired ----
@@ -231,11 +283,20 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
   await bestEffort(() => cache.invalidateActiveVersion({ model }));
   return finish('retired', r.reason ?? `retired by ${r.by}`);
 
+  /** A new approval round: earlier approvals no longer count (the PR changed); the expiry stays as it was. */
+  function dropRound(reason: string): void {
+    note('modelgate', 'approvals dropped', `${reason}; approval round ${currentRound(state) + 1} begins`);
+    state.approvals = [];
+    state.approvalRound = currentRound(state) + 1;
+    upsertSearchAttributes([{ key: APPROVER, value: [] }]);
+  }
+
   /** Waits for quorum, a rejection, or expiry; PR merges/closes on the Git host count under the same rules. */
   async function awaitDecision(): Promise<'approved' | 'rejected' | 'expired'> {
     const policy = state.policy!;
     state.phase = 'awaiting_approval';
-    const deadline = Date.now() + policy.approval.expiresAfterMs;
+    // A new round keeps the first deadline: re-approval must not extend how long a version may wait.
+    const deadline = state.approvalDeadline ? Date.parse(state.approvalDeadline) : Date.now() + policy.approval.expiresAfterMs;
     state.approvalDeadline = new Date(deadline).toISOString();
     details(`Staging; awaiting approval by ${policy.approval.quorum} of ${policy.approval.approvers.join(', ')} until ${state.approvalDeadline}`);
     for (;;) {
@@ -245,31 +306,45 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
       if (remaining <= 0) return 'expired';
       const wait = state.pullRequest ? Math.min(remaining, PR_POLL_MS) : remaining;
       const woken = await condition(() => approvalDecision(state) !== 'pending' || prEvents.length > 0, wait);
-      // Timed out: either the deadline (checked at the loop top) or time to look at the PR ourselves.
-      if (!woken && state.pullRequest) await pollPullRequest(state, prEvents);
-      for (const e of prEvents.splice(0)) await applyPullRequestEvent(e);
+      const hinted = prEvents.splice(0).length > 0;
+      // Timed out (time to look ourselves) or a webhook hinted: either way the Git host is asked, never believed.
+      if (state.pullRequest && (!woken || hinted) && approvalDecision(state) === 'pending') {
+        await onPullRequestFinding(await checkPullRequest(state, dropRound));
+      }
     }
   }
 
-  async function applyPullRequestEvent(e: PullRequestEvent): Promise<void> {
-    if (e.action === 'closed') {
-      const reason = 'pull request closed without merge';
-      const v = validateRejection(state, { by: e.by, reason });
-      if (v.ok) state.rejection = { by: e.by, reason, at: now() };
-      note(e.by, 'closed the pull request', v.ok ? undefined : `not accepted as a rejection: ${v.message}`);
+  async function onPullRequestFinding(f: PullRequestFinding): Promise<void> {
+    if (f.kind === 'open') return;
+    if (f.kind === 'closed') {
+      // Whoever closed it, the promotion cannot go on without its PR: fail closed, and say who.
+      state.rejection = { by: f.by, reason: 'pull request closed without merge', at: now(), verified: false };
+      note(f.by, 'closed the pull request');
       return;
     }
-    if (state.pullRequest) Object.assign(state.pullRequest, { mergeSha: e.mergeSha, mergedBy: e.by });
-    const v = validateApproval(state, { by: e.by });
-    if (v.ok) {
-      state.approvals.push({ by: e.by, at: now(), via: 'pull-request merge' });
-      upsertSearchAttributes([{ key: APPROVER, value: state.approvals.map((x) => x.by) }]);
-      note(e.by, 'approved by merging the pull request');
-    } else {
-      // Recorded and flagged, never silently accepted; a valid approval is still required.
-      note(e.by, 'merged the pull request (flagged)', v.message);
-      await registry.tagVersion({ model, version, tags: { [TAG.flag]: `merge by ${e.by} not accepted as approval: ${v.message}` } });
+    const { status } = f;
+    const who = status.mergedByIdentity;
+    const approvedHead = state.pullRequest!.headSha;
+    let why: string | undefined;
+    if (!who) why = `${status.mergedBy ?? 'the merger'} is not linked to a modelgate identity the Git host vouches for`;
+    else if (approvedHead && status.headSha !== approvedHead) why = `the merged head ${status.headSha.slice(0, 10)} is not the head ${approvedHead.slice(0, 10)} under review`;
+    else {
+      const actor: Actor = { identity: who.identity, groups: who.groups, channel: 'pull-request merge', verified: true };
+      const v = validateApproval(state, actor);
+      if (!v.ok) why = v.message;
+      else if (new Set([...state.approvals.map((a) => a.by), who.identity]).size < state.policy!.approval.quorum) {
+        why = `quorum ${state.policy!.approval.quorum} was not reached (a merge deploys, so it must be the last approval)`;
+      }
     }
+    if (why) {
+      await revertUnapprovedMerge(state, note, status, why);
+      state.rejection = { by: status.mergedBy ?? 'unknown', reason: `unapproved merge reverted: ${why}`, at: now(), verified: false };
+      return;
+    }
+    Object.assign(state.pullRequest!, { mergeSha: status.mergeSha, mergedBy: status.mergedBy });
+    state.approvals.push({ by: who!.identity, at: now(), via: 'pull-request merge', round: currentRound(state), verified: true });
+    upsertSearchAttributes([{ key: APPROVER, value: state.approvals.map((x) => x.by) }]);
+    note(who!.identity, 'approved by merging the pull request', status.mergedBy);
   }
 
   type DeployOutcome = { kind: 'promoted'; approvedBy: string } | { kind: 'rolled_back'; reason: string } | { kind: 'reapprove'; reason: string };

@@ -4,8 +4,10 @@
  * the update validators (which must be synchronous and deterministic) call them.
  */
 import type { ApprovalPolicy } from '../policy/types.js';
-import type { ApproveInput, LifecycleState, RejectInput, RetireInput, Stage } from './definitions.js';
+import type { Attestation, DecisionKind } from '../identity/types.js';
+import type { LifecycleState, Stage } from './definitions.js';
 import { FailureTypes } from './definitions.js';
+import { verifyAttestation } from './attestation.js';
 
 const legalMoves: Record<Stage, Stage[]> = {
   None: ['Staging'],
@@ -22,7 +24,7 @@ export type Verdict = { ok: true } | { ok: false; type: string; message: string 
 
 const ok: Verdict = { ok: true };
 
-function deny(type: string, message: string): Verdict {
+function deny(type: string, message: string): { ok: false; type: string; message: string } {
   return { ok: false, type, message };
 }
 
@@ -34,8 +36,108 @@ function identityOk(who: unknown): who is string {
   return typeof who === 'string' && who.trim().length > 0 && who.length <= 128;
 }
 
-export function isAllowedApprover(policy: ApprovalPolicy, who: string): boolean {
-  return policy.approvers.includes('*') || policy.approvers.includes(who);
+/** A decision's author once authenticated: from verified claims, or bare fields recorded `verified: false`. */
+export interface Actor {
+  identity: string;
+  groups: string[];
+  channel: string;
+  verified: boolean;
+  comment?: string;
+  reason?: string;
+}
+
+export type Authenticated = { ok: true; actor: Actor } | { ok: false; type: string; message: string };
+
+export function currentRound(state: LifecycleState): number {
+  return state.approvalRound ?? 1;
+}
+
+export function requiresVerifiedIdentity(state: LifecycleState): boolean {
+  return state.policy?.approval.requireVerifiedIdentity !== false;
+}
+
+type DecisionInput = { attestation?: Attestation; by?: string; via?: string; comment?: string; reason?: string };
+
+/**
+ * Who made this decision, as far as the workflow can verify it: the signature of a front door over the
+ * decision kind, model, version, identity, channel, round and PR head. Pure and synchronous, so update
+ * validators call it; `now` is workflow time.
+ */
+export function authenticate(state: LifecycleState, kind: DecisionKind, input: DecisionInput | undefined, now: number): Authenticated {
+  if (!input || typeof input !== 'object') return deny(FailureTypes.InvalidInput, `${kind}: expected a decision object`);
+  if (input.attestation !== undefined) {
+    const r = verifyAttestation(input.attestation, state.trust?.keys, { kind, model: state.model, version: state.version, now });
+    if (!r.ok) return deny(r.unknownKey ? FailureTypes.UntrustedKey : FailureTypes.UnverifiedDecision, `${kind} refused: ${r.message}`);
+    const c = r.claims;
+    if (kind === 'approve' || kind === 'reject') {
+      if (c.round !== currentRound(state)) {
+        return deny(
+          FailureTypes.StaleDecision,
+          `${kind} refused: it was made for approval round ${String(c.round)} of ${label(state)}; approvals were dropped since (round ${currentRound(state)}), decide again`,
+        );
+      }
+      const head = state.pullRequest?.headSha;
+      if (head && c.headSha !== head) {
+        return deny(FailureTypes.StaleDecision, `${kind} refused: it was made for pull request head ${c.headSha?.slice(0, 10) ?? '(none)'}, the head is now ${head.slice(0, 10)}; review and decide again`);
+      }
+    }
+    return {
+      ok: true,
+      actor: {
+        identity: c.identity,
+        groups: c.groups.filter((g) => typeof g === 'string'),
+        channel: c.channel,
+        verified: true,
+        ...(c.comment !== undefined ? { comment: c.comment } : {}),
+        ...(c.reason !== undefined ? { reason: c.reason } : {}),
+      },
+    };
+  }
+  if (requiresVerifiedIdentity(state)) {
+    return deny(
+      FailureTypes.UnverifiedDecision,
+      `${kind} refused: ${label(state)} accepts only decisions made through a modelgate front door (API, CLI, Slack, web page) by a verified identity; a bare Temporal update names nobody (policy approval.requireVerifiedIdentity)`,
+    );
+  }
+  if (!identityOk(input.by)) return deny(FailureTypes.InvalidInput, `${kind}: \`by\` must be a non-empty identity`);
+  return {
+    ok: true,
+    actor: {
+      identity: input.by,
+      groups: [],
+      channel: typeof input.via === 'string' && input.via ? input.via.slice(0, 64) : 'temporal',
+      verified: false,
+      ...(typeof input.comment === 'string' ? { comment: input.comment } : {}),
+      ...(typeof input.reason === 'string' ? { reason: input.reason } : {}),
+    },
+  };
+}
+
+export function isAllowedApprover(policy: ApprovalPolicy, who: string, groups: readonly string[] = []): boolean {
+  return policy.approvers.includes('*') || policy.approvers.includes(who) || groups.some((g) => policy.approvers.includes(`group:${g}`));
+}
+
+/**
+ * Who registered the version, from authenticated sources only: MLflow's server-side user mapped through the
+ * directory, and the verified requester of the promotion (and the person a pipeline named). Client-written run
+ * tags never count.
+ */
+export function registrantsOf(state: LifecycleState): string[] {
+  const out = new Set<string>();
+  if (state.facts?.registrant) out.add(state.facts.registrant);
+  if (state.requestedBy) {
+    out.add(state.requestedBy.identity);
+    if (state.requestedBy.onBehalfOf) out.add(state.requestedBy.onBehalfOf);
+  }
+  return [...out];
+}
+
+/** The verified requester of a promotion, from the start input's attestation (checked against the start time). */
+export function verifiedRequester(state: LifecycleState, attestation: Attestation | undefined, startedAt: number): LifecycleState['requestedBy'] {
+  if (!attestation) return undefined;
+  const r = verifyAttestation(attestation, state.trust?.keys, { kind: 'promote', model: state.model, version: state.version, now: startedAt });
+  if (!r.ok) return undefined;
+  return { identity: r.claims.identity, channel: r.claims.channel, ...(r.claims.onBehalfOf ? { onBehalfOf: r.claims.onBehalfOf } : {}) };
 }
 
 /** Why the version is not awaiting approval, in words a person understands. */
@@ -49,44 +151,52 @@ function notAwaiting(state: LifecycleState): Verdict {
   return deny(FailureTypes.NotAwaitingApproval, `${label(state)} is not awaiting approval: ${why}`);
 }
 
-export function validateApproval(state: LifecycleState, input: ApproveInput): Verdict {
-  if (!input || !identityOk(input.by)) return deny(FailureTypes.InvalidInput, 'approve: `by` must be a non-empty identity');
-  if (input.comment !== undefined && (typeof input.comment !== 'string' || input.comment.length > 2000)) {
+export function validateApproval(state: LifecycleState, actor: Actor): Verdict {
+  if (actor.comment !== undefined && (typeof actor.comment !== 'string' || actor.comment.length > 2000)) {
     return deny(FailureTypes.InvalidInput, 'approve: `comment` must be a string of at most 2000 characters');
   }
   if (state.phase !== 'awaiting_approval' || !state.policy) return notAwaiting(state);
   const policy = state.policy.approval;
-  if (!isAllowedApprover(policy, input.by)) {
-    return deny(FailureTypes.UnauthorizedApprover, `${input.by} may not approve ${state.model} (allowed: ${policy.approvers.join(', ') || 'nobody'})`);
+  const who = actor.identity;
+  if (!isAllowedApprover(policy, who, actor.groups)) {
+    return deny(FailureTypes.UnauthorizedApprover, `${who} may not approve ${state.model} (allowed: ${policy.approvers.join(', ') || 'nobody'})`);
   }
-  if (policy.fourEyes && state.facts?.registeredBy && state.facts.registeredBy === input.by) {
-    return deny(FailureTypes.SelfApproval, `${input.by} registered ${label(state)} and may not approve it (four-eyes policy)`);
+  if (policy.fourEyes) {
+    const registrants = registrantsOf(state);
+    if (registrants.includes(who)) {
+      return deny(FailureTypes.SelfApproval, `${who} registered ${label(state)} and may not approve it (four-eyes policy)`);
+    }
+    if (!registrants.length && policy.unknownRegistrant !== 'allow') {
+      return deny(
+        FailureTypes.UnknownRegistrant,
+        `nobody may approve ${label(state)}: four-eyes needs to know who registered it, and neither MLflow (user_id, with MLflow auth) nor a verified promotion request says (policy approval.fourEyes.unknownRegistrant: deny)`,
+      );
+    }
   }
-  if (state.approvals.some((a) => a.by === input.by)) {
-    return deny(FailureTypes.DuplicateApproval, `${input.by} has already approved ${label(state)}; ${policy.quorum} distinct approvers are needed`);
+  if (state.approvals.some((a) => a.by === who && (a.round ?? 1) === currentRound(state))) {
+    return deny(FailureTypes.DuplicateApproval, `${who} has already approved ${label(state)}; ${policy.quorum} distinct approvers are needed`);
   }
   return ok;
 }
 
-export function validateRejection(state: LifecycleState, input: RejectInput): Verdict {
-  if (!input || !identityOk(input.by)) return deny(FailureTypes.InvalidInput, 'reject: `by` must be a non-empty identity');
-  if (typeof input.reason !== 'string' || !input.reason.trim() || input.reason.length > 2000) {
+export function validateRejection(state: LifecycleState, actor: Actor): Verdict {
+  const reason = actor.reason;
+  if (typeof reason !== 'string' || !reason.trim() || reason.length > 2000) {
     return deny(FailureTypes.InvalidInput, 'reject: a `reason` of 1 to 2000 characters is required');
   }
   if (state.phase !== 'awaiting_approval' || !state.policy) return notAwaiting(state);
-  if (!isAllowedApprover(state.policy.approval, input.by)) {
-    return deny(FailureTypes.UnauthorizedApprover, `${input.by} may not reject ${state.model} (allowed: ${state.policy.approval.approvers.join(', ') || 'nobody'})`);
+  if (!isAllowedApprover(state.policy.approval, actor.identity, actor.groups)) {
+    return deny(FailureTypes.UnauthorizedApprover, `${actor.identity} may not reject ${state.model} (allowed: ${state.policy.approval.approvers.join(', ') || 'nobody'})`);
   }
   return ok;
 }
 
-export function validateRetire(state: LifecycleState, input: RetireInput): Verdict {
-  if (!input || !identityOk(input.by)) return deny(FailureTypes.InvalidInput, 'retire: `by` must be a non-empty identity');
+export function validateRetire(state: LifecycleState, actor: Actor): Verdict {
   if (state.phase !== 'production') {
     return deny(FailureTypes.NotAwaitingApproval, `${label(state)} is not in Production (phase: ${state.phase.replace(/_/g, ' ')})`);
   }
-  if (state.policy && !isAllowedApprover(state.policy.approval, input.by)) {
-    return deny(FailureTypes.UnauthorizedApprover, `${input.by} may not retire ${state.model}`);
+  if (state.policy && !isAllowedApprover(state.policy.approval, actor.identity, actor.groups)) {
+    return deny(FailureTypes.UnauthorizedApprover, `${actor.identity} may not retire ${state.model}`);
   }
   return ok;
 }
@@ -95,6 +205,7 @@ export function validateRetire(state: LifecycleState, input: RetireInput): Verdi
 export function approvalDecision(state: LifecycleState): 'approved' | 'rejected' | 'pending' {
   if (state.rejection) return 'rejected';
   const quorum = state.policy?.approval.quorum ?? 1;
-  const distinct = new Set(state.approvals.map((a) => a.by));
+  const round = currentRound(state);
+  const distinct = new Set(state.approvals.filter((a) => (a.round ?? 1) === round).map((a) => a.by));
   return distinct.size >= quorum ? 'approved' : 'pending';
 }

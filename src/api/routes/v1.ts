@@ -1,13 +1,17 @@
 /**
- * The token-authenticated API: start a promotion, approve, reject, read a version's state. The identity comes
- * from the bearer token; whether that identity may approve is the workflow's decision (policy approvers,
- * four-eyes), exactly as for the CLI.
+ * The authenticated API: start a promotion, approve, reject, retire, read a version's state. The caller comes
+ * from the bearer credential through the identity directory, each route needs its scope, and every decision is
+ * signed here (attested) before it reaches the workflow; whether that identity may decide is then the
+ * workflow's call (policy approvers and groups, four-eyes, quorum).
  */
 import type { FastifyInstance } from 'fastify';
 import type { Client } from '@temporalio/client';
 import { getState, startLifecycle } from '../../client.js';
-import type { TokenAuth } from '../auth.js';
+import type { IdentityDirectory } from '../../identity/directory.js';
+import type { DecisionSigner } from '../../identity/signer.js';
+import { requireScope, type Authenticator } from '../auth.js';
 import type { Decisions } from '../decisions.js';
+import { HttpError } from '../errors.js';
 
 export const V1_BODY_LIMIT = 16 * 1024;
 
@@ -27,22 +31,30 @@ const promotionBody = {
   properties: {
     model: { type: 'string', minLength: 1, maxLength: 256, pattern: '\\S' },
     version: { type: 'integer', minimum: 1, maximum: 2_147_483_647 },
-    /** Who is calling, for the audit trail: a KubeFlow step says `kubeflow`. */
-    source: { type: 'string', enum: ['api', 'kubeflow'] },
+    /** Who is calling, for the audit trail: a KubeFlow step says `kubeflow`, the CLI `cli`. */
+    source: { type: 'string', enum: ['api', 'kubeflow', 'cli'] },
+    /** A pipeline's service identity may name the person the run was for (checked against the directory). */
+    onBehalfOf: { type: 'string', minLength: 1, maxLength: 128 },
   },
 } as const;
 
 const approveBody = {
   type: 'object',
   additionalProperties: false,
-  properties: { comment: { type: 'string', maxLength: 1000 } },
+  properties: { comment: { type: 'string', maxLength: 1000 }, via: { type: 'string', enum: ['api', 'cli'] } },
 } as const;
 
 const rejectBody = {
   type: 'object',
   required: ['reason'],
   additionalProperties: false,
-  properties: { reason: { type: 'string', minLength: 3, maxLength: 1000, pattern: '\\S' } },
+  properties: { reason: { type: 'string', minLength: 3, maxLength: 1000, pattern: '\\S' }, via: { type: 'string', enum: ['api', 'cli'] } },
+} as const;
+
+const retireBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { reason: { type: 'string', maxLength: 1000 }, via: { type: 'string', enum: ['api', 'cli'] } },
 } as const;
 
 interface KeyParams {
@@ -52,73 +64,116 @@ interface KeyParams {
 
 export interface V1Deps {
   client: Client;
-  auth: TokenAuth;
+  auth: Authenticator;
+  directory: IdentityDirectory;
   decisions: Decisions;
+  signer?: DecisionSigner;
   taskQueue?: string;
 }
 
+/** A body is optional on approve/retire (`curl -X POST …/approve`); validate an empty one as {}. */
+const optionalBody = async (req: { body: unknown }) => {
+  if (req.body === undefined || req.body === null) req.body = {};
+};
+
 export function v1Routes(deps: V1Deps) {
   return async function v1(app: FastifyInstance): Promise<void> {
-    app.decorateRequest('identity', '');
+    app.decorateRequest('caller', null as never);
     app.addHook('onRequest', async (req) => {
-      req.identity = deps.auth.identify(req.headers.authorization);
+      try {
+        req.caller = await deps.auth.identify(req.headers.authorization);
+      } catch (err) {
+        // Audited without the credential: who tried what, from where.
+        req.log.warn({ route: req.routeOptions.url, ip: req.ip, code: (err as HttpError).code }, 'api: caller refused');
+        throw err;
+      }
     });
 
-    app.post<{ Body: { model: string; version: number; source?: 'api' | 'kubeflow' } }>(
+    app.post<{ Body: { model: string; version: number; source?: 'api' | 'kubeflow' | 'cli'; onBehalfOf?: string } }>(
       '/v1/promotions',
       { bodyLimit: V1_BODY_LIMIT, schema: { body: promotionBody } },
       async (req, reply) => {
-        const { model, version, source } = req.body;
-        const r = await startLifecycle(deps.client, model, version, { source: source ?? 'api', by: req.identity }, deps.taskQueue);
-        req.log.info({ model, version, by: req.identity, started: r.started }, 'promotion requested');
+        const caller = req.caller;
+        requireScope(caller, 'promote');
+        const { model, version, source, onBehalfOf } = req.body;
+        if (onBehalfOf !== undefined) {
+          if (!caller.mayActOnBehalf) throw new HttpError(403, 'forbidden', `${caller.identity} may not promote on behalf of someone else (only service identities with actOnBehalf)`);
+          if (!deps.directory.get(onBehalfOf)) throw new HttpError(400, 'invalid_input', `onBehalfOf: ${onBehalfOf} is not an identity in the modelgate directory`);
+        }
+        const channel = source ?? 'api';
+        const attestation = deps.signer?.sign({
+          kind: 'promote', model, version, identity: caller.identity, groups: caller.groups, channel,
+          ...(onBehalfOf ? { onBehalfOf } : {}),
+        });
+        const r = await startLifecycle(
+          deps.client, model, version,
+          { source: channel, by: onBehalfOf ? `${caller.identity} for ${onBehalfOf}` : caller.identity, ...(attestation ? { attestation } : {}) },
+          deps.taskQueue,
+        );
+        req.log.info({ model, version, by: caller.identity, onBehalfOf, started: r.started }, 'promotion requested');
         return reply.status(r.started ? 201 : 200).send({ ...r, model, version });
       },
     );
 
-    app.post<{ Params: KeyParams; Body: { comment?: string } | undefined }>(
+    app.post<{ Params: KeyParams; Body: { comment?: string; via?: string } | undefined }>(
       '/v1/models/:model/versions/:version/approve',
-      {
-        bodyLimit: V1_BODY_LIMIT,
-        schema: { params: keyParams, body: approveBody },
-        // A body is optional here (`curl -X POST …/approve`); validate an empty one as {}.
-        preValidation: async (req) => {
-          if (req.body === undefined || req.body === null) req.body = {};
-        },
-      },
+      { bodyLimit: V1_BODY_LIMIT, schema: { params: keyParams, body: approveBody }, preValidation: optionalBody },
       async (req) => {
+        const caller = req.caller;
+        requireScope(caller, 'approve');
         const { model, version } = req.params;
-        const r = await deps.decisions.decide('approve', model, version, { by: req.identity, via: 'api', comment: req.body?.comment });
+        const r = await deps.decisions.decide('approve', model, version, {
+          by: caller.identity, groups: caller.groups, via: req.body?.via ?? 'api', comment: req.body?.comment,
+        });
         return {
           already: r.already,
-          message: r.already ? `${model} version ${version} is already approved by ${req.identity}` : `approved by ${req.identity}`,
+          message: r.already ? `${model} version ${version} is already approved by ${caller.identity}` : `approved by ${caller.identity}`,
           state: r.state,
         };
       },
     );
 
-    app.post<{ Params: KeyParams; Body: { reason: string } }>(
+    app.post<{ Params: KeyParams; Body: { reason: string; via?: string } }>(
       '/v1/models/:model/versions/:version/reject',
       { bodyLimit: V1_BODY_LIMIT, schema: { params: keyParams, body: rejectBody } },
       async (req) => {
+        const caller = req.caller;
+        // `approve` covers reject: whoever may say yes may say no.
+        requireScope(caller, 'approve');
         const { model, version } = req.params;
-        const r = await deps.decisions.decide('reject', model, version, { by: req.identity, via: 'api', reason: req.body.reason });
+        const r = await deps.decisions.decide('reject', model, version, {
+          by: caller.identity, groups: caller.groups, via: req.body.via ?? 'api', reason: req.body.reason,
+        });
         return {
           already: r.already,
-          message: r.already ? `${model} version ${version} is already rejected by ${req.identity}` : `rejected by ${req.identity}`,
+          message: r.already ? `${model} version ${version} is already rejected by ${caller.identity}` : `rejected by ${caller.identity}`,
           state: r.state,
         };
+      },
+    );
+
+    app.post<{ Params: KeyParams; Body: { reason?: string; via?: string } | undefined }>(
+      '/v1/models/:model/versions/:version/retire',
+      { bodyLimit: V1_BODY_LIMIT, schema: { params: keyParams, body: retireBody }, preValidation: optionalBody },
+      async (req) => {
+        const caller = req.caller;
+        requireScope(caller, 'retire');
+        const { model, version } = req.params;
+        const r = await deps.decisions.decide('retire', model, version, {
+          by: caller.identity, groups: caller.groups, via: req.body?.via ?? 'api', reason: req.body?.reason,
+        });
+        return { already: r.already, message: `retire requested by ${caller.identity}`, state: r.state };
       },
     );
 
     app.get<{ Params: KeyParams }>('/v1/models/:model/versions/:version', { schema: { params: keyParams } }, async (req) => {
+      requireScope(req.caller, 'read');
       return getState(deps.client, req.params.model, req.params.version);
     });
-  };
-}
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** The caller's identity, set by the bearer-token hook of the /v1 routes. */
-    identity: string;
-  }
+    app.get('/v1/whoami', async (req) => {
+      const c = req.caller;
+      return { identity: c.identity, groups: c.groups, kind: c.kind, scopes: c.scopes, credential: c.credential };
+    });
+  };
 }
