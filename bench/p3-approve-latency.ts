@@ -11,7 +11,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
-import { approve, getState, startLifecycle } from '../src/client.js';
+import { getState } from '../src/client.js';
+import { approve, startLifecycle, TEST_KEYS, TEST_SIGNER } from '../test/support/identity.js';
+import { IdentityDirectory, PERSON_SCOPES, tokenHash, type IdentityEntry } from '../src/identity/directory.js';
 import { buildServer } from '../src/api/server.js';
 import type { ApiConfig } from '../src/config/api.js';
 import { MlflowClient } from '../src/mlflow/client.js';
@@ -64,6 +66,7 @@ export async function measureP3(ctx: BenchContext, opts: { count?: number; warmu
     client: ctx.client,
     mlflow,
     policies: { policyFor: (model) => ({ ...set.policyFor(model), model }) },
+    verificationKeys: () => TEST_KEYS,
   });
   const running = worker.run();
 
@@ -81,12 +84,18 @@ export async function measureP3(ctx: BenchContext, opts: { count?: number; warmu
 
   const tokens = Array.from({ length: total }, (_, i) => ({ token: `bench-p3-token-${i}-${benchId('t')}`, identity: `api-${i}` }));
   const slackUser = (i: number) => `U${String(i).padStart(7, '0')}`;
+  const person = (name: string, slack: string[] = []): IdentityEntry => ({
+    name, kind: 'person', groups: [], scopes: PERSON_SCOPES, mayActOnBehalf: false, emails: [], oidcSubjects: [], slack, github: [], mlflow: [],
+  });
+  const directory = new IdentityDirectory(
+    Array.from({ length: total }, (_, i) => [person(`api-${i}`), person(`slack-${i}`, [slackUser(i)])]).flat(),
+    tokens.map((t) => ({ sha256: tokenHash(t.token), identity: t.identity, scopes: PERSON_SCOPES })),
+  );
   const config: ApiConfig = {
-    tokens,
+    identity: { directory, signer: TEST_SIGNER, verificationKeys: TEST_KEYS },
     slack: {
       signingSecret: SIGNING_SECRET,
       apiUrl: 'http://127.0.0.1:9/api/',
-      users: Object.fromEntries(Array.from({ length: total }, (_, i) => [slackUser(i), `slack-${i}`])),
       responseUrlPrefixes: [sinkBase],
     },
     reconcile: { intervalMs: 0, lookbackMs: 1, maxVersions: 1 },

@@ -8,6 +8,7 @@
  * value = active req/s ÷ bare req/s (target ≥ 0.85); p99 ratio = active p99 ÷ bare p99 (target ≤ 1.2).
  */
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { IdentityDirectory } from '../src/identity/directory.js';
 import { fileURLToPath } from 'node:url';
 import type { BenchContext } from './support.js';
 
@@ -154,7 +155,7 @@ export async function measureP4(
   const cache = new ActiveVersionCache(mlflow, { ttlMs: 3_600_000, staleWhileRevalidateMs: 0 });
   const app = buildServer({
     client: ctx.client,
-    config: { tokens: [], slack: { apiUrl: 'http://127.0.0.1:9/api/', users: {}, responseUrlPrefixes: [] }, reconcile: { intervalMs: 0, lookbackMs: 1, maxVersions: 1 } },
+    config: { identity: { directory: new IdentityDirectory([]), verificationKeys: {} }, slack: { apiUrl: 'http://127.0.0.1:9/api/', responseUrlPrefixes: [] }, reconcile: { intervalMs: 0, lookbackMs: 1, maxVersions: 1 } },
     logger: createLogger('warn'),
     plugins: [activeRoutes(cache)],
     fastPaths: [activeFastPath(cache)],

@@ -9,6 +9,7 @@
  * workflow (bench/workflows) run by a worker on this connection.
  */
 import { mkdirSync } from 'node:fs';
+import { IdentityDirectory } from '../src/identity/directory.js';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { ActiveVersionCache } from '../src/active/service.js';
@@ -84,7 +85,7 @@ export async function measureP5(ctx: BenchContext, opts: P5Options = {}): Promis
   const cache = new ActiveVersionCache(mlflow, { ttlMs: 3_600_000, staleWhileRevalidateMs: 0, maxWaitMs: 30_000 });
   const app = buildServer({
     client: ctx.client,
-    config: { tokens: [], slack: { apiUrl: 'http://127.0.0.1:9/api/', users: {}, responseUrlPrefixes: [] }, reconcile: { intervalMs: 0, lookbackMs: 1, maxVersions: 1 } },
+    config: { identity: { directory: new IdentityDirectory([]), verificationKeys: {} }, slack: { apiUrl: 'http://127.0.0.1:9/api/', responseUrlPrefixes: [] }, reconcile: { intervalMs: 0, lookbackMs: 1, maxVersions: 1 } },
     logger: createLogger('warn'),
     plugins: [activeRoutes(cache, { invalidateToken: TOKEN })],
   });

@@ -14,7 +14,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { startLifecycle } from '../src/client.js';
+import { startLifecycle } from '../test/support/identity.js';
 import { createWorker } from '../src/worker.js';
 import { PROJECT_ROOT } from '../src/stack/embedded.js';
 import { MlflowClient } from '../src/mlflow/client.js';

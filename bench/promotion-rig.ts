@@ -6,7 +6,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Worker } from '@temporalio/worker';
-import { approve, getState, startLifecycle } from '../src/client.js';
+import { getState } from '../src/client.js';
+import { approve, startLifecycle, TEST_KEYS } from '../test/support/identity.js';
 import { MlflowClient } from '../src/mlflow/client.js';
 import { createWorker } from '../src/worker.js';
 import { lifecycleWorkflowId, type Phase } from '../src/workflows/definitions.js';
@@ -41,6 +42,7 @@ export async function startRig(ctx: BenchContext, baselineBundlePath: string): P
     client: ctx.client,
     mlflow: registry,
     policies: ctx.policies,
+    verificationKeys: () => TEST_KEYS,
   });
   const skeleton = await createBaselineWorker({
     connection: ctx.connection,

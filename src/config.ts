@@ -36,6 +36,11 @@ const schema = z.object({
   MODELGATE_MLFLOW_PORT: port.default(5000),
   MODELGATE_API_HOST: z.string().min(1).default('127.0.0.1'),
   MODELGATE_API_PORT: port.default(8080),
+  /** The CLI's modelgate API (decisions go through it, so the identity comes from a token). Default: the embedded one. */
+  MODELGATE_API_URL: url.optional(),
+  /** The CLI's API token (a secret), or a file holding it. */
+  MODELGATE_TOKEN: z.string().min(1).optional(),
+  MODELGATE_TOKEN_FILE: z.string().min(1).optional(),
   MODELGATE_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
   MODELGATE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -63,6 +68,8 @@ export interface Config {
   dataDir: string;
   embedded: { temporalPort: number; temporalUiPort: number; mlflowPort: number };
   api: { host: string; port: number };
+  /** What the CLI talks to, and with which credential. */
+  cli: { apiUrl: string; token?: string; tokenFile?: string };
   worker: { maxCachedWorkflows?: number };
   logLevel: RawConfig['MODELGATE_LOG_LEVEL'];
 }
@@ -122,6 +129,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       mlflowPort: c.MODELGATE_MLFLOW_PORT,
     },
     api: { host: c.MODELGATE_API_HOST, port: c.MODELGATE_API_PORT },
+    cli: {
+      apiUrl: (c.MODELGATE_API_URL ?? `http://${c.MODELGATE_API_HOST === '0.0.0.0' ? '127.0.0.1' : c.MODELGATE_API_HOST}:${c.MODELGATE_API_PORT}`).replace(/\/+$/, ''),
+      token: c.MODELGATE_TOKEN,
+      tokenFile: c.MODELGATE_TOKEN_FILE,
+    },
     worker: { maxCachedWorkflows: c.MODELGATE_MAX_CACHED_WORKFLOWS },
     logLevel: c.MODELGATE_LOG_LEVEL,
   };

@@ -1,7 +1,17 @@
 /** The lifecycle's pure rules: stage moves, who may approve/reject/retire, quorum. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { approvalDecision, canMove, validateApproval, validateRejection, validateRetire } from '../src/workflows/transitions.js';
+import {
+  approvalDecision,
+  authenticate,
+  canMove,
+  registrantsOf,
+  validateApproval,
+  validateRejection,
+  validateRetire,
+  type Actor,
+} from '../src/workflows/transitions.js';
+import { otherSigner, TEST_KEYS, TEST_KID, TEST_SIGNER } from './support/identity.js';
 import type { LifecycleState } from '../src/workflows/definitions.js';
 import type { ModelPolicy } from '../src/policy/types.js';
 
@@ -13,10 +23,14 @@ const policy: ModelPolicy = {
   notify: {},
 };
 
+function actor(identity: string, extra: Partial<Actor> = {}): Actor {
+  return { identity, groups: [], channel: 'test', verified: true, ...extra };
+}
+
 function state(over: Partial<LifecycleState> = {}): LifecycleState {
   return {
     model: 'm', version: 3, workflowId: 'w', stage: 'Staging', phase: 'awaiting_approval', approvals: [], timeline: [], policy,
-    facts: { model: 'm', version: 3, registeredBy: 'carol', source: 's', status: 'READY', createdAt: '' },
+    facts: { model: 'm', version: 3, registeredBy: 'carol', registrant: 'carol', source: 's', status: 'READY', createdAt: '' },
     ...over,
   };
 }
@@ -34,50 +48,49 @@ describe('stage moves', () => {
 
 describe('approval rules', () => {
   it('when a listed approver who did not register the version approves, then it is allowed', () => {
-    assert.deepEqual(validateApproval(state(), { by: 'alice' }), { ok: true });
+    assert.deepEqual(validateApproval(state(), actor('alice')), { ok: true });
   });
   it('when an unlisted person approves, then UnauthorizedApprover names them and the allowed list', () => {
-    const v = validateApproval(state(), { by: 'mallory' });
+    const v = validateApproval(state(), actor('mallory'));
     assert.equal(v.ok, false);
     assert.equal(!v.ok && v.type, 'UnauthorizedApprover');
     assert.match(!v.ok ? v.message : '', /mallory may not approve m \(allowed: alice, bob, carol\)/);
   });
   it('when the registrant approves under four-eyes, then SelfApproval; without four-eyes it is allowed', () => {
-    assert.equal((validateApproval(state(), { by: 'carol' }) as { type: string }).type, 'SelfApproval');
+    assert.equal((validateApproval(state(), actor('carol')) as { type: string }).type, 'SelfApproval');
     const relaxed = { ...policy, approval: { ...policy.approval, fourEyes: false } };
-    assert.deepEqual(validateApproval(state({ policy: relaxed }), { by: 'carol' }), { ok: true });
+    assert.deepEqual(validateApproval(state({ policy: relaxed }), actor('carol')), { ok: true });
   });
   it('when the same person approves twice, then DuplicateApproval', () => {
     const s = state({ approvals: [{ by: 'alice', at: '', via: 'cli' }] });
-    assert.equal((validateApproval(s, { by: 'alice' }) as { type: string }).type, 'DuplicateApproval');
+    assert.equal((validateApproval(s, actor('alice')) as { type: string }).type, 'DuplicateApproval');
   });
   it('when the version is not awaiting approval, then NotAwaitingApproval says why', () => {
     const s = state({ phase: 'production', approvals: [{ by: 'bob', at: '', via: 'cli' }] });
-    const v = validateApproval(s, { by: 'alice' });
+    const v = validateApproval(s, actor('alice'));
     assert.equal((v as { type: string }).type, 'NotAwaitingApproval');
     assert.match((v as { message: string }).message, /already approved by bob/);
-    const done = validateApproval(state({ phase: 'done', outcome: 'expired' }), { by: 'alice' });
+    const done = validateApproval(state({ phase: 'done', outcome: 'expired' }), actor('alice'));
     assert.match((done as { message: string }).message, /ended \(expired\)/);
   });
-  it('when the identity is empty or the comment too long, then InvalidInput', () => {
-    assert.equal((validateApproval(state(), { by: ' ' }) as { type: string }).type, 'InvalidInput');
-    assert.equal((validateApproval(state(), { by: 'alice', comment: 'x'.repeat(2001) }) as { type: string }).type, 'InvalidInput');
+  it('when the comment is too long, then InvalidInput', () => {
+    assert.equal((validateApproval(state(), actor('alice', { comment: 'x'.repeat(2001) })) as { type: string }).type, 'InvalidInput');
   });
   it('when "*" is an approver, then anyone but the registrant may approve', () => {
     const open = { ...policy, approval: { ...policy.approval, approvers: ['*'] } };
-    assert.deepEqual(validateApproval(state({ policy: open }), { by: 'zed' }), { ok: true });
+    assert.deepEqual(validateApproval(state({ policy: open }), actor('zed')), { ok: true });
   });
 });
 
 describe('rejection and retirement rules', () => {
   it('when a rejection has no reason, then InvalidInput; an unlisted person cannot reject', () => {
-    assert.equal((validateRejection(state(), { by: 'alice', reason: '' }) as { type: string }).type, 'InvalidInput');
-    assert.equal((validateRejection(state(), { by: 'eve', reason: 'no' }) as { type: string }).type, 'UnauthorizedApprover');
-    assert.deepEqual(validateRejection(state(), { by: 'bob', reason: 'data leak' }), { ok: true });
+    assert.equal((validateRejection(state(), actor('alice', { reason: '' })) as { type: string }).type, 'InvalidInput');
+    assert.equal((validateRejection(state(), actor('eve', { reason: 'no' })) as { type: string }).type, 'UnauthorizedApprover');
+    assert.deepEqual(validateRejection(state(), actor('bob', { reason: 'data leak' })), { ok: true });
   });
   it('when retiring a version not in Production, then it is refused', () => {
-    assert.equal(validateRetire(state(), { by: 'alice' }).ok, false);
-    assert.deepEqual(validateRetire(state({ phase: 'production' }), { by: 'alice' }), { ok: true });
+    assert.equal(validateRetire(state(), actor('alice')).ok, false);
+    assert.deepEqual(validateRetire(state({ phase: 'production' }), actor('alice')), { ok: true });
   });
 });
 
@@ -86,5 +99,71 @@ describe('quorum', () => {
     assert.equal(approvalDecision(state({ approvals: [{ by: 'alice', at: '', via: '' }] })), 'pending');
     assert.equal(approvalDecision(state({ approvals: [{ by: 'alice', at: '', via: '' }, { by: 'bob', at: '', via: '' }] })), 'approved');
     assert.equal(approvalDecision(state({ approvals: [{ by: 'alice', at: '', via: '' }, { by: 'bob', at: '', via: '' }], rejection: { by: 'carol', reason: 'x', at: '' } })), 'rejected');
+  });
+});
+
+describe('groups and registrants', () => {
+  it('when the policy names group:ml-leads, then a member may approve and a non-member may not', () => {
+    const grouped = { ...policy, approval: { ...policy.approval, approvers: ['group:ml-leads'] } };
+    assert.deepEqual(validateApproval(state({ policy: grouped }), actor('zoe', { groups: ['ml-leads'] })), { ok: true });
+    assert.equal((validateApproval(state({ policy: grouped }), actor('zoe', { groups: ['sales'] })) as { type: string }).type, 'UnauthorizedApprover');
+  });
+  it('when nobody knows the registrant under four-eyes, then approval is refused unless the policy says allow', () => {
+    const unknown = state({ facts: { model: 'm', version: 3, source: 's', status: 'READY', createdAt: '' } });
+    assert.equal((validateApproval(unknown, actor('alice')) as { type: string }).type, 'UnknownRegistrant');
+    const allow = { ...policy, approval: { ...policy.approval, unknownRegistrant: 'allow' as const } };
+    assert.deepEqual(validateApproval({ ...unknown, policy: allow }, actor('alice')), { ok: true });
+  });
+  it('when a pipeline requested the promotion on behalf of a person, then both are registrants', () => {
+    const s = state({ facts: { model: 'm', version: 3, source: 's', status: 'READY', createdAt: '' }, requestedBy: { identity: 'kubeflow-pipeline', onBehalfOf: 'bob', channel: 'kubeflow' } });
+    assert.deepEqual(registrantsOf(s).sort(), ['bob', 'kubeflow-pipeline']);
+    assert.equal((validateApproval(s, actor('bob')) as { type: string }).type, 'SelfApproval');
+  });
+  it('when an approval belongs to an earlier round, then it neither counts toward quorum nor blocks approving again', () => {
+    const s = state({ approvalRound: 2, approvals: [{ by: 'alice', at: '', via: 'api', round: 1 }, { by: 'bob', at: '', via: 'api', round: 1 }] });
+    assert.equal(approvalDecision(s), 'pending');
+    assert.deepEqual(validateApproval(s, actor('alice')), { ok: true });
+  });
+});
+
+describe('attested decisions', () => {
+  const trusted = (over: Partial<LifecycleState> = {}) => state({ trust: { keys: TEST_KEYS, loadedAt: '' }, ...over });
+  const claims = (over: Record<string, unknown> = {}) => ({ kind: 'approve' as const, model: 'm', version: 3, identity: 'alice', groups: ['ml-leads'], channel: 'api', round: 1, ...over });
+  const now = Date.now();
+
+  it('when a front door signed the decision, then the actor comes from its claims, verified', () => {
+    const a = authenticate(trusted(), 'approve', { attestation: TEST_SIGNER.sign(claims({ comment: 'ok' })) }, now);
+    assert.ok(a.ok);
+    assert.deepEqual(a.ok && a.actor, { identity: 'alice', groups: ['ml-leads'], channel: 'api', verified: true, comment: 'ok' });
+  });
+  it('when a bare update names someone under requireVerifiedIdentity, then UnverifiedDecision', () => {
+    const a = authenticate(trusted(), 'approve', { by: 'alice', via: 'slack' }, now);
+    assert.equal(!a.ok && a.type, 'UnverifiedDecision');
+  });
+  it('when requireVerifiedIdentity is off, then a bare update is accepted as unverified', () => {
+    const lax = { ...policy, approval: { ...policy.approval, requireVerifiedIdentity: false } };
+    const a = authenticate(trusted({ policy: lax }), 'approve', { by: 'alice', via: 'slack' }, now);
+    assert.equal(a.ok && a.actor.verified, false);
+  });
+  it('when the claims were edited after signing, or signed by a key the worker does not hold, then refused', () => {
+    const att = TEST_SIGNER.sign(claims());
+    const edited = { ...att, payload: att.payload.replace('"alice"', '"bob"') };
+    assert.equal((authenticate(trusted(), 'approve', { attestation: edited }, now) as { type: string }).type, 'UnverifiedDecision');
+    const rogueSameKid = otherSigner(TEST_KID).sign(claims());
+    assert.equal((authenticate(trusted(), 'approve', { attestation: rogueSameKid }, now) as { type: string }).type, 'UnverifiedDecision');
+    const rogue = otherSigner().sign(claims());
+    assert.equal((authenticate(trusted(), 'approve', { attestation: rogue }, now) as { type: string }).type, 'UntrustedKey');
+    assert.equal((authenticate(state(), 'approve', { attestation: att }, now) as { type: string }).type, 'UntrustedKey');
+  });
+  it('when the attestation is for another kind, version, round or PR head, or expired, then refused', () => {
+    const refuse = (s: LifecycleState, kind: 'approve' | 'reject', over: Record<string, unknown>, at = now) =>
+      (authenticate(s, kind, { attestation: TEST_SIGNER.sign(claims(over)) }, at) as { type?: string; message?: string });
+    assert.match(refuse(trusted(), 'reject', {}).message ?? '', /for a approve decision, not reject/);
+    assert.match(refuse(trusted(), 'approve', { version: 4 }).message ?? '', /for m version 4/);
+    assert.equal(refuse(trusted({ approvalRound: 2 }), 'approve', { round: 1 }).type, 'StaleDecision');
+    const withPr = trusted({ pullRequest: { provider: 'git', id: 'x', url: 'u', branch: 'b', headSha: 'aaaa' } });
+    assert.equal(refuse(withPr, 'approve', { headSha: 'bbbb' }).type, 'StaleDecision');
+    assert.equal(refuse(withPr, 'approve', { headSha: 'aaaa' }).type, undefined);
+    assert.match(refuse(trusted(), 'approve', {}, now + 6 * 60_000).message ?? '', /expired/);
   });
 });

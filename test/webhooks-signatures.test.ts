@@ -16,7 +16,8 @@ import {
   verifySlack,
 } from '../src/webhooks/signatures.js';
 import { DeliveryDedupe } from '../src/webhooks/dedupe.js';
-import { TokenAuth } from '../src/api/auth.js';
+import { Authenticator } from '../src/api/auth.js';
+import { testApiEnv } from './support/identity.js';
 import { loadApiConfig } from '../src/config/api.js';
 import { ConfigError } from '../src/config.js';
 
@@ -122,26 +123,28 @@ describe('delivery dedupe', () => {
 });
 
 describe('API tokens and config', () => {
-  const env = {
-    MODELGATE_API_TOKENS: 'tok-alice-0123456789abcdef=alice, tok-bob-0123456789abcdef=bob',
-    MODELGATE_SLACK_USERS: 'U01ALICE=alice,W02BOB=bob',
-  };
+  const env = testApiEnv({ MODELGATE_API_TOKENS: 'tok-alice-0123456789abcdef=alice, tok-bob-0123456789abcdef=bob:read' });
 
-  it('when a known token is presented, then its identity is returned; unknown, malformed and missing ones are 401', () => {
-    const auth = new TokenAuth(loadApiConfig(env).tokens);
-    assert.equal(auth.identify('Bearer tok-bob-0123456789abcdef'), 'bob');
+  it('when a known token is presented, then its caller is returned with its scopes; unknown, malformed and missing ones are 401', async () => {
+    const auth = new Authenticator(loadApiConfig(env).identity.directory);
+    const bob = await auth.identify('Bearer tok-bob-0123456789abcdef');
+    assert.deepEqual([bob.identity, bob.scopes], ['bob', ['read']]);
+    const alice = await auth.identify('Bearer tok-alice-0123456789abcdef');
+    assert.deepEqual([alice.identity, alice.groups, alice.scopes], ['alice', ['ml-leads'], ['read', 'promote', 'approve', 'retire']]);
     for (const h of [undefined, '', 'Bearer', 'Basic tok-bob-0123456789abcdef', 'Bearer tok-bob-0123456789abcdeX']) {
-      assert.throws(() => auth.identify(h), (e: unknown) => (e as { status?: number }).status === 401, String(h));
+      await assert.rejects(auth.identify(h), (e: unknown) => (e as { status?: number }).status === 401, String(h));
     }
   });
 
-  it('when the config is parsed, then Slack users map to identities and bad entries name the key without echoing secrets', () => {
+  it('when the config is parsed, then bad entries name the key without echoing secrets', () => {
     const c = loadApiConfig(env);
-    assert.deepEqual(c.slack.users, { U01ALICE: 'alice', W02BOB: 'bob' });
+    assert.equal(c.identity.directory.bySlackUser('W02BOB')?.identity, 'bob');
     assert.equal(c.reconcile.intervalMs, 60_000);
-    assert.throws(() => loadApiConfig({ MODELGATE_API_TOKENS: 'short=alice' }), (e: unknown) => e instanceof ConfigError && /MODELGATE_API_TOKENS/.test(e.message) && !e.message.includes('short'));
-    assert.throws(() => loadApiConfig({ MODELGATE_API_TOKENS: 'supersecretvalue-without-identity' }), (e: unknown) => e instanceof ConfigError && !e.message.includes('supersecret'));
-    assert.throws(() => loadApiConfig({ MODELGATE_SLACK_USERS: 'alice=U1' }), /MODELGATE_SLACK_USERS/);
+    assert.throws(() => loadApiConfig(testApiEnv({ MODELGATE_API_TOKENS: 'short=alice' })), (e: unknown) => e instanceof ConfigError && /MODELGATE_API_TOKENS/.test(e.message) && !e.message.includes('short'));
+    assert.throws(() => loadApiConfig(testApiEnv({ MODELGATE_API_TOKENS: 'supersecretvalue-without-identity' })), (e: unknown) => e instanceof ConfigError && !e.message.includes('supersecret'));
+    assert.throws(() => loadApiConfig(testApiEnv({ MODELGATE_API_TOKENS: 'tok-zed-0123456789abcdef=zed' })), (e: unknown) => e instanceof ConfigError && /identity "zed", which is not in/.test(e.message) && !e.message.includes('tok-zed'));
+    assert.throws(() => loadApiConfig(testApiEnv({ MODELGATE_API_TOKENS: 'tok-kf-0123456789abcdef=kubeflow-pipeline:approve' })), (e: unknown) => e instanceof ConfigError && /beyond the identity's/.test(e.message));
+    assert.throws(() => loadApiConfig(testApiEnv({ MODELGATE_SLACK_USERS: 'U1=alice' })), /MODELGATE_SLACK_USERS: Slack users are linked in the identity directory/);
     assert.throws(() => loadApiConfig({ MODELGATE_RECONCILE_INTERVAL_MS: 'soon' }), /MODELGATE_RECONCILE_INTERVAL_MS/);
   });
 });

@@ -9,13 +9,12 @@ import { tokenHash, type IdentityDirectory } from '../identity/directory.js';
 import { isScope } from '../identity/directory.js';
 import type { Caller, Scope } from '../identity/types.js';
 import { HttpError } from './errors.js';
+import { looksLikeJwt, TokenRejected } from '../identity/oidc.js';
 
 /** What the API needs of an OIDC verifier (src/identity/oidc.ts). */
 export interface JwtVerifier {
   verify(jwt: string): Promise<{ subject: string; email?: string; scopes: string[] }>;
 }
-
-const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 export class Authenticator {
   constructor(
@@ -28,12 +27,14 @@ export class Authenticator {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
     if (!m) throw new HttpError(401, 'unauthorized', 'missing or malformed Authorization header (expected "Bearer <token>")');
     const token = m[1];
-    if (this.oidc && JWT.test(token)) {
+    if (this.oidc && looksLikeJwt(token)) {
       let verified: Awaited<ReturnType<JwtVerifier['verify']>>;
       try {
         verified = await this.oidc.verify(token);
       } catch (err) {
-        const reason = (err as { reason?: string }).reason ?? 'invalid token';
+        const reason = err instanceof TokenRejected ? err.reason : 'invalid token';
+        // The issuer being down says nothing about the token: a retryable 503, not a 401 that makes clients re-login.
+        if (reason === 'issuer unreachable') throw new HttpError(503, 'unavailable', 'the identity provider cannot be reached to verify the token; try again');
         throw new HttpError(401, 'invalid_token', `bearer token refused: ${reason}`);
       }
       const scopes = verified.scopes.filter(isScope);

@@ -12,6 +12,7 @@ import type { NotifyLinks } from '../slack/blocks.js';
 import { createSlackClient } from '../slack/client.js';
 import { DeliveryDedupe } from '../webhooks/dedupe.js';
 import { Authenticator, type JwtVerifier } from './auth.js';
+import { OidcVerifier } from '../identity/oidc.js';
 import { BackgroundTasks } from './background.js';
 import { Decisions } from './decisions.js';
 import { errorHandler, HttpError } from './errors.js';
@@ -100,7 +101,14 @@ export function buildServer(deps: ApiDeps): ApiServer {
   const links = deps.links ?? {};
 
   void app.register(healthRoutes({ client: deps.client, mlflow: deps.mlflow }));
-  const auth = new Authenticator(identity.directory, deps.oidc);
+  const oidc = identity.oidc;
+  const auth = new Authenticator(
+    identity.directory,
+    deps.oidc ??
+      (oidc
+        ? new OidcVerifier({ issuer: oidc.issuer, audience: oidc.audience, jwksUrl: oidc.jwksUrl, jwksCooldownMs: oidc.jwksCooldownMs })
+        : undefined),
+  );
   void app.register(v1Routes({ client: deps.client, auth, directory: identity.directory, decisions, signer, taskQueue: deps.taskQueue }));
   void app.register(
     mlflowWebhookRoute({ client: deps.client, secret: deps.config.mlflowWebhookSecret, dedupe, managedModels: deps.managedModels, taskQueue: deps.taskQueue }),

@@ -10,6 +10,7 @@ import {
   condition,
   getExternalWorkflowHandle,
   log,
+  patched,
   setCurrentDetails,
   setHandler,
   upsertMemo,
@@ -66,6 +67,7 @@ import {
   type PullRequestFinding,
 } from './gitops-steps.js';
 import { TAG } from '../mlflow/tags.js';
+import { PATCHES } from './patches.js';
 
 /** How long the superseder waits for the previous version's workflow to archive itself before doing it. */
 const SUPERSEDE_ACK_TIMEOUT_MS = 2 * 60 * 1000;
@@ -146,17 +148,19 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
     },
     { validator: (input) => gate('retire', input, (a) => validateRetire(state, a)) },
   );
-  // Anyone may ask for the keys to be reloaded: they come from the worker, so asking changes nothing but freshness.
+  /** Keys from the worker (one load at a time); then the promotion's requester, if its attestation verifies. */
   let trustLoading: Promise<void> | undefined;
-  setHandler(refreshTrustUpdate, async () => {
-    trustLoading ??= (async () => {
+  const loadTrust = (): Promise<void> =>
+    (trustLoading ??= (async () => {
       const { keys } = await trust.loadVerificationKeys();
       state.trust = { keys, loadedAt: new Date().toISOString() };
       state.requestedBy ??= verifiedRequester(state, input.trigger.attestation, workflowInfo().startTime.getTime());
     })().finally(() => {
       trustLoading = undefined;
-    });
-    await trustLoading;
+    }));
+  // Anyone may ask for the keys to be reloaded: they come from the worker, so asking changes nothing but freshness.
+  setHandler(refreshTrustUpdate, async () => {
+    await loadTrust();
     return { kids: Object.keys(state.trust?.keys ?? {}) };
   });
   setHandler(supersededSignal, (s) => {
@@ -198,7 +202,9 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
   details('waiting for MLflow to finish registering the version');
 
   // ---- policy and registration ----
-  state.policy = await registry.resolvePolicy({ model });
+  // Lifecycles started before attested decisions load their keys lazily (refreshTrust) instead.
+  const [policy] = await Promise.all([registry.resolvePolicy({ model }), patched(PATCHES.attestedDecisions) ? loadTrust() : undefined]);
+  state.policy = policy;
   try {
     state.facts = await registryWaits.waitForVersionReady({ model, version });
   } catch (err) {

@@ -10,6 +10,7 @@ import { createWorker, type WorkerDeps } from '../../src/worker.js';
 import type { MlflowRegistry } from '../../src/mlflow/types.js';
 import type { PolicySource } from '../../src/activities/registry.js';
 import { unique } from './stack.js';
+import { TEST_KEYS, testDirectory } from './identity.js';
 
 export const TEST_MAX_CACHED_WORKFLOWS = Number(process.env.MODELGATE_TEST_MAX_CACHED_WORKFLOWS ?? '0');
 
@@ -29,6 +30,8 @@ export async function startTestWorker(
     namespace: env.namespace ?? 'default',
     client: env.client,
     readyPollMs: 200,
+    verificationKeys: () => TEST_KEYS,
+    identities: testDirectory(),
     maxCachedWorkflows: TEST_MAX_CACHED_WORKFLOWS,
     ...deps,
     taskQueue,

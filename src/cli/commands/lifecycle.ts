@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import type { Client } from '@temporalio/client';
 import { queryLiteral, toVisibilityRow } from '../../audit/temporal.js';
 import type { VisibilityRow } from '../../audit/types.js';
-import { approve, getState, ModelgateError, reject, retire, startLifecycle } from '../../client.js';
+import { getState, ModelgateError } from '../../client.js';
+import { apiClient, versionPath, type DecisionAnswer } from '../api-client.js';
 import { MlflowError } from '../../mlflow/errors.js';
 import { LIFECYCLE_WORKFLOW, type LifecycleState } from '../../workflows/definitions.js';
 import { CliError, type CliContext } from '../context.js';
@@ -57,14 +58,17 @@ export function registerLifecycleCommands(program: Command, ctx: () => CliContex
     .command('promote <model> <version>')
     .description('start (or find) the lifecycle of a model version; waits until it needs a person or ends')
     .option('--no-wait', 'return as soon as the lifecycle is started')
+    .option('--token-file <file>', 'your modelgate API token (default: MODELGATE_TOKEN / MODELGATE_TOKEN_FILE)')
     .option('--timeout <seconds>', 'how long to wait for the evaluation', parsePositiveInt, 300)
     .option('--json', 'machine-readable output')
-    .action(async (model: string, rawVersion: string, opts: { wait: boolean; timeout: number; json?: boolean }) => {
+    .action(async (model: string, rawVersion: string, opts: { wait: boolean; timeout: number; json?: boolean; tokenFile?: string }) => {
       const c = ctx();
       const version = parseVersion(rawVersion);
       await assertVersionExists(c, model, version);
+      // Through the API: the promotion is attested as requested by the token's identity (a four-eyes registrant).
+      const api = apiClient(c.config.cli, opts.tokenFile);
+      const started = (await api.post<{ workflowId: string; started: boolean }>('/v1/promotions', { model, version, source: 'cli' })).body;
       const client = await c.client();
-      const started = await startLifecycle(client, model, version, { source: 'cli', by: process.env.USER }, c.config.temporal.taskQueue);
       if (!opts.json) process.stderr.write(`${started.started ? 'started' : 'found running'} lifecycle ${started.workflowId}\n`);
       if (!opts.wait) return opts.json ? printJson(started) : undefined;
       const deadline = Date.now() + opts.timeout * 1000;
@@ -80,41 +84,47 @@ export function registerLifecycleCommands(program: Command, ctx: () => CliContex
       }
     });
 
+  const decision = (kind: 'approve' | 'reject' | 'retire', model: string, rawVersion: string, body: Record<string, unknown>, opts: { json?: boolean; tokenFile?: string }) => {
+    const c = ctx();
+    const version = parseVersion(rawVersion);
+    return apiClient(c.config.cli, opts.tokenFile)
+      .post<DecisionAnswer>(`${versionPath(model, version)}/${kind}`, { ...body, via: 'cli' })
+      .then(({ body: answer }) => {
+        if (answer.already && !opts.json) process.stderr.write(`${answer.message}\n`);
+        printState(answer.state, !!opts.json);
+      });
+  };
+  const TOKEN_FILE = ['--token-file <file>', 'your modelgate API token (default: MODELGATE_TOKEN / MODELGATE_TOKEN_FILE)'] as const;
+
   program
     .command('approve <model> <version>')
-    .description('approve a Staging version for Production')
-    .requiredOption('--as <user>', 'your approver identity')
+    .description('approve a Staging version for Production (as the identity of your API token)')
     .option('--comment <text>', 'why')
+    .option(...TOKEN_FILE)
     .option('--json', 'machine-readable output')
-    .action(async (model: string, rawVersion: string, opts: { as: string; comment?: string; json?: boolean }) => {
-      const c = ctx();
-      const s = await approve(await c.client(), model, parseVersion(rawVersion), { by: opts.as, comment: opts.comment, via: 'cli' });
-      printState(s, !!opts.json);
-    });
+    .action((model: string, rawVersion: string, opts: { comment?: string; json?: boolean; tokenFile?: string }) =>
+      decision('approve', model, rawVersion, opts.comment ? { comment: opts.comment } : {}, opts),
+    );
 
   program
     .command('reject <model> <version>')
-    .description('reject a Staging version')
-    .requiredOption('--as <user>', 'your approver identity')
+    .description('reject a Staging version (as the identity of your API token)')
     .requiredOption('--reason <text>', 'why it must not go to Production')
+    .option(...TOKEN_FILE)
     .option('--json', 'machine-readable output')
-    .action(async (model: string, rawVersion: string, opts: { as: string; reason: string; json?: boolean }) => {
-      const c = ctx();
-      const s = await reject(await c.client(), model, parseVersion(rawVersion), { by: opts.as, reason: opts.reason, via: 'cli' });
-      printState(s, !!opts.json);
-    });
+    .action((model: string, rawVersion: string, opts: { reason: string; json?: boolean; tokenFile?: string }) =>
+      decision('reject', model, rawVersion, { reason: opts.reason }, opts),
+    );
 
   program
     .command('retire <model> <version>')
     .description('take a Production version out of Production (archives it; the model then has none)')
-    .requiredOption('--as <user>', 'your identity')
     .option('--reason <text>', 'why')
+    .option(...TOKEN_FILE)
     .option('--json', 'machine-readable output')
-    .action(async (model: string, rawVersion: string, opts: { as: string; reason?: string; json?: boolean }) => {
-      const c = ctx();
-      const s = await retire(await c.client(), model, parseVersion(rawVersion), { by: opts.as, reason: opts.reason });
-      printState(s, !!opts.json);
-    });
+    .action((model: string, rawVersion: string, opts: { reason?: string; json?: boolean; tokenFile?: string }) =>
+      decision('retire', model, rawVersion, opts.reason ? { reason: opts.reason } : {}, opts),
+    );
 
   program
     .command('status <model> [version]')

@@ -1,0 +1,8 @@
+/**
+ * patched() ids of workflow changes that running executions must survive (docs/operations.md). An id stays
+ * here until no execution started before it can still be open; then `deprecatePatch`, then removal.
+ */
+export const PATCHES = {
+  /** Verification keys loaded at start, beside the policy (older runs load them on the first decision). */
+  attestedDecisions: 'attested-decisions-v1',
+} as const;
