@@ -4,6 +4,7 @@
  * say why; everything else is thrown as a plain Error and retried by the activity's retry policy.
  */
 import { ApplicationFailure } from '@temporalio/common';
+import { maskUrlCredentials } from '../util/url-credentials.js';
 
 export const GitopsFailureTypes = {
   ManifestInvalid: 'ManifestInvalid',
@@ -40,5 +41,5 @@ export class ManifestError extends Error {
 
 /** Credentials in a remote URL (`https://user:token@host/...`) never reach an error message or a log. */
 export function redactUrl(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi, '$1***@');
+  return maskUrlCredentials(text);
 }

@@ -1,20 +1,45 @@
 /**
- * Structured logs (pino). Secrets are redacted by key wherever they appear in a logged object, so a config
- * or request dumped by mistake still never prints a token.
+ * Structured logs (pino). Every logged object, child logger binding and message goes through redact.ts: a
+ * value under a secret-looking key (token, secret, password, authorization, cookie, api key …) at any depth
+ * becomes "[redacted]" and URL userinfo is masked, so a config, request or error dumped by mistake still never
+ * prints a credential.
  */
 import { pino, type Logger } from 'pino';
 import { lifecycleWorkflowId } from '../workflows/definitions.js';
+import { redact } from './redact.js';
+import { maskUrlCredentials } from '../util/url-credentials.js';
 
 export type { Logger };
 
-export const REDACT_PATHS = [
-  '*.token', '*.password', '*.secret', '*.apiKey', '*.privateKey', '*.authorization', '*.Authorization',
-  'headers.authorization', 'req.headers.authorization', 'req.headers["x-slack-signature"]',
-  'req.headers["x-hub-signature-256"]', 'req.headers["x-mlflow-signature"]',
-];
+export function createLogger(level: string = 'info', bindings: Record<string, unknown> = {}, stream?: pino.DestinationStream): Logger {
+  const options: pino.LoggerOptions = {
+    level,
+    base: redact({ service: 'modelgate', ...bindings }),
+    formatters: { log: (obj) => redact(obj) },
+    serializers: {
+      // formatters.log has already turned errors into plain serialized objects; pino's default `err`
+      // serializer would serialize that object again, as type "Object".
+      err: (v: unknown) => redact(v),
+      // `log.error(err)` takes the error's message as the line's message: mask URLs there too.
+      msg: (v: unknown) => (typeof v === 'string' ? maskUrlCredentials(v) : v),
+    },
+  };
+  const logger = stream ? pino(options, stream) : pino(options);
+  return redactChildBindings(logger);
+}
 
-export function createLogger(level: string = 'info', bindings: Record<string, unknown> = {}): Logger {
-  return pino({ level, base: { service: 'modelgate', ...bindings }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } });
+/**
+ * pino runs `formatters.bindings` on the root's bindings only (children reset it), so `child()` is wrapped
+ * instead. Children are created from their parent with Object.create, so they inherit the wrapper.
+ */
+function redactChildBindings(logger: Logger): Logger {
+  type Child = (this: Logger, bindings: pino.Bindings, options?: pino.ChildLoggerOptions) => Logger;
+  const original = (Object.getPrototypeOf(logger) as { child: Child }).child;
+  const wrapped: Child = function (bindings, options) {
+    return original.call(this, redact(bindings), options);
+  };
+  logger.child = wrapped as unknown as Logger['child'];
+  return logger;
 }
 
 export interface LifecycleBindings {

@@ -1,12 +1,14 @@
 /**
  * Loads the policy YAML (docs/policy.md), merges each `models.<name>` entry over `defaults`, validates every
  * resolved policy at load so a bad file stops the worker at start, and points every error at the file, line
- * and column of the offending node: `<file>:<line>:<col>: <path>: <reason>`.
+ * and column of the offending node: `<file>:<line>:<col>: <path>: <reason>`. A value carrying a credential in a
+ * URL is refused first (secrets.ts): the resolved policy travels into workflow history, queries and logs.
  */
 import { readFileSync } from 'node:fs';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type YAMLMap } from 'yaml';
 import type { z } from 'zod';
 import { fileSchema, policySchema, type ParsedPolicy } from './schema.js';
+import { findCredential } from './secrets.js';
 import type { ModelPolicy } from './types.js';
 
 export class PolicyError extends Error {
@@ -78,6 +80,10 @@ export function parsePolicy(text: string, fileName: string): PolicySet {
     const message = syntax.code === 'MULTIPLE_DOCS' ? 'a policy file holds one YAML document (found a second `---`)' : firstLine(syntax.message);
     throw where.error({ line, col, path: 'yaml', message });
   }
+
+  // Before any other check, so no later message (an enum's "got …") can quote a credential.
+  const credential = findCredential(doc.contents);
+  if (credential) throw where.error({ ...where.nodePos(credential.node), path: formatPath(credential.path), message: credential.message });
 
   let raw: unknown;
   try {
@@ -260,7 +266,7 @@ class Locator {
     return { ...this.nodePos(best?.node), path: formatPath(full), message };
   }
 
-  private nodePos(node: Node | undefined): { line: number; col: number } {
+  nodePos(node: Node | undefined): { line: number; col: number } {
     return node?.range ? this.pos(node.range[0]) : { line: 1, col: 1 };
   }
 
