@@ -1,6 +1,6 @@
 # modelgate worker and HTTP API (one image; docker-compose.yml picks the command).
 #   docker build -t modelgate .
-#   docker run modelgate                                   # worker: node dist/src/worker.js
+#   docker run modelgate                                   # worker: node dist/src/worker-main.js
 #   docker run modelgate node dist/src/api/main.js         # API
 # Configuration is environment only (src/config.ts); the policy file defaults to /app/policies/policy.yaml.
 
@@ -30,4 +30,4 @@ COPY policies ./policies
 # /data holds the git provider's caches; a named volume mounted there inherits this ownership.
 RUN mkdir -p /data && chown node:node /data
 USER node
-CMD ["node", "dist/src/worker.js"]
+CMD ["node", "dist/src/worker-main.js"]

@@ -4,7 +4,7 @@
  */
 import { loadConfig } from '../src/config.js';
 import { MlflowClient } from '../src/mlflow/client.js';
-import { registerTrainedVersion } from '../test/support/fixtures.js';
+import { registerTrainingRun } from '../src/mlflow/training-run.js';
 
 async function main(): Promise<void> {
   const [model, accuracy] = process.argv.slice(2);
@@ -15,10 +15,12 @@ async function main(): Promise<void> {
   const uri = config.mlflow.trackingUri ?? `http://127.0.0.1:${config.embedded.mlflowPort}`;
   const mlflow = new MlflowClient({ trackingUri: uri, auth: config.mlflow.auth, timeoutMs: config.mlflow.timeoutMs });
   try {
-    const v = await registerTrainedVersion(mlflow, model, {
+    const v = await registerTrainingRun(mlflow, model, {
       user: 'carol',
       metrics: { accuracy: acc, f1: Math.max(0, acc - 0.04), latency_p99_ms: 28 },
       params: { model_type: 'gradient_boosting', learning_rate: '0.1', n_estimators: '300' },
+      // The lineage the sample policy requires (policies/policy.yaml: requiredTags).
+      tags: { 'data.lookback_days': '30', 'training.source': 's3://datalake/fraud/2026-11' },
     });
     process.stdout.write(`registered ${model} version ${v.version} (run ${v.runId}, registered by carol) in ${uri}\n`);
   } finally {

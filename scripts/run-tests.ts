@@ -2,6 +2,8 @@
  * Test entry (`npm test` → scripts/test.sh → here): starts one real Temporal dev server and one real MLflow
  * server on free loopback ports in a fresh temporary data folder, runs node's test runner over the compiled
  * tests with their addresses in the environment, then stops both. Extra arguments select test files.
+ * The tests inherit the rest of the environment, MODELGATE_CRD_DIR (where the published CRD schemas are,
+ * test/support/k8s-crds.ts) included.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';

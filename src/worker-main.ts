@@ -1,7 +1,10 @@
 /**
- * Runs a worker from the environment: validates every configuration section first (a bad key stops the start
- * with the key and the reason), then builds each external client once and hands it to createWorker.
+ * The worker process, `node dist/src/worker-main.js` (the image's default command, the compose
+ * modelgate-worker service): runs a worker from the environment. Validates every configuration section first
+ * (a bad key stops the start with the key and the reason), then builds each external client once and hands it
+ * to createWorker (worker.ts, the library). `npm start` imports buildWorkerFromConfig from here.
  */
+import { pathToFileURL } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { ConfigError, loadConfig, type Config } from './config.js';
@@ -28,7 +31,7 @@ export interface WorkerRuntime {
   close(): Promise<void>;
 }
 
-/** Build (but do not run) a worker from env. Shared by `node dist/src/worker.js` and `npm start`. */
+/** Build (but do not run) a worker from env. Shared by `node dist/src/worker-main.js` and `npm start`. */
 export async function buildWorkerFromConfig(
   env: NodeJS.ProcessEnv,
   local?: { invalidate(model: string): void },
@@ -125,4 +128,11 @@ export async function runWorkerFromConfig(env: NodeJS.ProcessEnv): Promise<void>
     await rt.close();
     await metrics?.close();
   }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  runWorkerFromConfig(process.env).catch((err: unknown) => {
+    process.stderr.write(`modelgate worker: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
 }

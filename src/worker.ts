@@ -1,10 +1,11 @@
 /**
- * The worker: builds every external client once, hands narrow interfaces to the activity factories, and runs
- * the prebuilt workflow bundle. `createWorker` is also what tests and benchmarks start.
+ * The worker as a library: hands the external clients it is given, as narrow interfaces, to the activity
+ * factories and runs the prebuilt workflow bundle. `createWorker` is what worker-main.ts (the deployed
+ * process, `node dist/src/worker-main.js`), `npm start`, tests and benchmarks build on; this module imports
+ * nothing of them and runs nothing when imported.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { Client } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createRegistryActivities, type PolicySource } from './activities/registry.js';
@@ -92,18 +93,5 @@ export async function createWorker(deps: WorkerDeps): Promise<Worker> {
     ...(deps.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: deps.maxCachedWorkflows } : {}),
     ...(deps.logger ? { interceptors: { activity: [activityLogging(deps.logger)] } } : {}),
     ...deps.workerOptions,
-  });
-}
-
-/** `node dist/src/worker.js`: run a worker from the environment's configuration. */
-async function main(): Promise<void> {
-  const { runWorkerFromConfig } = await import('./worker-main.js');
-  await runWorkerFromConfig(process.env);
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`modelgate worker: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
   });
 }

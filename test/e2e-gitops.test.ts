@@ -1,8 +1,9 @@
 /**
  * The GitOps deployment mode end to end on the real Temporal and MLflow servers: the plain-git provider on a
  * real bare repository, and rollout verification through the real @kubernetes/client-node against the
- * Kubernetes API double (objects checked against the published KServe/ArgoCD CRDs). A small "ArgoCD" loop in
- * the test applies what lands on the repo's main branch to the InferenceService, as a cluster would.
+ * Kubernetes API double (objects checked against the published KServe/ArgoCD CRDs; without them, against
+ * their structure, and the final conformance test skips). A small "ArgoCD" loop in the test applies what
+ * lands on the repo's main branch to the InferenceService, as a cluster would.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +15,7 @@ import type { Client } from '@temporalio/client';
 import { getState } from '../src/client.js';
 import { approve, reject, startLifecycle } from './support/identity.js';
 import { lifecycleWorkflowId, type LifecycleState } from '../src/workflows/definitions.js';
+import { INFERENCE_SERVICES } from '../src/k8s/types.js';
 import { parsePolicy } from '../src/policy/load.js';
 import type { MlflowClient } from '../src/mlflow/client.js';
 import { initLocalGitopsRepo } from '../src/gitops/git-provider.js';
@@ -22,6 +24,7 @@ import { createK8sClient, loadK8sConfig } from '../src/config/k8s.js';
 import { connectTestEnv, testStack, unique } from './support/stack.js';
 import { registerTrainedVersion, testMlflow } from './support/fixtures.js';
 import { eventually, startTestWorker, type RunningWorker } from './support/worker.js';
+import { crdSchemasMissing } from './support/k8s-crds.js';
 import { K8sDouble } from './support/k8s-double.js';
 import { applyStorageUri, createServingInferenceService, markFailedToLoad, markReady } from './support/k8s-fixtures.js';
 import { collectAudit } from '../src/audit/collect.js';
@@ -205,5 +208,11 @@ defaults:
     assert.equal(await mlflow.getVersionByAlias(model, 'production'), null);
     const events = await client.workflow.getHandle(lifecycleWorkflowId(model, v.version)).fetchHistory();
     assert.ok((events.events?.length ?? 0) > 0);
+  });
+
+  it('when every scenario above has run, then every object the double stored or served conformed to the published CRD schemas', { skip: crdSchemasMissing() }, () => {
+    assert.equal(double.checkedAgainst, 'crd');
+    assert.ok(double.requestsFor(INFERENCE_SERVICES).length > 0, 'the scenarios ran against the double');
+    double.assertConforming();
   });
 });

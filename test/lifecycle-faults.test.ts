@@ -1,5 +1,5 @@
 /**
- * Reliability: the real worker process (`node dist/src/worker.js`) is SIGKILLed at the worst moments and a new
+ * Reliability: the real worker process (`node dist/src/worker-main.js`) is SIGKILLed at the worst moments and a new
  * one finishes the promotion. A recording proxy in front of the real MLflow server counts every write: each
  * transition, alias and tag happens exactly once.
  */
@@ -52,7 +52,7 @@ describe('modelLifecycle when the worker process dies', () => {
   });
 
   function startWorkerProcess(taskQueue: string): ChildProcess {
-    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist', 'src', 'worker.js')], {
+    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist', 'src', 'worker-main.js')], {
       env: {
         ...process.env,
         TEMPORAL_ADDRESS: testStack().temporalAddress,

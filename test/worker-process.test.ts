@@ -1,5 +1,5 @@
 /**
- * The worker as deployed (`node dist/src/worker.js`, the compose modelgate-worker service) against the test
+ * The worker as deployed (`node dist/src/worker-main.js`, the compose modelgate-worker service) against the test
  * stack's real Temporal and MLflow: it starts from the environment alone, serves modelgate's metrics on
  * MODELGATE_METRICS_ADDRESS, refuses a bad metrics setting with one line, and stops cleanly on SIGTERM.
  */
@@ -14,7 +14,7 @@ import { startMetricsServer } from '../src/observability/metrics-server.js';
 import { testStack, unique } from './support/stack.js';
 import { eventually } from './support/wait.js';
 
-const WORKER = join(PROJECT_ROOT, 'dist', 'src', 'worker.js');
+const WORKER = join(PROJECT_ROOT, 'dist', 'src', 'worker-main.js');
 
 function startWorker(extraEnv: Record<string, string>) {
   const child = spawn(process.execPath, [WORKER], {

@@ -1,27 +1,69 @@
 /**
- * The published CRD schemas (../shared/crds/, read in place) as validators, so the Kubernetes API double
- * can only serve objects a real cluster with these CRDs would hold. Two Kubernetes behaviours are emulated
- * on top of plain JSON Schema: unknown fields are rejected where the apiserver would silently prune them
- * (a misspelt status field must fail a test, not vanish), and `x-kubernetes-list-type` set/map uniqueness.
+ * The published CRD schemas as validators, so the Kubernetes API double can only serve objects a real cluster
+ * with these CRDs would hold. They are read in place from MODELGATE_CRD_DIR (default: ../shared/crds beside the
+ * project root) and never copied into the project. Two Kubernetes behaviours are emulated on top of plain
+ * JSON Schema: unknown fields are rejected where the apiserver would silently prune them (a misspelt status
+ * field must fail a test, not vanish), and `x-kubernetes-list-type` set/map uniqueness.
  * Compiling the whole KServe schema (~2 MB, the pod spec repeated per component) costs ~30 s, so big object
  * nodes are walked by hand and only the subschemas of fields an object actually has get compiled (cached).
+ *
+ * Without the schemas (a fresh clone has no ../shared), the contract checks skip with `crdSchemasMissing()` as
+ * their reason, and the kinds fall back to a structural check of what every such object must be (apiVersion,
+ * kind, metadata, the CRD's top-level fields only, spec and status objects), so the double still refuses junk.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Ajv, type AnySchemaObject, type ValidateFunction } from 'ajv';
 import formats from 'ajv-formats';
 import { parse } from 'yaml';
 import { PROJECT_ROOT } from '../../src/stack/embedded.js';
-import type { K8sObject, ResourceKind } from '../../src/k8s/types.js';
+import { ARGO_APPLICATIONS, INFERENCE_SERVICES, type K8sObject, type ResourceKind } from '../../src/k8s/types.js';
 
-export const CRD_DIR = join(PROJECT_ROOT, '..', 'shared', 'crds');
 export const CRD_FILES = ['kserve-inferenceservices.yaml', 'argocd-application.yaml'];
+
+/** Where the schemas are read from: `$MODELGATE_CRD_DIR`, else `<project root>/../shared/crds`. */
+export function crdDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.MODELGATE_CRD_DIR ? resolve(env.MODELGATE_CRD_DIR) : join(PROJECT_ROOT, '..', 'shared', 'crds');
+}
+
+/** One published CRD file, by name (one of CRD_FILES). */
+export function crdPath(file: string): string {
+  return join(crdDir(), file);
+}
+
+let missing: { reason: string | undefined } | undefined;
+
+/**
+ * Why the contract checks (objects against the published CRD schemas) cannot run: undefined when every file
+ * of CRD_FILES is in crdDir(). Pass it as a test's `skip`. The first call that finds them missing says so
+ * on stderr, once per process.
+ */
+export function crdSchemasMissing(): string | undefined {
+  if (!missing) {
+    const dir = crdDir();
+    const absent = CRD_FILES.filter((f) => !existsSync(join(dir, f)));
+    const reason = absent.length
+      ? `no published CRD schemas in ${dir} (missing ${absent.join(', ')}; set MODELGATE_CRD_DIR to where they are)`
+      : undefined;
+    if (reason) {
+      process.stderr.write(
+        `modelgate tests: CRD schema directory ${dir} is missing ${absent.join(', ')}: contract checks against the published CRDs are skipped, the Kubernetes double checks object structure only\n`,
+      );
+    }
+    missing = { reason };
+  }
+  return missing.reason;
+}
 
 export interface CrdKind extends ResourceKind {
   /** The served version has a status subresource: writes to the main resource leave status alone. */
   statusSubresource: boolean;
+  /** What `check` holds objects to: the published schema, or (schemas absent) the structural fallback. */
+  checkedAgainst: 'crd' | 'structure';
+  /** The object's top-level fields, and those of them it must have (sorted). */
+  topLevel: { fields: string[]; required: string[] };
   /** Problems with the object, empty when it conforms. */
   check(obj: unknown): string[];
 }
@@ -37,9 +79,13 @@ interface CrdDoc {
 
 let cache: Map<string, CrdKind> | undefined;
 
-/** Keyed by `<group>/<plural>`; compiled once per process (the KServe schema is ~2 MB). */
+/**
+ * Keyed by `<group>/<plural>`; compiled once per process (the KServe schema is ~2 MB). Without the schemas
+ * (crdSchemasMissing()), the structural fallback kinds.
+ */
 export function crdKinds(): Map<string, CrdKind> {
   if (cache) return cache;
+  if (crdSchemasMissing()) return (cache = structuralKinds());
   const ajv = new Ajv({ allErrors: true, strict: false, validateFormats: true });
   (formats as unknown as { default: (a: Ajv) => void }).default(ajv);
   ajv.addKeyword({ keyword: 'x-kubernetes-preserve-unknown-fields' });
@@ -56,11 +102,12 @@ export function crdKinds(): Map<string, CrdKind> {
   });
   const kinds = new Map<string, CrdKind>();
   for (const file of CRD_FILES) {
-    const crd = readCrd(join(CRD_DIR, file));
+    const crd = readCrd(crdPath(file));
     if (crd.kind !== 'CustomResourceDefinition') throw new Error(`${file}: not a CustomResourceDefinition`);
     const version = crd.spec.versions.find((v) => v.served);
     if (!version) throw new Error(`${file}: no served version`);
-    const validate = lazyValidator(ajv, structural(version.schema.openAPIV3Schema) as AnySchemaObject);
+    const root = version.schema.openAPIV3Schema;
+    const validate = lazyValidator(ajv, structural(root) as AnySchemaObject);
     const { group } = crd.spec;
     const { kind, plural } = crd.spec.names;
     const apiVersion = `${group}/${version.name}`;
@@ -70,17 +117,57 @@ export function crdKinds(): Map<string, CrdKind> {
       plural,
       kind,
       statusSubresource: !!version.subresources?.status,
-      check(obj: unknown): string[] {
-        const problems: string[] = [];
-        const o = obj as K8sObject;
-        if (o?.apiVersion !== apiVersion) problems.push(`apiVersion is ${String(o?.apiVersion)}, expected ${apiVersion}`);
-        if (o?.kind !== kind) problems.push(`kind is ${String(o?.kind)}, expected ${kind}`);
-        if (!o?.metadata?.name) problems.push('metadata.name is missing');
-        return problems.concat(validate(obj, ''));
-      },
+      checkedAgainst: 'crd',
+      topLevel: { fields: Object.keys((root.properties as object | undefined) ?? {}).sort(), required: [...((root.required as string[] | undefined) ?? [])].sort() },
+      check: (obj: unknown) => identity(obj, apiVersion, kind).concat(validate(obj, '')),
     });
   }
   cache = kinds;
+  return kinds;
+}
+
+/** What the apiserver checks of any object before its CRD schema: the type it is sent as, and its name. */
+function identity(obj: unknown, apiVersion: string, kind: string): string[] {
+  const problems: string[] = [];
+  const o = obj as K8sObject;
+  if (o?.apiVersion !== apiVersion) problems.push(`apiVersion is ${String(o?.apiVersion)}, expected ${apiVersion}`);
+  if (o?.kind !== kind) problems.push(`kind is ${String(o?.kind)}, expected ${kind}`);
+  if (!o?.metadata?.name) problems.push('metadata.name is missing');
+  return problems;
+}
+
+/**
+ * The two kinds as modelgate's types describe them, checked only for shape when the published schemas are
+ * absent: identity, the CRD's top-level fields and nothing else (a misspelt `status` is refused), required
+ * top-level fields, and object-valued spec/status. Problems read like the schema validator's. The k8s-double
+ * contract test checks these facts against the CRDs when they are there.
+ */
+export function structuralKinds(): Map<string, CrdKind> {
+  const shapes: Array<{ kind: ResourceKind; statusSubresource: boolean; fields: string[]; required: string[] }> = [
+    { kind: INFERENCE_SERVICES, statusSubresource: true, fields: ['apiVersion', 'kind', 'metadata', 'spec', 'status'], required: [] },
+    { kind: ARGO_APPLICATIONS, statusSubresource: false, fields: ['apiVersion', 'kind', 'metadata', 'operation', 'spec', 'status'], required: ['metadata', 'spec'] },
+  ];
+  const kinds = new Map<string, CrdKind>();
+  for (const { kind: k, statusSubresource, fields, required } of shapes) {
+    const objectFields = fields.filter((f) => f !== 'apiVersion' && f !== 'kind');
+    kinds.set(`${k.group}/${k.plural}`, {
+      ...k,
+      statusSubresource,
+      checkedAgainst: 'structure',
+      topLevel: { fields: [...fields].sort(), required: [...required].sort() },
+      check(obj: unknown): string[] {
+        const problems = identity(obj, `${k.group}/${k.version}`, k.kind);
+        if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return problems.concat('/ must be object');
+        const o = obj as Record<string, unknown>;
+        for (const key of required) if (!(key in o)) problems.push(`/ must have required property '${key}'`);
+        for (const [key, value] of Object.entries(o)) {
+          if (!fields.includes(key)) problems.push(`/ must NOT have additional properties (${key})`);
+          else if (objectFields.includes(key) && (value === null || typeof value !== 'object' || Array.isArray(value))) problems.push(`/${key} must be object`);
+        }
+        return problems;
+      },
+    });
+  }
   return kinds;
 }
 

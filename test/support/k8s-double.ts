@@ -4,9 +4,10 @@
  * GET / LIST (list metadata.resourceVersion, fieldSelector metadata.name) / WATCH (newline-delimited JSON
  * ADDED, MODIFIED, DELETED, BOOKMARK; a resourceVersion older than the retained events → ERROR event with a
  * 410 Expired Status, or an HTTP 410) / PUT and merge PATCH with resourceVersion preconditions (409) / a
- * per-verb RBAC switch (403) for the CRD kinds in ../shared/crds/. Every object is checked against its CRD
- * schema when it is written and again every time it is served: a non-conforming object is refused
- * (the write throws; a read answers 500) and recorded in `violations`.
+ * per-verb RBAC switch (403) for the CRD kinds of test/support/k8s-crds.ts. Every object is checked against its
+ * CRD schema (read from MODELGATE_CRD_DIR; without the schemas, against the kind's structure only) when it is
+ * written and again every time it is served: a non-conforming object is refused (the write throws; a read
+ * answers 500) and recorded in `violations`.
  */
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -64,7 +65,7 @@ export class K8sDouble {
   readonly token: string;
   /** Every API request, in order. */
   readonly requests: RecordedRequest[] = [];
-  /** Objects that failed their CRD schema, with why (empty in a passing test). */
+  /** Objects that failed their CRD schema (or structure), with why (empty in a passing test). */
   readonly violations: string[] = [];
 
   private rv = 1;
@@ -169,6 +170,11 @@ export class K8sDouble {
 
   requestsFor(kind: ResourceKind, verb?: DoubleVerb): RecordedRequest[] {
     return this.requests.filter((r) => r.plural === kind.plural && (!verb || r.verb === verb));
+  }
+
+  /** What stored and served objects are held to: the published CRD schemas, or (schemas absent) their structure. */
+  get checkedAgainst(): CrdKind['checkedAgainst'] {
+    return [...this.kinds.values()].every((k) => k.checkedAgainst === 'crd') ? 'crd' : 'structure';
   }
 
   /** Throws when any served or written object failed its schema. */
