@@ -197,10 +197,11 @@ describe('modelLifecycle in registry mode', () => {
     assert.equal((await getState(client, model, v.version)).approvals.length, 0);
   });
 
-  it('when the registrant approves their own version under four-eyes, then it is refused', async () => {
+  it('when the registrant approves their own version under four-eyes, then it is refused even with a forged mlflow.user tag', async () => {
     const model = unique('selfapprove');
-    const v = await registerTrainedVersion(mlflow, model, { user: 'carol' });
-    await start(model, v.version);
+    // carol trains and asks for the promotion, but her client wrote someone else into the run's mlflow.user tag.
+    const v = await registerTrainedVersion(mlflow, model, { user: 'dana' });
+    await startLifecycle(client, model, v.version, { source: 'test', by: 'carol' }, taskQueue);
     await phaseIs(model, v.version, 'awaiting_approval');
     await assert.rejects(approve(client, model, v.version, { by: 'carol' }), (err: unknown) => {
       assert.ok(err instanceof ModelgateError);
