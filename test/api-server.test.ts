@@ -11,7 +11,7 @@ import type { Client } from '@temporalio/client';
 import { request } from 'undici';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { getState } from '../src/client.js';
-import { startLifecycle } from './support/identity.js';
+import { startLifecycle, testApiEnv } from './support/identity.js';
 import { lifecycleWorkflowId, type LifecycleState } from '../src/workflows/definitions.js';
 import { buildServer, type ApiServer } from '../src/api/server.js';
 import { loadApiConfig } from '../src/config/api.js';
@@ -91,12 +91,12 @@ describe('HTTP API', () => {
     mlflow = testMlflow(testStack().mlflowUri);
     worker = await startTestWorker(env, { mlflow, policies: policies() });
     spy = spyClient(env.client);
-    const config = loadApiConfig({
-      MODELGATE_API_TOKENS: Object.entries(TOKENS).map(([who, t]) => `${t}=${who}`).join(','),
+    const config = loadApiConfig(testApiEnv({
+      MODELGATE_API_TOKENS: Object.entries(TOKENS).map(([who, t]) => `${t}=${who === 'kfp' ? 'kubeflow-pipeline' : who}`).join(','),
       MODELGATE_MLFLOW_WEBHOOK_SECRET: MLFLOW_SECRET,
       MODELGATE_GITHUB_WEBHOOK_SECRET: GITHUB_SECRET,
       MODELGATE_SLACK_SIGNING_SECRET: SLACK_SECRET,
-    });
+    }));
     app = buildServer({
       client: spy.client,
       config,
@@ -133,7 +133,7 @@ describe('HTTP API', () => {
   const staged = async (): Promise<{ model: string; version: number }> => {
     const model = unique('api');
     const v = await registerTrainedVersion(mlflow, model, { user: 'carol' });
-    await startLifecycle(env.client, model, v.version, { source: 'test' }, worker.taskQueue);
+    await startLifecycle(env.client, model, v.version, { source: 'test', by: 'carol' }, worker.taskQueue);
     await eventually(`${model} awaiting approval`, async () => ((await getState(env.client, model, v.version)).phase === 'awaiting_approval' ? true : undefined));
     return { model, version: v.version };
   };
@@ -317,6 +317,39 @@ describe('HTTP API', () => {
     const got = await call('GET', path, { token: TOKENS.alice });
     assert.equal(got.status, 200);
     assert.equal((got.json as unknown as LifecycleState).approvals[0]?.by, 'bob');
+  });
+
+  it('when a pipeline token (promote scope only) approves, rejects or retires, then 403 insufficient_scope and Temporal is not called', async () => {
+    const { model, version } = await staged();
+    const path = `/v1/models/${encodeURIComponent(model)}/versions/${version}`;
+    const before = spy.calls();
+    for (const [what, body] of [['approve', {}], ['reject', { reason: 'not mine to say' }], ['retire', {}]] as const) {
+      const r = await call('POST', `${path}/${what}`, { token: TOKENS.kfp, body });
+      assert.equal(r.status, 403, `${what}: ${r.text}`);
+      assert.equal(r.json.code, 'insufficient_scope', what);
+      assert.match(String(r.json.message), new RegExp(`kubeflow-pipeline's credential does not carry the "${what === 'reject' ? 'approve' : what}" scope`));
+    }
+    assert.equal(spy.calls(), before, 'refused before reaching Temporal');
+    const who = await call('GET', '/v1/whoami', { token: TOKENS.kfp });
+    assert.deepEqual(who.json.scopes, ['promote', 'read']);
+  });
+
+  it('when a pipeline promotes on behalf of carol through the API, then carol and the pipeline are registrants and carol may not approve', async () => {
+    const model = unique('api-behalf');
+    const v = await registerTrainedVersion(mlflow, model, { user: 'dana' });
+    const started = await call('POST', '/v1/promotions', { token: TOKENS.kfp, body: { model, version: v.version, source: 'kubeflow', onBehalfOf: 'carol' } });
+    assert.equal(started.status, 201, started.text);
+    await eventually(`${model} awaiting approval`, async () => ((await getState(env.client, model, v.version)).phase === 'awaiting_approval' ? true : undefined));
+    const path = `/v1/models/${encodeURIComponent(model)}/versions/${v.version}`;
+    const carol = await call('POST', `${path}/approve`, { token: TOKENS.carol, body: {} });
+    assert.equal(carol.json.code, 'self_approval', carol.text);
+    const s = (await call('GET', path, { token: TOKENS.alice })).json as unknown as LifecycleState;
+    assert.deepEqual(s.requestedBy, { identity: 'kubeflow-pipeline', onBehalfOf: 'carol', channel: 'kubeflow' });
+    // A person may not speak for someone else, and the named person must exist.
+    const alice = await call('POST', '/v1/promotions', { token: TOKENS.alice, body: { model, version: v.version, onBehalfOf: 'bob' } });
+    assert.equal(alice.status, 403, alice.text);
+    const ghost = await call('POST', '/v1/promotions', { token: TOKENS.kfp, body: { model, version: v.version, onBehalfOf: 'ghost' } });
+    assert.equal(ghost.status, 400, ghost.text);
   });
 
   it('when an approver rejects through the API with a reason, then the lifecycle records the rejection by the token identity', async () => {

@@ -14,6 +14,7 @@ import { getState } from '../src/client.js';
 import { lifecycleWorkflowId } from '../src/workflows/definitions.js';
 import { buildServer, type ApiServer } from '../src/api/server.js';
 import { loadApiConfig } from '../src/config/api.js';
+import { testApiEnv } from './support/identity.js';
 import { createLogger } from '../src/observability/log.js';
 import { parsePolicy } from '../src/policy/load.js';
 import type { PolicySource } from '../src/activities/registry.js';
@@ -71,7 +72,7 @@ describe('KubeFlow component', () => {
     worker = await startTestWorker(env, { mlflow, policies });
     app = buildServer({
       client: env.client,
-      config: loadApiConfig({ MODELGATE_API_TOKENS: `${TOKEN}=kubeflow-pipeline` }),
+      config: loadApiConfig(testApiEnv({ MODELGATE_API_TOKENS: `${TOKEN}=kubeflow-pipeline` })),
       logger: createLogger('silent'),
       taskQueue: worker.taskQueue,
     });

@@ -216,7 +216,7 @@ describe('policy errors name file:line:col and the key path', () => {
     {
       when: 'a key is misspelt',
       text: yaml('defaults:', '  approval:', '    approvers: [a]', '    qourum: 2'),
-      message: 'policy.yaml:4:5: defaults.approval.qourum: unknown key (allowed: approvers, fourEyes, quorum, expiresAfter)',
+      message: 'policy.yaml:4:5: defaults.approval.qourum: unknown key (allowed: approvers, fourEyes, requireVerifiedIdentity, quorum, expiresAfter)',
     },
     {
       when: 'a model entry has an unknown section',

@@ -10,7 +10,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Client } from '@temporalio/client';
 import { request } from 'undici';
 import { getState } from '../src/client.js';
-import { startLifecycle } from './support/identity.js';
+import { startLifecycle, testApiEnv } from './support/identity.js';
 import type { LifecycleState } from '../src/workflows/definitions.js';
 import { buildServer, type ApiServer } from '../src/api/server.js';
 import { loadApiConfig, type ApiConfig } from '../src/config/api.js';
@@ -102,13 +102,12 @@ describe('Slack', () => {
       policies: policies(),
       notify: { slack: createSlackClient({ token: 'xoxb-test-token', apiUrl: slack.apiUrl }), links: LINKS },
     });
-    config = loadApiConfig({
+    config = loadApiConfig(testApiEnv({
       MODELGATE_API_TOKENS: `${TOKEN_BOB}=bob`,
       MODELGATE_SLACK_SIGNING_SECRET: SECRET,
-      MODELGATE_SLACK_USERS: 'U01ALICE=alice,U02BOB=bob,U03MALLORY=mallory',
       MODELGATE_SLACK_API_URL: slack.apiUrl,
       MODELGATE_SLACK_RESPONSE_URL_PREFIXES: slack.responseUrlPrefix,
-    });
+    }));
     ({ base } = await serve(env.client));
   });
 

@@ -14,6 +14,7 @@ import { getState } from '../src/client.js';
 import { lifecycleWorkflowId } from '../src/workflows/definitions.js';
 import { buildServer, type ApiServer } from '../src/api/server.js';
 import { loadApiConfig } from '../src/config/api.js';
+import { testApiEnv } from './support/identity.js';
 import { createLogger } from '../src/observability/log.js';
 import { parsePolicy } from '../src/policy/load.js';
 import type { PolicySource } from '../src/activities/registry.js';
@@ -71,7 +72,7 @@ describe('MLflow webhooks and reconciliation', () => {
     worker = await startTestWorker(env, { mlflow, policies: policies() });
     app = buildServer({
       client: env.client,
-      config: loadApiConfig({ MODELGATE_MLFLOW_WEBHOOK_SECRET: SECRET }),
+      config: loadApiConfig(testApiEnv({ MODELGATE_MLFLOW_WEBHOOK_SECRET: SECRET })),
       logger: createLogger('silent'),
       managedModels: () => managed,
       taskQueue: worker.taskQueue,

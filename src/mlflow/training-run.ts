@@ -6,7 +6,7 @@
 import type { MlflowAuthoring, MlflowRegistry } from './types.js';
 
 export interface TrainingRun {
-  /** Recorded as the run's `mlflow.user`: who registered the version (the four-eyes rule reads it). */
+  /** Recorded as the run's `mlflow.user` (client-written: shown in the audit, never trusted by four-eyes). */
   user: string;
   metrics: Record<string, number>;
   params: Record<string, string>;

@@ -6,7 +6,7 @@
 import { request } from 'undici';
 import type { WebClient } from '@slack/web-api';
 import type { Logger } from '../observability/log.js';
-import type { IdentityRef } from '../identity/types.js';
+import type { Caller } from '../identity/types.js';
 import type { Decisions } from '../api/decisions.js';
 import { ModelgateError } from '../client.js';
 import {
@@ -25,7 +25,7 @@ import { slackActions } from '../api/metrics.js';
 export interface SlackInteractionDeps {
   decisions: Decisions;
   /** Slack user id → modelgate identity, through the identity directory. */
-  identities: { bySlackUser(userId: string): IdentityRef | undefined };
+  identities: { bySlackUser(userId: string): Caller | undefined };
   /** Bot client for views.open / chat.update; without it Reject cannot ask for a reason. */
   slack?: WebClient;
   links: NotifyLinks;
@@ -126,7 +126,9 @@ function planBlockAction(deps: SlackInteractionDeps, p: SlackPayload): Plan {
   if (actionId !== APPROVE_ACTION && actionId !== REJECT_ACTION) return {};
   const value = parseActionValue(action?.value);
   const userId = p.user?.id ?? '';
-  const caller = deps.identities.bySlackUser(userId);
+  const linked = deps.identities.bySlackUser(userId);
+  // A Slack click decides only for an identity whose credentials may approve (a service identity may not).
+  const caller = linked?.scopes.includes('approve') ? linked : undefined;
   const identity = caller?.identity;
   const url = p.response_url;
   if (!value) {
@@ -210,7 +212,9 @@ function planRejectSubmission(deps: SlackInteractionDeps, p: SlackPayload): Plan
     return { body: { response_action: 'errors', errors: { [REASON_BLOCK]: 'Please give a reason (at least 3 characters).' } } };
   }
   const userId = p.user?.id ?? '';
-  const caller = deps.identities.bySlackUser(userId);
+  const linked = deps.identities.bySlackUser(userId);
+  // A Slack click decides only for an identity whose credentials may approve (a service identity may not).
+  const caller = linked?.scopes.includes('approve') ? linked : undefined;
   const identity = caller?.identity;
   const m = meta;
   const report = async (text: string): Promise<void> => {
