@@ -22,6 +22,7 @@ import {
   MODEL_VERSION,
   refreshTrustUpdate,
   rejectUpdate,
+  requestPromotionUpdate,
   retireUpdate,
   stateQuery,
   TASK_QUEUE,
@@ -199,6 +200,26 @@ export async function decide(
       if (!sign || failureType(err) !== FailureTypes.UntrustedKey) throw err;
       await handle.executeUpdate(refreshTrustUpdate, { args: [] });
       return await attempt();
+    }
+  } catch (err) {
+    throw await mapError(client, err, model, version);
+  }
+}
+
+/**
+ * Tell a lifecycle that was already running who asked for its promotion (attested): its requester becomes a
+ * registrant under four-eyes. Reloads the lifecycle's keys once if they predate the signing key.
+ */
+export async function requestPromotion(client: Client, model: string, version: number, attestation: Attestation): Promise<LifecycleState> {
+  const handle = lifecycleHandle(client, model, version);
+  const send = () => handle.executeUpdate(requestPromotionUpdate, { args: [{ attestation }] });
+  try {
+    try {
+      return await send();
+    } catch (err) {
+      if (failureType(err) !== FailureTypes.UntrustedKey) throw err;
+      await handle.executeUpdate(refreshTrustUpdate, { args: [] });
+      return await send();
     }
   } catch (err) {
     throw await mapError(client, err, model, version);

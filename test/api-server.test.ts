@@ -352,6 +352,23 @@ describe('HTTP API', () => {
     assert.equal(ghost.status, 400, ghost.text);
   });
 
+  it('when a webhook started the lifecycle and carol then asks for the promotion, then carol is a registrant and may not approve', async () => {
+    const model = unique('api-late-request');
+    const v = await registerTrainedVersion(mlflow, model);
+    const body = versionCreated(model, v.version);
+    assert.equal((await call('POST', '/webhooks/mlflow', { raw: body, headers: mlflowDelivery(body) })).status, 202);
+    await eventually(`${model} awaiting approval`, async () => ((await getState(env.client, model, v.version)).phase === 'awaiting_approval' ? true : undefined));
+    const path = `/v1/models/${encodeURIComponent(model)}/versions/${v.version}`;
+    // Nobody is known to have registered it: four-eyes fails closed.
+    assert.equal((await call('POST', `${path}/approve`, { token: TOKENS.bob, body: {} })).json.code, 'unknown_registrant');
+    const again = await call('POST', '/v1/promotions', { token: TOKENS.carol, body: { model, version: v.version } });
+    assert.equal(again.status, 200, again.text);
+    assert.equal(again.json.started, false);
+    assert.equal((await call('POST', `${path}/approve`, { token: TOKENS.carol, body: {} })).json.code, 'self_approval');
+    const bob = await call('POST', `${path}/approve`, { token: TOKENS.bob, body: {} });
+    assert.equal(bob.status, 200, bob.text);
+  });
+
   it('when an approver rejects through the API with a reason, then the lifecycle records the rejection by the token identity', async () => {
     const { model, version } = await staged();
     const r = await call('POST', `/v1/models/${encodeURIComponent(model)}/versions/${version}/reject`, { token: TOKENS.alice, body: { reason: 'drift on segment B' } });

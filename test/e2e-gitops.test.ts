@@ -8,13 +8,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Client } from '@temporalio/client';
 import { getState } from '../src/client.js';
 import { approve, reject, startLifecycle } from './support/identity.js';
-import { lifecycleWorkflowId, type LifecycleState } from '../src/workflows/definitions.js';
+import { lifecycleWorkflowId, pullRequestSignal, type LifecycleState } from '../src/workflows/definitions.js';
 import { INFERENCE_SERVICES } from '../src/k8s/types.js';
 import { parsePolicy } from '../src/policy/load.js';
 import type { MlflowClient } from '../src/mlflow/client.js';
@@ -25,6 +25,7 @@ import { connectTestEnv, testStack, unique } from './support/stack.js';
 import { registerTrainedVersion, testMlflow } from './support/fixtures.js';
 import { eventually, startTestWorker, type RunningWorker } from './support/worker.js';
 import { crdSchemasMissing } from './support/k8s-crds.js';
+import { captureHistory } from './support/histories.js';
 import { K8sDouble } from './support/k8s-double.js';
 import { applyStorageUri, createServingInferenceService, markFailedToLoad, markReady } from './support/k8s-fixtures.js';
 import { collectAudit } from '../src/audit/collect.js';
@@ -61,11 +62,12 @@ describe('modelLifecycle in GitOps mode', () => {
 
   function policyFor(model: string) {
     const r = repos.get(model)!;
+    const quorum = model.startsWith('gitops-reround') ? 2 : 1;
     const kserve = model.startsWith('kserve') ? `\n    kserve: { deploymentMode: Serverless, rolloutDeadline: 90s, rollback: auto }` : '';
     const text = `
 defaults:
   evaluation: { thresholds: ["accuracy >= 0.9"], requiredTags: [data.lookback_days], noRegression: [] }
-  approval: { approvers: [alice, bob], fourEyes: true, quorum: 1, expiresAfter: 1h }
+  approval: { approvers: [alice, bob], fourEyes: true, quorum: ${quorum}, expiresAfter: 1h }
   deployment:
     mode: gitops
     gitops:
@@ -208,6 +210,70 @@ defaults:
     assert.equal(await mlflow.getVersionByAlias(model, 'production'), null);
     const events = await client.workflow.getHandle(lifecycleWorkflowId(model, v.version)).fetchHistory();
     assert.ok((events.events?.length ?? 0) > 0);
+  });
+
+  /** A person merges (or pushes to) the promotion branch by hand, with plain git, outside modelgate. */
+  function byHand(model: string, branch: string, what: 'merge' | 'push'): void {
+    const r = repos.get(model)!;
+    const wt = mkdtempSync(join(dir, 'hand-'));
+    const git = (...args: string[]) => execFileSync('git', ['-C', wt, '-c', 'user.name=Mallory', '-c', 'user.email=m@example.com', ...args], { encoding: 'utf8' });
+    execFileSync('git', ['clone', '-q', r.repo, wt]);
+    if (what === 'merge') {
+      git('merge', '-q', '--no-ff', '-m', `Merge ${branch}\n\nMerged-by: alice`, `origin/${branch}`);
+      git('push', '-q', 'origin', 'HEAD:main');
+    } else {
+      git('checkout', '-q', '-b', 'side', `origin/${branch}`);
+      writeFileSync(join(wt, 'NOTES.md'), 'a change after approval\n');
+      git('add', 'NOTES.md');
+      git('commit', '-q', '-m', 'tweak');
+      git('push', '-q', 'origin', `HEAD:${branch}`);
+    }
+  }
+  const hint = (model: string, version: number) =>
+    client.workflow.getHandle(lifecycleWorkflowId(model, version)).signal(pullRequestSignal, { action: 'merged', hint: true, by: 'alice' });
+
+  it('when someone merges the promotion PR by hand (plain git, "Merged-by: alice" trailer), then it is reverted and the version never becomes Production', async () => {
+    const model = await gitopsModel('gitops-handmerge');
+    const before = servedUri(model);
+    const v = await registerTrainedVersion(mlflow, model);
+    await start(model, v.version);
+    const staged = await phaseIs(model, v.version, 'awaiting_approval');
+    byHand(model, staged.pullRequest!.branch, 'merge');
+    assert.equal(servedUri(model), staged.pullRequest!.storageUri, 'the hand merge reached main');
+    await hint(model, v.version);
+    const end = await phaseIs(model, v.version, 'done');
+    assert.equal(end.outcome, 'rejected');
+    assert.match(end.outcomeReason ?? '', /unapproved merge reverted/);
+    assert.ok(end.pullRequest?.unapprovedMerge?.revertUrl, 'the revert is recorded');
+    assert.ok(end.timeline.some((t) => t.action === 'reverted the unapproved merge'));
+    assert.equal(servedUri(model), before, 'main serves the previous version again');
+    const mv = await mlflow.getModelVersion(model, v.version);
+    assert.equal(mv.current_stage, 'Staging');
+    assert.match(mv.tags['modelgate.flag'] ?? '', /not accepted/);
+    assert.equal(await mlflow.getVersionByAlias(model, 'production'), null);
+    await captureHistory(client.workflow.getHandle(lifecycleWorkflowId(model, v.version)), 'gitops-unapproved-merge-reverted');
+  });
+
+  it('when the PR head moves after an approval, then the round is dropped and the same approver approves the new round', async () => {
+    const model = await gitopsModel('gitops-reround');
+    const v = await registerTrainedVersion(mlflow, model);
+    await start(model, v.version);
+    const staged = await phaseIs(model, v.version, 'awaiting_approval');
+    // Quorum 2 via a second approval later: alice approves round 1, then the branch moves.
+    const first = await approve(client, model, v.version, { by: 'alice', via: 'test' });
+    assert.equal(first.approvals.length, 1);
+    byHand(model, staged.pullRequest!.branch, 'push');
+    await hint(model, v.version);
+    const dropped = await eventually('round 2', async () => {
+      const s = await getState(client, model, v.version);
+      return (s.approvalRound ?? 1) === 2 ? s : undefined;
+    }, 60_000);
+    assert.equal(dropped.approvals.length, 0);
+    await approve(client, model, v.version, { by: 'alice' });
+    await approve(client, model, v.version, { by: 'bob' });
+    const prod = await phaseIs(model, v.version, 'production');
+    assert.deepEqual(prod.approvals.map((a) => [a.by, a.round]), [['alice', 2], ['bob', 2]]);
+    await captureHistory(client.workflow.getHandle(lifecycleWorkflowId(model, v.version)), 'gitops-round-dropped-reapproved');
   });
 
   it('when every scenario above has run, then every object the double stored or served conformed to the published CRD schemas', { skip: crdSchemasMissing() }, () => {

@@ -8,7 +8,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import * as raw from '../src/client.js';
 import { ModelgateError } from '../src/client.js';
-import { approveUpdate, lifecycleWorkflowId, stateQuery, type LifecycleState } from '../src/workflows/definitions.js';
+import { approveUpdate, lifecycleWorkflowId, stateQuery, supersededSignal, type LifecycleState } from '../src/workflows/definitions.js';
 import { parsePolicy } from '../src/policy/load.js';
 import type { MlflowClient } from '../src/mlflow/client.js';
 import { connectTestEnv, testStack, unique } from './support/stack.js';
@@ -128,12 +128,28 @@ describe('forged decisions', () => {
       return st.phase === 'production' ? st : undefined;
     }, 60_000);
     assert.deepEqual(s.approvals.map((a) => [a.by, a.verified, a.round]), [['alice', true, 1]]);
+    await captureHistory(client.workflow.getHandle(lifecycleWorkflowId(model, v.version)), 'attested-approval-unknown-registrant-allowed');
   });
 
   it('when a member of group:ml-leads who is not listed by name approves, then it counts', async () => {
     const { model, version } = await staged('group');
     const s = await raw.approve(client, model, version, { by: 'zoe', groups: ['ml-leads'] }, testSign);
     assert.equal(s.approvals[0]?.by, 'zoe');
+  });
+
+  it('when a Temporal client sends a forged superseded signal to a Production version, then it keeps serving', async () => {
+    const { model, version, handle } = await staged('forged-supersede');
+    await approve(client, model, version, { by: 'alice' });
+    await eventually(`${model} in Production`, async () => ((await handle.query(stateQuery)).phase === 'production' ? true : undefined), 60_000);
+    await handle.signal(supersededSignal, { byVersion: version + 7, byWorkflowId: 'attacker' });
+    const s = await eventually('the forged signal to be looked at', async () => {
+      const st = await handle.query(stateQuery);
+      return st.timeline.some((t) => t.action === 'superseded signal ignored') ? st : undefined;
+    });
+    assert.equal(s.phase, 'production');
+    assert.equal(s.stage, 'Production');
+    assert.equal((await mlflow.getVersionByAlias(model, 'production'))?.version, version);
+    await captureHistory(handle, 'forged-supersede-ignored');
   });
 
   it('when requireVerifiedIdentity is off, then a bare update is accepted but recorded unverified', async () => {

@@ -232,6 +232,11 @@ export function createRegistryActivities(deps: RegistryDeps) {
     },
 
     /** Tags only (deployment facts, flags). */
+    /** Which version holds the `production` alias now (a `superseded` signal is believed only if this agrees). */
+    async productionHolder({ model }: { model: string }): Promise<number | undefined> {
+      return guarded(async () => (await mlflow.getVersionByAlias(model, ALIAS.production))?.version);
+    },
+
     async tagVersion({ model, version, tags }: Key & { tags: Record<string, string> }): Promise<void> {
       await guarded(async () => setTags(await mlflow.getModelVersion(model, version), tags));
     },

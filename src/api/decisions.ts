@@ -57,6 +57,9 @@ export class Decisions {
     if (!(err instanceof ModelgateError) || err.code !== 'not_awaiting_approval') return err;
     try {
       const s = await getState(this.client, model, version);
+      if (s.phase === 'done') {
+        return new ModelgateError('not_awaiting_approval', `${model} version ${version} is not awaiting approval: its lifecycle ended (${s.outcome ?? 'done'})`);
+      }
       if (s.approvals.length > 0) {
         const who = s.approvals.map((a) => `${a.by}${a.via ? ` via ${a.via}` : ''}`).join(', ');
         return new ModelgateError('not_awaiting_approval', `${model} version ${version} is already approved (by ${who}); now ${s.phase}`);

@@ -65,7 +65,10 @@ function sections(r: AuditReport): Array<{ title: string; pairs?: Array<[string,
   let approvals: Array<[string, string]>;
   if (!a.approvals.length) approvals = [['(none)', 'no approval recorded']];
   else if (a.source === 'workflow') {
-    approvals = a.approvals.map((x) => [x.by, [x.at ?? '', x.via ? `via ${x.via}` : '', x.comment ? `"${x.comment}"` : ''].filter(Boolean).join(' ')]);
+    approvals = a.approvals.map((x) => [
+      x.by,
+      [x.at ?? '', x.via ? `via ${x.via}` : '', x.verified === false ? '(unverified identity)' : '', x.comment ? `"${x.comment}"` : ''].filter(Boolean).join(' '),
+    ]);
   } else {
     // MLflow keeps the approvers and one time: when the last approval completed the quorum.
     approvals = [
@@ -76,6 +79,7 @@ function sections(r: AuditReport): Array<{ title: string; pairs?: Array<[string,
   if (a.pullRequest.url || a.pullRequest.mergeSha) {
     approvals.push(['Pull request', `${orDash(a.pullRequest.url)}${a.pullRequest.mergeSha ? ` merged as ${a.pullRequest.mergeSha.slice(0, 12)}` : ''}${a.pullRequest.mergedBy ? ` by ${a.pullRequest.mergedBy}` : ''}`]);
   }
+  if (a.registrants) approvals.push(['Registrant', a.registrants.length ? a.registrants.join(', ') : 'unknown (no verified source: MLflow user_id or an attested promotion request)']);
   approvals.push(['Promoted at', orDash(a.promotedAt)]);
   approvals.push(['Source', a.source === 'workflow' ? 'lifecycle workflow (Temporal)' : a.source === 'mlflow-tags' ? 'MLflow tags' : '—']);
   s.push({ title: '5. Who approved it, when', pairs: approvals });

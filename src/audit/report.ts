@@ -2,6 +2,7 @@
  * The audit answers as pure functions over what was read (MLflow versions and runs, lifecycle state, serving
  * facts), so each rule is unit-testable without a server; collect.ts does the reading.
  */
+import { registrantsOf } from '../workflows/transitions.js';
 import { TAG } from '../mlflow/tags.js';
 import type { ModelVersion, Run } from '../mlflow/types.js';
 import type { LifecycleState } from '../workflows/definitions.js';
@@ -60,8 +61,14 @@ export function approvalFacts(version: ModelVersion, state: LifecycleState | nul
   if (state && state.approvals.length) {
     return {
       source: 'workflow',
-      approvals: state.approvals.map((a) => ({ by: a.by, at: a.at, via: a.via, ...(a.comment ? { comment: a.comment } : {}) })),
+      approvals: state.approvals.map((a) => ({
+        by: a.by, at: a.at, via: a.via,
+        ...(a.comment ? { comment: a.comment } : {}),
+        ...(a.verified !== undefined ? { verified: a.verified } : {}),
+        ...(a.round !== undefined ? { round: a.round } : {}),
+      })),
       approvedAt: state.approvals[state.approvals.length - 1].at,
+      registrants: registrantsOf(state),
       pullRequest: {
         url: state.pullRequest?.url ?? tags[TAG.prUrl] ?? null,
         mergeSha: state.pullRequest?.mergeSha ?? tags[TAG.mergeSha] ?? null,
@@ -77,6 +84,7 @@ export function approvalFacts(version: ModelVersion, state: LifecycleState | nul
     // The tag keeps one time, that of the approval that completed the quorum.
     approvals: by.map((b) => ({ by: b })),
     approvedAt,
+    registrants: null,
     pullRequest: { url: tags[TAG.prUrl] ?? null, mergeSha: tags[TAG.mergeSha] ?? null, mergedBy: null },
     promotedAt: state?.promotedAt ?? tags[TAG.promotedAt] ?? null,
   };

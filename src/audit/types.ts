@@ -64,6 +64,9 @@ export interface ApprovalRecord {
   at?: string;
   via?: string;
   comment?: string;
+  /** false: accepted without a verified identity (policy requireVerifiedIdentity: false). */
+  verified?: boolean;
+  round?: number;
 }
 
 export interface AuditReport {
@@ -100,6 +103,8 @@ export interface AuditReport {
     source: 'workflow' | 'mlflow-tags' | 'none';
     approvals: ApprovalRecord[];
     approvedAt: string | null;
+    /** Who counted as registrant under four-eyes (verified sources only); [] = unknown; null = not recorded. */
+    registrants: string[] | null;
     pullRequest: { url: string | null; mergeSha: string | null; mergedBy: string | null };
     promotedAt: string | null;
   };

@@ -156,6 +156,8 @@ export interface LifecycleState {
   trust?: { keys: VerificationKeys; loadedAt: string };
   /** Who asked for the promotion, from a verified `promote` attestation (and on whose behalf). */
   requestedBy?: { identity: string; onBehalfOf?: string; channel: string };
+  /** Further verified promotion requests of the same version (each is a registrant too). */
+  alsoRequestedBy?: Array<{ identity: string; onBehalfOf?: string; channel: string }>;
   approvalDeadline?: string;
   pullRequest?: PullRequestRef;
   previousProductionVersion?: number;
@@ -233,6 +235,11 @@ export const supersedeAckSignal = defineSignal<[SupersedeAckInput]>('supersedeAc
 export const pullRequestSignal = defineSignal<[PullRequestEvent]>('pullRequest');
 export const lockGrantedSignal = defineSignal<[LockGrant]>('lockGranted');
 export const stateQuery = defineQuery<LifecycleState>('state');
+/**
+ * A verified promotion request for a lifecycle that was already running (started by a webhook or the
+ * reconciler): it names its requester as a registrant, which only ever makes four-eyes stricter.
+ */
+export const requestPromotionUpdate = defineUpdate<LifecycleState, [{ attestation: Attestation }]>('requestPromotion');
 /** Reload the worker's verification keys (a front door asks after a decision was refused for an unknown key id). */
 export const refreshTrustUpdate = defineUpdate<{ kids: string[] }, []>('refreshTrust');
 

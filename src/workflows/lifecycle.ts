@@ -29,6 +29,7 @@ import {
   pullRequestSignal,
   refreshTrustUpdate,
   rejectUpdate,
+  requestPromotionUpdate,
   releaseLockSignal,
   retireUpdate,
   stateQuery,
@@ -158,6 +159,25 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
     })().finally(() => {
       trustLoading = undefined;
     }));
+  setHandler(
+    requestPromotionUpdate,
+    ({ attestation }) => {
+      const r = verifiedRequester(state, attestation, Date.now());
+      if (r) {
+        const known = [state.requestedBy, ...(state.alsoRequestedBy ?? [])].some((k) => k?.identity === r.identity && k.onBehalfOf === r.onBehalfOf);
+        if (!state.requestedBy) state.requestedBy = r;
+        else if (!known) state.alsoRequestedBy = [...(state.alsoRequestedBy ?? []), r];
+        if (!known) note(r.identity, 'promotion requested', r.onBehalfOf ? `on behalf of ${r.onBehalfOf}` : undefined);
+      }
+      return state;
+    },
+    {
+      validator: ({ attestation }) => {
+        const a = authenticate(state, 'promote', { attestation }, Date.now());
+        if (!a.ok) throw ApplicationFailure.create({ type: a.type, message: a.message, nonRetryable: true });
+      },
+    },
+  );
   // Anyone may ask for the keys to be reloaded: they come from the worker, so asking changes nothing but freshness.
   setHandler(refreshTrustUpdate, async () => {
     await loadTrust();
@@ -273,7 +293,17 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
   state.phase = 'production';
   details(`serving in Production since ${state.promotedAt} (approved by ${promotion.approvedBy})`);
   await tellSlack(state);
-  await condition(() => superseded !== undefined || retireRequest !== undefined);
+  // The `superseded` signal can come from any Temporal client: newer lifecycles check that MLflow agrees
+  // (the superseder moved the production alias under the lock before signalling) and ignore it otherwise.
+  const verifySupersede = patched(PATCHES.verifiedSupersede);
+  for (;;) {
+    await condition(() => superseded !== undefined || retireRequest !== undefined);
+    if (!superseded || !verifySupersede) break;
+    const holder = await registry.productionHolder({ model });
+    if (holder === superseded.byVersion) break;
+    note(superseded.byWorkflowId, 'superseded signal ignored', `MLflow says version ${holder ?? 'none'} holds the production alias, not ${superseded.byVersion}`);
+    superseded = undefined;
+  }
   if (superseded) {
     const by = superseded;
     await registry.archiveVersion({ model, version, at: now(), supersededBy: by.byVersion, outcome: 'superseded' });

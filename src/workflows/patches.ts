@@ -5,4 +5,6 @@
 export const PATCHES = {
   /** Verification keys loaded at start, beside the policy (older runs load them on the first decision). */
   attestedDecisions: 'attested-decisions-v1',
+  /** A `superseded` signal is acted on only when MLflow's production alias names the superseder. */
+  verifiedSupersede: 'verified-supersede-v1',
 } as const;

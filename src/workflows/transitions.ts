@@ -125,9 +125,10 @@ export function isAllowedApprover(policy: ApprovalPolicy, who: string, groups: r
 export function registrantsOf(state: LifecycleState): string[] {
   const out = new Set<string>();
   if (state.facts?.registrant) out.add(state.facts.registrant);
-  if (state.requestedBy) {
-    out.add(state.requestedBy.identity);
-    if (state.requestedBy.onBehalfOf) out.add(state.requestedBy.onBehalfOf);
+  for (const r of [state.requestedBy, ...(state.alsoRequestedBy ?? [])]) {
+    if (!r) continue;
+    out.add(r.identity);
+    if (r.onBehalfOf) out.add(r.onBehalfOf);
   }
   return [...out];
 }

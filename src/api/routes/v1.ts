@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Client } from '@temporalio/client';
-import { getState, startLifecycle } from '../../client.js';
+import { getState, requestPromotion, startLifecycle } from '../../client.js';
 import type { IdentityDirectory } from '../../identity/directory.js';
 import type { DecisionSigner } from '../../identity/signer.js';
 import { requireScope, type Authenticator } from '../auth.js';
@@ -110,6 +110,10 @@ export function v1Routes(deps: V1Deps) {
           { source: channel, by: onBehalfOf ? `${caller.identity} for ${onBehalfOf}` : caller.identity, ...(attestation ? { attestation } : {}) },
           deps.taskQueue,
         );
+        // Already running (a webhook or the reconciler started it): the attested request still names its requester.
+        if (!r.started && attestation) await requestPromotion(deps.client, model, version, attestation).catch((err: unknown) => {
+          req.log.warn({ model, version, code: (err as { code?: string }).code }, 'promotion request not recorded on the running lifecycle');
+        });
         req.log.info({ model, version, by: caller.identity, onBehalfOf, started: r.started }, 'promotion requested');
         return reply.status(r.started ? 201 : 200).send({ ...r, model, version });
       },
