@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Client } from '@temporalio/client';
 import { getState } from '../src/client.js';
-import { approve, startLifecycle } from './support/identity.js';
+import { approve, startLifecycle, TEST_IDENTITIES_YAML, TEST_KEYS, TEST_KID } from './support/identity.js';
 import type { LifecycleState } from '../src/workflows/definitions.js';
 import type { MlflowClient } from '../src/mlflow/client.js';
 import { PROJECT_ROOT } from '../src/stack/embedded.js';
@@ -60,6 +60,8 @@ describe('modelLifecycle when the worker process dies', () => {
         MODELGATE_POLICY_FILE: policyFile,
         MODELGATE_TASK_QUEUE: taskQueue,
         MODELGATE_LOG_LEVEL: 'warn',
+        MODELGATE_ATTESTATION_PUBLIC_KEYS: `${TEST_KID}=${TEST_KEYS[TEST_KID]}`,
+        MODELGATE_IDENTITIES: TEST_IDENTITIES_YAML,
       },
       stdio: ['ignore', 'ignore', 'inherit'],
     });

@@ -74,7 +74,7 @@ describe('policy file', () => {
         requiredTags: ['data.lookback_days'],
         noRegression: [{ metric: 'accuracy', direction: 'higher_is_better', tolerance: 0.01 }],
       },
-      approval: { approvers: ['alice', 'bob'], fourEyes: true, quorum: 2, expiresAfterMs: 72 * 3_600_000 },
+      approval: { approvers: ['alice', 'bob'], fourEyes: true, unknownRegistrant: 'deny', requireVerifiedIdentity: true, quorum: 2, expiresAfterMs: 72 * 3_600_000 },
       deployment: { mode: 'registry' },
       notify: { slackChannel: '#ml-releases' },
     });
@@ -190,7 +190,7 @@ describe('policy file', () => {
 
   test('when the shipped demo policy is loaded, then demo-classifier gets the documented settings', () => {
     const p = loadPolicyFile(join(PROJECT_ROOT, 'policies', 'policy.yaml')).policyFor('demo-classifier');
-    assert.deepEqual(p.approval, { approvers: ['alice', 'bob', 'carol'], fourEyes: true, quorum: 1, expiresAfterMs: 72 * 3_600_000 });
+    assert.deepEqual(p.approval, { approvers: ['alice', 'bob', 'carol'], fourEyes: true, unknownRegistrant: 'deny', requireVerifiedIdentity: true, quorum: 1, expiresAfterMs: 72 * 3_600_000 });
     assert.deepEqual(p.evaluation, {
       thresholds: [{ metric: 'accuracy', op: '>=', value: 0.85 }],
       requiredTags: ['data.lookback_days', 'training.source'],

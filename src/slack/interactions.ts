@@ -143,7 +143,7 @@ function planBlockAction(deps: SlackInteractionDeps, p: SlackPayload): Plan {
     return {
       background: async () => {
         try {
-          const { state, already } = await deps.decisions.decide('approve', value.model, value.version, { by: identity!, groups: caller!.groups, via: 'slack' });
+          const { state, already } = await deps.decisions.decide('approve', value.model, value.version, { by: caller.identity, groups: caller.groups, via: 'slack' });
           if (already) {
             slackActions.inc({ action: 'approve', outcome: 'already' });
             await postToResponseUrl(deps, url, ephemeral(`${value.model} version ${value.version} is already approved by ${identity}; nothing changed.`));
@@ -230,7 +230,7 @@ function planRejectSubmission(deps: SlackInteractionDeps, p: SlackPayload): Plan
   return {
     background: async () => {
       try {
-        const { state, already } = await deps.decisions.decide('reject', m.model, m.version, { by: identity!, groups: caller!.groups, via: 'slack', reason });
+        const { state, already } = await deps.decisions.decide('reject', m.model, m.version, { by: caller.identity, groups: caller.groups, via: 'slack', reason });
         if (already) {
           slackActions.inc({ action: 'reject', outcome: 'already' });
           await report(`${m.model} version ${m.version} is already rejected by ${identity}; nothing changed.`);

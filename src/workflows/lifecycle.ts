@@ -38,6 +38,7 @@ import {
   type ApproveInput,
   type LifecycleInput,
   type RejectInput,
+  type RetireInput,
   type LifecycleState,
   type Outcome,
   type PullRequestEvent,
@@ -57,7 +58,7 @@ import {
   type Verdict,
 } from './transitions.js';
 import { bestEffort, cache, isFailureOfType, lockActs, notify, registry, registryWaits, trust } from './activities.js';
-import type { DecisionKind } from '../identity/types.js';
+import type { Attestation, DecisionKind } from '../identity/types.js';
 import {
   checkPullRequest,
   deployThroughGitops,
@@ -126,7 +127,7 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
       if (approvalDecision(state) === 'approved') state.phase = 'deploying';
       return state;
     },
-    { validator: (input) => gate('approve', input, (a) => validateApproval(state, a)) },
+    { validator: (input: ApproveInput) => gate('approve', input, (a) => validateApproval(state, a)) },
   );
   setHandler(
     rejectUpdate,
@@ -137,7 +138,7 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
       note(a.identity, a.verified ? 'rejected' : 'rejected (unverified identity)', reason);
       return state;
     },
-    { validator: (input) => gate('reject', input, (a) => validateRejection(state, a)) },
+    { validator: (input: RejectInput) => gate('reject', input, (a) => validateRejection(state, a)) },
   );
   setHandler(
     retireUpdate,
@@ -147,7 +148,7 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
       note(a.identity, a.verified ? 'retire requested' : 'retire requested (unverified identity)', a.reason);
       return state;
     },
-    { validator: (input) => gate('retire', input, (a) => validateRetire(state, a)) },
+    { validator: (input: RetireInput) => gate('retire', input, (a) => validateRetire(state, a)) },
   );
   /** Keys from the worker (one load at a time); then the promotion's requester, if its attestation verifies. */
   let trustLoading: Promise<void> | undefined;
@@ -172,7 +173,7 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
       return state;
     },
     {
-      validator: ({ attestation }) => {
+      validator: ({ attestation }: { attestation: Attestation }) => {
         const a = authenticate(state, 'promote', { attestation }, Date.now());
         if (!a.ok) throw ApplicationFailure.create({ type: a.type, message: a.message, nonRetryable: true });
       },

@@ -72,8 +72,9 @@ export interface V1Deps {
 }
 
 /** A body is optional on approve/retire (`curl -X POST …/approve`); validate an empty one as {}. */
-const optionalBody = async (req: { body: unknown }) => {
+const optionalBody = (req: { body: unknown }, _reply: unknown, done: () => void) => {
   if (req.body === undefined || req.body === null) req.body = {};
+  done();
 };
 
 export function v1Routes(deps: V1Deps) {
@@ -175,9 +176,9 @@ export function v1Routes(deps: V1Deps) {
       return getState(deps.client, req.params.model, req.params.version);
     });
 
-    app.get('/v1/whoami', async (req) => {
+    app.get('/v1/whoami', (req, reply) => {
       const c = req.caller;
-      return { identity: c.identity, groups: c.groups, kind: c.kind, scopes: c.scopes, credential: c.credential };
+      return reply.send({ identity: c.identity, groups: c.groups, kind: c.kind, scopes: c.scopes, credential: c.credential });
     });
   };
 }
