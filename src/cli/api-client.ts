@@ -41,11 +41,12 @@ function readToken(c: ApiCredentials, tokenFileFlag?: string): string {
 }
 
 export function apiClient(c: ApiCredentials, tokenFileFlag?: string): ApiClient {
-  const headers = () => ({ authorization: `Bearer ${readToken(c, tokenFileFlag)}`, 'content-type': 'application/json' });
   const call = async <T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: T }> => {
+    // Read before connecting: a missing token is the caller's mistake, not an unreachable API.
+    const headers = { authorization: `Bearer ${readToken(c, tokenFileFlag)}`, 'content-type': 'application/json' };
     let res;
     try {
-      res = await request(`${c.apiUrl}${path}`, { method, headers: headers(), body: body === undefined ? undefined : JSON.stringify(body), headersTimeout: 120_000, bodyTimeout: 120_000 });
+      res = await request(`${c.apiUrl}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), headersTimeout: 120_000, bodyTimeout: 120_000 });
     } catch (err) {
       throw new CliError(`cannot reach the modelgate API at ${c.apiUrl}: ${(err as Error).message} (set MODELGATE_API_URL)`);
     }
