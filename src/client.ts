@@ -90,7 +90,7 @@ export interface StartResult {
 
 /**
  * Start the lifecycle of (model, version), or return the one already running. The workflow ID comes from the
- * business key and USE_EXISTING makes concurrent starts (webhook + CLI + KubeFlow) converge on one execution.
+ * business key, so concurrent starts (webhook + CLI + KubeFlow) converge on one execution.
  * A finished lifecycle is not restarted (REJECT_DUPLICATE): the version's story is over.
  */
 export async function startLifecycle(
@@ -103,13 +103,14 @@ export async function startLifecycle(
   validateKey(model, version);
   const workflowId = lifecycleWorkflowId(model, version);
   const input: LifecycleInput = { model, version, trigger };
-  const before = Date.now();
   try {
     const handle = await client.workflow.start(LIFECYCLE_WORKFLOW, {
       taskQueue,
       workflowId,
       args: [input],
-      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      // FAIL, not USE_EXISTING: the server then says exactly whether this call created the execution, and a
+      // concurrent second start (webhook + CLI + KubeFlow) lands in the catch below and finds the first.
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
       workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
       typedSearchAttributes: new TypedSearchAttributes([
         { key: MODEL_NAME, value: model },
@@ -119,10 +120,7 @@ export async function startLifecycle(
       staticSummary: `${model} v${version}: promotion lifecycle`,
       staticDetails: `Started by ${trigger.source}${trigger.by ? ` (${trigger.by})` : ''}. MLflow model **${model}** version **${version}**.`,
     });
-    // With USE_EXISTING the server answers with the running execution; the SDK does not say whether it was
-    // created now, so this is informational only (used in messages, never for decisions).
-    const desc = await handle.describe();
-    return { workflowId, runId: handle.firstExecutionRunId, started: desc.startTime.getTime() >= before - 1000 };
+    return { workflowId, runId: handle.firstExecutionRunId, started: true };
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
       const desc = await client.workflow.getHandle(workflowId).describe();

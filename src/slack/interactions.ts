@@ -137,6 +137,8 @@ function planBlockAction(deps: SlackInteractionDeps, p: SlackPayload): Plan {
   }
   if (!identity) {
     slackActions.inc({ action: actionId, outcome: 'unmapped_user' });
+    // Audited in the log (never the workflow history): who tried, on what.
+    deps.logger.warn({ slackUser: userId, linked: linked?.identity, action: actionId, model: value.model, version: value.version }, 'slack: decision refused, user not linked to an identity that may approve');
     return { background: async () => void (await postToResponseUrl(deps, url, ephemeral(unmappedMessage(userId)))) };
   }
   if (actionId === APPROVE_ACTION) {
@@ -225,6 +227,7 @@ function planRejectSubmission(deps: SlackInteractionDeps, p: SlackPayload): Plan
   };
   if (!identity) {
     slackActions.inc({ action: 'reject', outcome: 'unmapped_user' });
+    deps.logger.warn({ slackUser: userId, linked: linked?.identity, action: 'reject', model: m.model, version: m.version }, 'slack: decision refused, user not linked to an identity that may approve');
     return { background: () => report(unmappedMessage(userId)) };
   }
   return {
