@@ -9,7 +9,7 @@ import type { Client } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createRegistryActivities, type PolicySource } from './activities/registry.js';
 import { createLockActivities } from './activities/lock.js';
-import { createGitopsActivities } from './activities/gitops.js';
+import { createGitopsActivities, type GitopsActivityDeps } from './activities/gitops.js';
 import { createDeployActivities } from './activities/deploy.js';
 import { createNotifyActivities } from './activities/notify.js';
 import { createCacheActivities } from './activities/cache.js';
@@ -30,7 +30,13 @@ export interface WorkerDeps {
   client: Client;
   mlflow: MlflowRegistry;
   policies: PolicySource;
-  gitops?: { providerFor(policy: GitopsPolicy): GitopsProvider };
+  gitops?: {
+    providerFor(policy: GitopsPolicy): GitopsProvider;
+    /** MODELGATE_GITOPS_MARKER_SECRET: signs and verifies modelgate's PR markers (same on every worker). */
+    markerSecret?: string;
+    /** The directory: maps the GitHub login that merged a PR to an identity. */
+    identities?: GitopsActivityDeps['identities'];
+  };
   k8s?: Parameters<typeof createDeployActivities>[0];
   notify?: Parameters<typeof createNotifyActivities>[0];
   cache?: Parameters<typeof createCacheActivities>[0];
@@ -58,6 +64,9 @@ export async function createWorker(deps: WorkerDeps): Promise<Worker> {
         },
         mlflow: deps.mlflow,
         links: { ...deps.links, namespace: deps.namespace },
+        // Empty: opening a PR fails with GitopsNotConfigured (never an unsigned or guessable marker).
+        markerSecret: deps.gitops?.markerSecret ?? '',
+        identities: deps.gitops?.identities,
       }),
       (input) => ((input as { policy?: GitopsPolicy } | undefined)?.policy?.provider === 'github' ? 'github' : 'git'),
     ),
