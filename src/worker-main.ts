@@ -73,7 +73,7 @@ export async function buildWorkerFromConfig(
     policies,
     verificationKeys: () => apiConfig.identity.verificationKeys,
     identities: apiConfig.identity.directory,
-    gitops: createProviderFactory(gitopsConfig),
+    gitops: { ...createProviderFactory(gitopsConfig), markerSecret: gitopsConfig.markerSecret },
     k8s: { k8s, argocdRefresh: k8sConfig.argocdRefresh },
     notify: { slack, links: { ...links, namespace: config.temporal.namespace } },
     cache: { invalidateUrl: activeConfig.invalidateUrl, token: activeConfig.internalToken, local, logger },

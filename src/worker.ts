@@ -10,7 +10,7 @@ import type { Client } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createRegistryActivities, type PolicySource } from './activities/registry.js';
 import { createLockActivities } from './activities/lock.js';
-import { createGitopsActivities } from './activities/gitops.js';
+import { createGitopsActivities, type GitopsActivityDeps } from './activities/gitops.js';
 import { createDeployActivities } from './activities/deploy.js';
 import { createNotifyActivities } from './activities/notify.js';
 import { createCacheActivities } from './activities/cache.js';
@@ -41,7 +41,11 @@ export interface WorkerDeps {
   verificationKeys?: () => VerificationKeys;
   /** The identity directory: MLflow users and GitHub logins → identities. */
   identities?: IdentityDirectory;
-  gitops?: { providerFor(policy: GitopsPolicy): GitopsProvider };
+  gitops?: {
+    providerFor(policy: GitopsPolicy): GitopsProvider;
+    /** MODELGATE_GITOPS_MARKER_SECRET: signs and verifies modelgate's PR markers (same on every worker). */
+    markerSecret?: string;
+  };
   k8s?: Parameters<typeof createDeployActivities>[0];
   notify?: Parameters<typeof createNotifyActivities>[0];
   cache?: Parameters<typeof createCacheActivities>[0];
@@ -73,6 +77,9 @@ export async function createWorker(deps: WorkerDeps): Promise<Worker> {
         },
         mlflow: deps.mlflow,
         links: { ...deps.links, namespace: deps.namespace },
+        // Empty: opening a PR fails with GitopsNotConfigured (never an unsigned or guessable marker).
+        markerSecret: deps.gitops?.markerSecret ?? '',
+        identities: deps.identities,
       }),
       (input) => ((input as { policy?: GitopsPolicy } | undefined)?.policy?.provider === 'github' ? 'github' : 'git'),
     ),

@@ -103,6 +103,7 @@ describe('HTTP API', () => {
       logger: createLogger('silent'),
       mlflow: { trackingUri: testStack().mlflowUri },
       taskQueue: worker.taskQueue,
+      githubTargets: () => [{ repo: 'acme/gitops', baseBranch: 'main' }],
     });
     await app.listen({ host: '127.0.0.1', port: 0 });
     const addr = app.server.address();
@@ -253,15 +254,43 @@ describe('HTTP API', () => {
     assert.equal(spy.calls(), before);
   });
 
-  it('when a modelgate PR is merged (and GitHub redelivers it), then the lifecycle gets exactly one merged signal; other branches are ignored', async () => {
+  it('when a modelgate PR of the configured repository is merged (and GitHub redelivers it), then the lifecycle gets exactly one hint; other repositories, bases and branches are ignored', async () => {
     const { model, version } = await staged();
-    const payload = JSON.stringify({
-      action: 'closed',
-      sender: { login: 'octocat' },
-      pull_request: { merged: true, merge_commit_sha: 'abc123def', head: { ref: `modelgate/${model}/v${version}`, sha: 'h1' }, merged_by: { login: 'octocat' } },
+    const pull = (p: { repo?: string; base?: string; head?: string }) =>
+      JSON.stringify({
+        action: 'closed',
+        sender: { login: 'octocat' },
+        repository: { full_name: p.repo ?? 'acme/gitops' },
+        pull_request: {
+          merged: true,
+          merge_commit_sha: 'abc123def',
+          head: { ref: p.head ?? `modelgate/${model}/v${version}`, sha: 'h1' },
+          base: { ref: p.base ?? 'main' },
+          merged_by: { login: 'octocat' },
+        },
+      });
+    const signed = (payload: string, delivery = randomUUID()) => ({
+      'content-type': 'application/json',
+      'x-github-event': 'pull_request',
+      'x-github-delivery': delivery,
+      'x-hub-signature-256': githubSignature(GITHUB_SECRET, payload),
     });
+    const before = spy.calls();
+    for (const [payload, reason] of [
+      [pull({ repo: 'mallory/gitops' }), /^repository mallory\/gitops is not a configured GitOps repository$/],
+      [pull({ base: 'dev' }), /^base branch dev of acme\/gitops is not a configured GitOps base branch$/],
+      [pull({ head: 'feature/foo' }), /not a modelgate branch/],
+    ] as const) {
+      const ignored = await call('POST', '/webhooks/github', { raw: payload, headers: signed(payload) });
+      assert.equal(ignored.status, 202, ignored.text);
+      assert.equal(ignored.json.status, 'ignored');
+      assert.match(String(ignored.json.reason), reason);
+    }
+    assert.equal(spy.calls(), before, 'nothing reached Temporal');
+
+    const payload = pull({});
     const delivery = randomUUID();
-    const headers = { 'content-type': 'application/json', 'x-github-event': 'pull_request', 'x-github-delivery': delivery, 'x-hub-signature-256': githubSignature(GITHUB_SECRET, payload) };
+    const headers = signed(payload, delivery);
     const first = await call('POST', '/webhooks/github', { raw: payload, headers });
     assert.equal(first.status, 202, first.text);
     assert.equal(first.json.status, 'signalled');
@@ -274,21 +303,9 @@ describe('HTTP API', () => {
       return found.length ? found : undefined;
     });
     assert.equal(signals.length, 1);
-    const input = defaultPayloadConverter.fromPayload<{ action: string; by: string; mergeSha?: string }>(
-      signals[0].workflowExecutionSignaledEventAttributes!.input!.payloads![0],
-    );
-    assert.deepEqual({ action: input.action, by: input.by, mergeSha: input.mergeSha }, { action: 'merged', by: 'octocat', mergeSha: 'abc123def' });
-
-    const before = spy.calls();
-    const other = JSON.stringify({ action: 'closed', sender: { login: 'x' }, pull_request: { merged: false, head: { ref: 'feature/foo' } } });
-    const ignored = await call('POST', '/webhooks/github', {
-      raw: other,
-      headers: { 'content-type': 'application/json', 'x-github-event': 'pull_request', 'x-github-delivery': randomUUID(), 'x-hub-signature-256': githubSignature(GITHUB_SECRET, other) },
-    });
-    assert.equal(ignored.status, 202);
-    assert.equal(ignored.json.status, 'ignored');
-    assert.match(String(ignored.json.reason), /not a modelgate branch/);
-    assert.equal(spy.calls(), before);
+    // Only a hint: who merged and which SHAs the workflow reads from the provider, never from the delivery.
+    const input = defaultPayloadConverter.fromPayload<Record<string, unknown>>(signals[0].workflowExecutionSignaledEventAttributes!.input!.payloads![0]);
+    assert.deepEqual(input, { action: 'merged', hint: true, deliveryId: delivery });
   });
 
   it('when approvers act through the API, then identity comes from the token and policy errors map to 403/409 codes', async () => {

@@ -92,7 +92,7 @@ defaults:
     worker = await startTestWorker(env, {
       mlflow,
       policies: { policyFor },
-      gitops: createProviderFactory(loadGitopsConfig({ MODELGATE_GIT_WORKDIR: join(dir, 'work') })),
+      gitops: { ...createProviderFactory(loadGitopsConfig({ MODELGATE_GIT_WORKDIR: join(dir, 'work') })), markerSecret: 'e2e-gitops-marker-secret' },
       k8s: { k8s: createK8sClient(loadK8sConfig({ MODELGATE_KUBECONFIG: kubeconfig })), heartbeatIntervalMs: 1000 },
     });
   });

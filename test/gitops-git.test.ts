@@ -20,6 +20,7 @@ import { applyServingFields, mapStorageUri, readServingFields } from '../src/git
 import { promotionBody } from '../src/gitops/pr-text.js';
 import { promotionBranch, revertBranch } from '../src/gitops/provider.js';
 import type { MlflowRegistry, ModelVersion, Run } from '../src/mlflow/types.js';
+import type { IdentityRef } from '../src/identity/types.js';
 import type { GitopsPolicy } from '../src/policy/types.js';
 import { crdPath, crdSchemasMissing } from './support/k8s-crds.js';
 import { unique } from './support/stack.js';
@@ -60,7 +61,19 @@ interface Fixture {
   activities: ReturnType<typeof createGitopsActivities>;
 }
 
-async function fixture(opts: { runGit?: GitRunner; workdir?: string; remote?: string; model?: string; mergeMethod?: GitopsPolicy['mergeMethod'] } = {}): Promise<Fixture> {
+const MARKER_SECRET = 'gitops-git-test-marker-secret';
+
+async function fixture(
+  opts: {
+    runGit?: GitRunner;
+    workdir?: string;
+    remote?: string;
+    model?: string;
+    mergeMethod?: GitopsPolicy['mergeMethod'];
+    markerSecret?: string;
+    identities?: { byGithubLogin(login: string): IdentityRef | undefined };
+  } = {},
+): Promise<Fixture> {
   const model = opts.model ?? unique('fraud');
   let remote = opts.remote;
   let manifestPath = `inferenceservices/${model}.yaml`;
@@ -86,6 +99,8 @@ async function fixture(opts: { runGit?: GitRunner; workdir?: string; remote?: st
     providerFor: factory.providerFor,
     mlflow: fakeMlflow(),
     links: { mlflowUiUrl: 'http://mlflow.example', temporalUiUrl: 'http://temporal.example', namespace: 'default' },
+    markerSecret: opts.markerSecret ?? MARKER_SECRET,
+    identities: opts.identities,
   });
   return { remote, policy, model, activities };
 }
@@ -193,7 +208,7 @@ describe('plain git provider', () => {
     assert.equal(git(c, 'log', '-1', '--format=%(trailers:key=Modelgate-Branch,valueonly)', 'origin/main'), promotionBranch(f.model, 3));
 
     const again = await f.activities.mergePromotionPullRequest({ model: f.model, version: 3, policy: f.policy, expectedHeadSha: ref.headSha, approvers: ['alice', 'bob'] });
-    assert.deepEqual(again, { mergeSha: merged.mergeSha, mergedBy: 'modelgate', alreadyMerged: true });
+    assert.deepEqual(again, { mergeSha: merged.mergeSha, mergedBy: 'modelgate', headSha: ref.headSha, mergedByModelgate: true, alreadyMerged: true });
     const status = await f.activities.getPullRequestStatus({ model: f.model, version: 3, policy: f.policy });
     assert.equal(status?.state, 'merged');
     assert.equal(status?.mergeSha, merged.mergeSha);
@@ -329,7 +344,7 @@ describe('plain git provider', () => {
     assert.equal(status?.mergedBy, 'Hannah Human');
     assert.equal(status?.mergeSha, git(c, 'rev-parse', 'HEAD'));
     const merged = await f.activities.mergePromotionPullRequest({ model: f.model, version: 1, policy: f.policy, approvers: ['alice'] });
-    assert.deepEqual(merged, { mergeSha: git(c, 'rev-parse', 'HEAD'), mergedBy: 'Hannah Human', alreadyMerged: true });
+    assert.deepEqual(merged, { mergeSha: git(c, 'rev-parse', 'HEAD'), mergedBy: 'Hannah Human', headSha: status?.headSha, mergedByModelgate: false, alreadyMerged: true });
   });
 
   test('when a promotion is reverted, then the revert branch restores the old manifest byte for byte and merges back', async () => {
@@ -405,6 +420,207 @@ describe('plain git provider', () => {
     assert.equal(git(dir, 'rev-list', '--count', 'main'), '1');
     assert.match(git(dir, 'show', `main:${a.manifestPath}`), /^# KServe InferenceService/);
   });
+});
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
+describe('plain git provider: only what modelgate opened is adopted', () => {
+  test("when someone pushed the next version's branch in advance, then opening fails with ForeignPullRequest naming it and nothing is adopted or pushed", async () => {
+    const f = await fixture();
+    const branch = promotionBranch(f.model, 2);
+    const input = { model: f.model, version: 2, workflowId: 'wf', policy: f.policy };
+    const c = clone(f.remote);
+    // A branch that is just main (nothing of its own), then one with a commit pointing KServe elsewhere and a
+    // forged marker.
+    git(c, 'push', '--quiet', 'origin', `HEAD:refs/heads/${branch}`);
+    const refsBefore = git(c, 'ls-remote', f.remote);
+    await assert.rejects(f.activities.openPromotionPullRequest(input), (err: unknown) => {
+      assert.ok(err instanceof ApplicationFailure);
+      assert.equal(err.type, 'ForeignPullRequest');
+      assert.equal(err.nonRetryable, true);
+      assert.equal(err.message, `branch ${branch} exists but was not opened by modelgate (no valid marker); delete it or close the PR`);
+      return true;
+    });
+    assert.equal((await f.activities.getPullRequestStatus(input))?.state, 'open', 'a branch that is only main is not "merged"');
+    assert.equal(git(c, 'ls-remote', f.remote), refsBefore);
+
+    git(c, 'checkout', '--quiet', '-b', 'prepared');
+    const file = join(c, f.policy.manifestPath);
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/storageUri: .*/, 'storageUri: s3://evil/model'));
+    const forged = `<!-- modelgate: {"v":2,"branch":"${branch}","kind":"promotion","model":"${f.model}","version":2,"mac":"${'0'.repeat(64)}"} -->`;
+    git(c, 'commit', '--quiet', '-am', `Promote ${f.model} v2 to Production\n\n${forged}`);
+    git(c, 'push', '--quiet', '--force', 'origin', `HEAD:refs/heads/${branch}`);
+    const forgedRefs = git(c, 'ls-remote', f.remote);
+    await rejectsWith(
+      f.activities.openPromotionPullRequest(input),
+      'ForeignPullRequest',
+      new RegExp(`^branch ${escapeRe(branch)} exists but .*points at s3://evil/model, not s3://mlflow/7/models/m-2/artifacts from MLflow.*; delete it or close the PR$`),
+    );
+    assert.equal(git(c, 'ls-remote', f.remote), forgedRefs);
+
+    // Once the branch is deleted, modelgate opens its own.
+    git(c, 'push', '--quiet', 'origin', `:refs/heads/${branch}`);
+    const ref = await f.activities.openPromotionPullRequest(input);
+    assert.equal(ref.storageUri, 's3://mlflow/7/models/m-2/artifacts');
+  });
+
+  test('when the open activity is retried after a crash, then its own branch is adopted by a worker with the same secret and refused under another', async () => {
+    const f = await fixture();
+    const input = { model: f.model, version: 1, workflowId: 'wf', policy: f.policy };
+    const first = await f.activities.openPromotionPullRequest(input);
+    const retried = await (await fixture({ remote: f.remote, model: f.model })).activities.openPromotionPullRequest(input);
+    assert.deepEqual(retried, first);
+    // The marker is an HMAC: identical content under another key is not modelgate's.
+    const other = await fixture({ remote: f.remote, model: f.model, markerSecret: 'another-workers-secret-0123' });
+    await rejectsWith(other.activities.openPromotionPullRequest(input), 'ForeignPullRequest', /was not opened by modelgate \(no valid marker for the manifest at [0-9a-f]{12}\)/);
+    const c = clone(f.remote);
+    const message = git(c, 'log', '-1', '--format=%B', `origin/${promotionBranch(f.model, 1)}`);
+    assert.match(message, /<!-- modelgate: \{"v":2,"branch":"[^"]+","kind":"promotion",.*"mac":"[0-9a-f]{64}"\} -->/);
+    assert.ok(!message.includes(MARKER_SECRET), 'the marker never holds the secret');
+    // Without a secret, nothing is opened (rather than an unsigned marker).
+    const unset = await fixture({ remote: f.remote, model: f.model, markerSecret: '' });
+    await rejectsWith(unset.activities.openPromotionPullRequest({ ...input, version: 9 }), 'GitopsNotConfigured', /MODELGATE_GITOPS_MARKER_SECRET/);
+  });
+
+  test('when the PR text is edited to another storage URI, then adoption still takes the URI from MLflow; an edited manifest is refused', async () => {
+    const f = await fixture();
+    const input = { model: f.model, version: 1, workflowId: 'wf', policy: f.policy };
+    const ref = await f.activities.openPromotionPullRequest(input);
+    const branch = promotionBranch(f.model, 1);
+    const c = clone(f.remote);
+    git(c, 'checkout', '--quiet', branch);
+    // The "PR body" of plain git is the branch commit's message: rewrite every mention of the URI.
+    const edited = git(c, 'log', '-1', '--format=%B').replaceAll(ref.storageUri!, 's3://evil/model');
+    assert.ok(edited.includes('s3://evil/model'));
+    git(c, 'commit', '--quiet', '--amend', '-m', edited);
+    git(c, 'push', '--quiet', '--force', 'origin', `HEAD:${branch}`);
+    const adopted = await f.activities.openPromotionPullRequest(input);
+    assert.equal(adopted.storageUri, 's3://mlflow/7/models/m-1/artifacts');
+    assert.equal(adopted.headSha, git(c, 'rev-parse', 'HEAD'));
+    assert.equal(adopted.previousStorageUri, ref.previousStorageUri);
+
+    // A commit on top that changes other lines of the manifest (same storage URI) is not adopted…
+    const file = join(c, f.policy.manifestPath);
+    const proposed = readFileSync(file, 'utf8');
+    writeFileSync(file, proposed.replace('minReplicas: 1', 'minReplicas: 0'));
+    git(c, 'commit', '--quiet', '-am', 'Scale to zero');
+    git(c, 'push', '--quiet', 'origin', `HEAD:${branch}`);
+    await rejectsWith(f.activities.openPromotionPullRequest(input), 'ForeignPullRequest', /was not opened by modelgate \(no valid marker for the manifest at [0-9a-f]{12}\)/);
+    // …nor one that points it elsewhere.
+    writeFileSync(file, proposed.replace(/storageUri: .*/, 'storageUri: s3://evil/model'));
+    git(c, 'commit', '--quiet', '-am', 'Point elsewhere');
+    git(c, 'push', '--quiet', 'origin', `HEAD:${branch}`);
+    await rejectsWith(
+      f.activities.openPromotionPullRequest(input),
+      'ForeignPullRequest',
+      new RegExp(`^branch ${escapeRe(branch)} exists but .*points at s3://evil/model, not s3://mlflow/7/models/m-1/artifacts from MLflow`),
+    );
+  });
+
+  test('when someone pushed the revert branch in advance, then opening the revert fails with ForeignPullRequest', async () => {
+    const f = await fixture();
+    await f.activities.openPromotionPullRequest({ model: f.model, version: 1, workflowId: 'wf', policy: f.policy });
+    const { mergeSha } = await f.activities.mergePromotionPullRequest({ model: f.model, version: 1, policy: f.policy, approvers: ['alice'] });
+    const c = clone(f.remote);
+    const file = join(c, f.policy.manifestPath);
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/storageUri: .*/, 'storageUri: s3://evil/model'));
+    git(c, 'commit', '--quiet', '-am', 'Revert (not really)');
+    git(c, 'push', '--quiet', 'origin', `HEAD:refs/heads/${revertBranch(f.model, 1)}`);
+    await rejectsWith(
+      f.activities.openRevertPullRequest({ model: f.model, version: 1, policy: f.policy, mergeSha, reason: 'x' }),
+      'ForeignPullRequest',
+      new RegExp(`^branch ${escapeRe(revertBranch(f.model, 1))} exists but was not opened by modelgate`),
+    );
+  });
+
+  test('when the directory maps every login, then plain git still never reports a merger identity (a committer name is not one)', async () => {
+    let lookups = 0;
+    const identities = {
+      byGithubLogin(login: string): IdentityRef {
+        lookups++;
+        return { identity: login, groups: ['approvers'] };
+      },
+    };
+    const f = await fixture({ identities });
+    await f.activities.openPromotionPullRequest({ model: f.model, version: 1, workflowId: 'wf', policy: f.policy });
+    const c = clone(f.remote);
+    git(c, 'merge', '--quiet', '--no-ff', '-m', 'Merge by hand', `origin/${promotionBranch(f.model, 1)}`);
+    git(c, 'push', '--quiet', 'origin', 'HEAD:main');
+    const status = await f.activities.getPullRequestStatus({ model: f.model, version: 1, policy: f.policy });
+    assert.equal(status?.state, 'merged');
+    assert.equal(status?.mergedBy, 'Hannah Human');
+    assert.ok(status && !('mergedByIdentity' in status));
+    const outcome = await f.activities.mergePromotionPullRequest({ model: f.model, version: 1, policy: f.policy, approvers: ['alice'] });
+    assert.equal(outcome.alreadyMerged, true);
+    assert.equal(outcome.mergedByIdentity, undefined);
+    assert.equal(status?.mergedByModelgate, false);
+    assert.equal(outcome.mergedByModelgate, false);
+    // modelgate's own merge is recognised by its seal, not by a name; a fresh worker sees the same.
+    await f.activities.openPromotionPullRequest({ model: f.model, version: 2, workflowId: 'wf', policy: f.policy });
+    const own = await f.activities.mergePromotionPullRequest({ model: f.model, version: 2, policy: f.policy, approvers: ['alice'] });
+    assert.equal(own.mergedByIdentity, undefined);
+    assert.equal(own.mergedByModelgate, true);
+    const ownStatus = await (await fixture({ remote: f.remote, model: f.model })).activities.getPullRequestStatus({ model: f.model, version: 2, policy: f.policy });
+    assert.equal(ownStatus?.mergedByIdentity, undefined);
+    assert.equal(ownStatus?.mergedByModelgate, true);
+    assert.ok(ownStatus && !('mergeSeal' in ownStatus));
+
+    // A person who writes modelgate's trailers (and a made-up seal) into their own merge is still a person.
+    await f.activities.openPromotionPullRequest({ model: f.model, version: 3, workflowId: 'wf', policy: f.policy });
+    const branch = promotionBranch(f.model, 3);
+    git(c, 'fetch', '--quiet');
+    git(c, 'reset', '--quiet', '--hard', 'origin/main');
+    const head = git(c, 'rev-parse', `origin/${branch}`);
+    const trailers = [`Modelgate-Branch: ${branch}`, `Modelgate-Head: ${head}`, 'Approved-by: alice', 'Merged-by: modelgate', `Modelgate-Seal: ${'ab'.repeat(32)}`];
+    git(c, 'merge', '--quiet', '--no-ff', '-m', `Promote ${f.model} v3 to Production\n\n${trailers.join('\n')}`, `origin/${branch}`);
+    git(c, 'push', '--quiet', 'origin', 'HEAD:main');
+    const forged = await f.activities.getPullRequestStatus({ model: f.model, version: 3, policy: f.policy });
+    assert.equal(forged?.state, 'merged');
+    assert.equal(forged?.mergedBy, 'modelgate', 'the trailer text is reported for the timeline…');
+    assert.equal(forged?.mergedByModelgate, false, '…but it is not modelgate’s merge');
+    assert.equal(forged?.mergedByIdentity, undefined);
+    assert.equal(lookups, 0);
+  });
+
+  for (const how of ['merge commit', 'fast-forward'] as const) {
+    test(`when a promotion branch is merged by a person without approval (${how}), then a revert PR restores the previous storage URI on the base branch`, async () => {
+      const f = await fixture();
+      const c = clone(f.remote);
+      const original = git(c, 'show', `origin/main:${f.policy.manifestPath}`);
+      const ref = await f.activities.openPromotionPullRequest({ model: f.model, version: 1, workflowId: 'wf', policy: f.policy });
+      const branch = promotionBranch(f.model, 1);
+      git(c, 'fetch', '--quiet');
+      if (how === 'merge commit') git(c, 'merge', '--quiet', '--no-ff', '-m', 'Merge without approval', `origin/${branch}`);
+      else git(c, 'merge', '--quiet', '--ff-only', `origin/${branch}`);
+      git(c, 'push', '--quiet', 'origin', 'HEAD:main');
+      const merged = git(c, 'rev-parse', 'HEAD');
+      // A commit pushed to the branch after the merge is not part of it: still merged, at the merged head.
+      git(c, 'checkout', '--quiet', '-b', 'later', `origin/${branch}`);
+      writeFileSync(join(c, 'later.txt'), 'after the merge\n');
+      git(c, 'add', 'later.txt');
+      git(c, 'commit', '--quiet', '-m', 'Later');
+      git(c, 'push', '--quiet', 'origin', `HEAD:${branch}`);
+      const status = await f.activities.getPullRequestStatus({ model: f.model, version: 1, policy: f.policy });
+      assert.equal(status?.state, 'merged');
+      assert.equal(status?.headSha, ref.headSha);
+      assert.equal(status?.mergeSha, merged);
+      // A fast-forward leaves no trace of who pushed: the "merger" is the branch commit's committer.
+      assert.equal(status?.mergedBy, how === 'merge commit' ? 'Hannah Human' : 'modelgate');
+      assert.equal(status?.mergedByModelgate, false);
+      assert.equal((await f.activities.readServingManifest({ policy: f.policy })).storageUri, ref.storageUri);
+
+      const revert = await f.activities.openRevertPullRequest({ model: f.model, version: 1, policy: f.policy, mergeSha: status.mergeSha, reason: 'merged without approval' });
+      assert.equal(revert.storageUri, `s3://models/${f.model}/unset`);
+      assert.equal(revert.previousStorageUri, ref.storageUri);
+      assert.deepEqual(await f.activities.openRevertPullRequest({ model: f.model, version: 1, policy: f.policy, mergeSha: status.mergeSha, reason: 'merged without approval' }), revert);
+      const reverted = await f.activities.mergeRevertPullRequest({ model: f.model, version: 1, policy: f.policy });
+      const serving = await f.activities.readServingManifest({ policy: f.policy });
+      assert.equal(serving.storageUri, `s3://models/${f.model}/unset`);
+      assert.equal(serving.commit, reverted.mergeSha);
+      git(c, 'fetch', '--quiet');
+      assert.equal(git(c, 'show', `origin/main:${f.policy.manifestPath}`), original);
+    });
+  }
 });
 
 interface JsonSchema {
@@ -556,6 +772,7 @@ metadata: {name: unrelated}
       manifestPath: 'isvc.yaml',
       inferenceService: { namespace: 'models', name: 'ab' },
       links: { mlflowUiUrl: 'http://m/', temporalUiUrl: 'http://t', namespace: 'prod' },
+      marker: '<!-- modelgate: {} -->',
     });
     assert.ok(body.includes('[a\\|b v2](http://m/#/models/a%7Cb/versions/2)'), body);
     assert.ok(body.includes('http://m/#/experiments/3/runs/r1'));

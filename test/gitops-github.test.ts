@@ -14,10 +14,11 @@ import { createGitopsActivities } from '../src/activities/gitops.js';
 import { createProviderFactory, loadGitopsConfig, type ProviderFactoryOptions } from '../src/config/gitops.js';
 import { readServingFields } from '../src/gitops/manifest.js';
 import { promotionBranch, revertBranch } from '../src/gitops/provider.js';
+import type { IdentityRef } from '../src/identity/types.js';
 import type { GitopsPolicy } from '../src/policy/types.js';
 import { PROJECT_ROOT } from '../src/stack/embedded.js';
 import { GitHubDouble } from './support/github-double.js';
-import { fakeMlflow, isvcManifest } from './support/github-fixtures.js';
+import { fakeMlflow, isvcManifest, MARKER_SECRET } from './support/github-fixtures.js';
 import { unique } from './support/stack.js';
 import { until } from './support/wait.js';
 
@@ -40,7 +41,15 @@ interface Setup {
   input: { model: string; version: number; workflowId: string; policy: GitopsPolicy };
 }
 
-async function setup(opts: { env?: NodeJS.ProcessEnv; factory?: ProviderFactoryOptions; app?: { appId: string; installationId: number; publicKeyPem: string }; mergeMethod?: GitopsPolicy['mergeMethod'] } = {}): Promise<Setup> {
+async function setup(
+  opts: {
+    env?: NodeJS.ProcessEnv;
+    factory?: ProviderFactoryOptions;
+    app?: { appId: string; installationId: number; publicKeyPem: string };
+    mergeMethod?: GitopsPolicy['mergeMethod'];
+    identities?: { byGithubLogin(login: string): IdentityRef | undefined };
+  } = {},
+): Promise<Setup> {
   const model = unique('fraud');
   const manifestPath = `clusters/prod/${model}.yaml`;
   const double = await GitHubDouble.start({ owner: 'acme', repo: 'gitops', token: TOKEN, app: opts.app, files: { [manifestPath]: isvcManifest(model), 'README.md': 'gitops\n' } });
@@ -62,6 +71,8 @@ async function setup(opts: { env?: NodeJS.ProcessEnv; factory?: ProviderFactoryO
     providerFor: factory.providerFor,
     mlflow: fakeMlflow(),
     links: { mlflowUiUrl: 'https://mlflow.example', temporalUiUrl: 'https://temporal.example', namespace: 'prod' },
+    markerSecret: MARKER_SECRET,
+    identities: opts.identities,
   });
   return { double, policy, model, activities, input: { model, version: 2, workflowId: `modelgate/${model}/v2`, policy } };
 }
@@ -133,7 +144,7 @@ describe('GitHub provider against the OpenAPI-validated double', { concurrency: 
     assert.equal(s.double.commitInfo(merged.mergeSha)?.parents.length, 1);
     assert.match(s.double.commitInfo(merged.mergeSha)!.message, new RegExp(`^Promote ${s.model} v2 to Production \\(#1\\)\\n\\nApproved-by: alice\\nApproved-by: bob\\nModelgate-Branch: ${branch}$`));
     const again = await s.activities.mergePromotionPullRequest({ ...s.input, expectedHeadSha: ref.headSha, approvers: ['alice', 'bob'] });
-    assert.deepEqual(again, { mergeSha: merged.mergeSha, mergedBy: 'modelgate-bot', alreadyMerged: true });
+    assert.deepEqual(again, { mergeSha: merged.mergeSha, mergedBy: 'modelgate-bot', headSha: ref.headSha, alreadyMerged: true });
     assert.equal(count(s.double, 'pulls/merge'), 1);
     const st = await status();
     assert.equal(st?.state, 'merged');
@@ -152,6 +163,7 @@ describe('GitHub provider against the OpenAPI-validated double', { concurrency: 
       providerFor: createProviderFactory(loadGitopsConfig({ GITHUB_TOKEN: TOKEN, GITHUB_API_URL: s.double.baseUrl })).providerFor,
       mlflow: fakeMlflow(),
       links: { namespace: 'prod' },
+      markerSecret: MARKER_SECRET,
     });
     const third = await fresh.openPromotionPullRequest(s.input);
     assert.deepEqual(again, first);
@@ -329,7 +341,7 @@ describe('GitHub provider against the OpenAPI-validated double', { concurrency: 
     assert.equal(st?.mergedBy, 'dana');
     assert.equal(st?.mergeSha, sha);
     const merged = await s.activities.mergePromotionPullRequest({ ...s.input, approvers: ['alice'] });
-    assert.deepEqual(merged, { mergeSha: sha, mergedBy: 'dana', alreadyMerged: true });
+    assert.deepEqual(merged, { mergeSha: sha, mergedBy: 'dana', headSha: st?.headSha, alreadyMerged: true });
     assert.equal(count(s.double, 'pulls/merge'), 0);
     assert.deepEqual(s.double.problems, []);
   });
@@ -412,6 +424,167 @@ describe('GitHub provider against the OpenAPI-validated double', { concurrency: 
     assert.equal(s.double.problems.length, 2);
     assert.match(s.double.problems[0], /query parameter state=everything/);
     assert.match(s.double.problems[1], /unknown route/);
+  });
+});
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
+describe('GitHub provider: only what modelgate opened is adopted, mergers through the directory', { concurrency: true }, () => {
+  const evil = (model: string) => isvcManifest(model).replace(/storageUri: .*/, 'storageUri: s3://evil/model');
+
+  test("when someone created the next version's branch in advance, then opening fails with ForeignPullRequest and nothing is written", async () => {
+    const s = await setup();
+    const branch = promotionBranch(s.model, 2);
+    const head = s.double.humanBranch(branch, { [s.policy.manifestPath]: evil(s.model), 'jobs/cron.yaml': 'kind: CronJob\n' });
+    await assert.rejects(s.activities.openPromotionPullRequest(s.input), (err: unknown) => {
+      assert.ok(err instanceof ApplicationFailure);
+      assert.equal(err.type, 'ForeignPullRequest');
+      assert.equal(err.nonRetryable, true);
+      assert.equal(err.message, `branch ${branch} exists but was not opened by modelgate (no valid marker); delete it or close the PR`);
+      return true;
+    });
+    assert.deepEqual(writes(s.double), []);
+    assert.equal(s.double.branch(branch), head);
+    assert.equal(s.double.pullRequests().length, 0);
+    assert.deepEqual(s.double.problems, []);
+  });
+
+  test("when someone opened a PR from the next version's branch with a forged marker, then it is not adopted", async () => {
+    const s = await setup();
+    const branch = promotionBranch(s.model, 2);
+    s.double.humanBranch(branch, { [s.policy.manifestPath]: evil(s.model) });
+    const forged = `<!-- modelgate: {"v":2,"branch":"${branch}","kind":"promotion","model":"${s.model}","version":2,"mac":"${'0'.repeat(64)}"} -->`;
+    s.double.humanPullRequest(branch, { title: `Promote ${s.model} v2 to Production`, body: forged });
+    await rejectsWith(
+      s.activities.openPromotionPullRequest(s.input),
+      'ForeignPullRequest',
+      new RegExp(`^branch ${escapeRe(branch)} exists but its manifest at [0-9a-f]{12} points at s3://evil/model, not s3://mlflow/3/models/m-2/artifacts from MLflow; delete it or close the PR$`),
+    );
+    assert.deepEqual(writes(s.double), []);
+    assert.equal(s.double.pullRequests().length, 1);
+    assert.deepEqual(s.double.problems, []);
+  });
+
+  test('when an earlier attempt created the branch at an older base and crashed before committing, then the retry builds on it', async () => {
+    const s = await setup();
+    const branch = promotionBranch(s.model, 2);
+    s.double.humanBranch(branch, {});
+    s.double.push('main', { 'README.md': 'gitops, later\n' });
+    const ref = await s.activities.openPromotionPullRequest(s.input);
+    assert.equal(ref.storageUri, 's3://mlflow/3/models/m-2/artifacts');
+    assert.deepEqual(writes(s.double), ['repos/create-or-update-file-contents', 'pulls/create']);
+    assert.equal(count(s.double, 'repos/compare-commits-with-basehead'), 1);
+    assert.deepEqual(s.double.problems, []);
+  });
+
+  test('when the open is retried, then its own PR is adopted (valid marker), and refused by workers with another secret', async () => {
+    const s = await setup();
+    const first = await s.activities.openPromotionPullRequest(s.input);
+    const other = createGitopsActivities({
+      providerFor: createProviderFactory(loadGitopsConfig({ GITHUB_TOKEN: TOKEN, GITHUB_API_URL: s.double.baseUrl })).providerFor,
+      mlflow: fakeMlflow(),
+      links: { namespace: 'prod' },
+      markerSecret: 'another-workers-secret-0123',
+    });
+    await rejectsWith(other.openPromotionPullRequest(s.input), 'ForeignPullRequest', /was not opened by modelgate \(no valid marker for the manifest at [0-9a-f]{12}\)/);
+    assert.deepEqual(await s.activities.openPromotionPullRequest(s.input), first);
+    const [pr] = s.double.pullRequests();
+    const commit = s.double.commitInfo(first.headSha!)!;
+    for (const text of [pr.body!, commit.message]) {
+      assert.match(text, /<!-- modelgate: \{"v":2,"branch":"[^"]+","kind":"promotion",.*"mac":"[0-9a-f]{64}"\} -->/);
+      assert.ok(!text.includes(MARKER_SECRET), 'the marker never holds the secret');
+    }
+    assert.equal(count(s.double, 'pulls/create'), 1);
+    assert.deepEqual(s.double.problems, []);
+  });
+
+  test('when the PR body is edited to another storage URI, then adoption takes the URI from MLflow; a removed marker or an edited manifest is refused', async () => {
+    const s = await setup();
+    const ref = await s.activities.openPromotionPullRequest(s.input);
+    const body = s.double.pullRequests()[0].body!;
+    s.double.editBody(1, body.replaceAll(ref.storageUri!, 's3://evil/model'));
+    assert.ok(s.double.pullRequests()[0].body!.includes('s3://evil/model'));
+    assert.deepEqual(await s.activities.openPromotionPullRequest(s.input), ref);
+
+    s.double.editBody(1, body.replace(/<!-- modelgate: .* -->/, ''));
+    await rejectsWith(s.activities.openPromotionPullRequest(s.input), 'ForeignPullRequest', /was not opened by modelgate \(no valid marker\)/);
+    s.double.editBody(1, body);
+    const branch = promotionBranch(s.model, 2);
+    const proposed = s.double.file(branch, s.policy.manifestPath)!;
+    s.double.push(branch, { [s.policy.manifestPath]: proposed.replace('protocolVersion: v2', 'protocolVersion: v1') });
+    await rejectsWith(s.activities.openPromotionPullRequest(s.input), 'ForeignPullRequest', /was not opened by modelgate \(no valid marker for the manifest at [0-9a-f]{12}\)/);
+    s.double.push(branch, { [s.policy.manifestPath]: proposed.replace(/storageUri: .*/, 'storageUri: s3://evil/model') });
+    await rejectsWith(s.activities.openPromotionPullRequest(s.input), 'ForeignPullRequest', /points at s3:\/\/evil\/model, not s3:\/\/mlflow\/3\/models\/m-2\/artifacts from MLflow/);
+    assert.deepEqual(writes(s.double), ['git/create-ref', 'repos/create-or-update-file-contents', 'pulls/create']);
+    assert.deepEqual(s.double.problems, []);
+  });
+
+  test("when someone opens a PR from modelgate's branch into another base, then status and merge keep to modelgate's PR", async () => {
+    const s = await setup();
+    const ref = await s.activities.openPromotionPullRequest(s.input);
+    s.double.humanBranch('release', {});
+    const other = s.double.humanPullRequest(promotionBranch(s.model, 2), { base: 'release', body: s.double.pullRequests()[0].body ?? '' });
+    assert.equal(other, 2);
+    const st = await s.activities.getPullRequestStatus(s.input);
+    assert.equal(st?.number, 1);
+    assert.equal(st?.baseBranch, 'main');
+    assert.deepEqual(await s.activities.openPromotionPullRequest(s.input), ref);
+    const merged = await s.activities.mergePromotionPullRequest({ ...s.input, expectedHeadSha: ref.headSha, approvers: ['alice'] });
+    assert.equal(merged.mergeSha, s.double.branch('main'));
+    assert.deepEqual(s.double.pullRequests().map((p) => [p.number, p.merged]), [[1, true], [2, false]]);
+    assert.deepEqual(s.double.problems, []);
+  });
+
+  test('when a person merges on GitHub, then the status carries their directory identity for a mapped login and none for an unmapped one', async () => {
+    const directory: Record<string, IdentityRef> = { dana: { identity: 'dana@acme.example', groups: ['ml-approvers'] } };
+    const identities = { byGithubLogin: (login: string) => directory[login] };
+    for (const [login, identity] of [['dana', directory.dana], ['eve', undefined]] as const) {
+      const s = await setup({ identities });
+      const ref = await s.activities.openPromotionPullRequest(s.input);
+      const mergeSha = s.double.humanMerge(1, login);
+      const st = await s.activities.getPullRequestStatus(s.input);
+      assert.equal(st?.state, 'merged');
+      assert.equal(st?.mergedBy, login);
+      assert.deepEqual(st?.mergedByIdentity, identity);
+      assert.equal(st?.headSha, ref.headSha);
+      const outcome = await s.activities.mergePromotionPullRequest({ ...s.input, approvers: ['alice'] });
+      assert.deepEqual(outcome, { mergeSha, mergedBy: login, headSha: ref.headSha, alreadyMerged: true, ...(identity ? { mergedByIdentity: identity } : {}) });
+      assert.deepEqual(s.double.problems, []);
+    }
+  });
+
+  test('when a promotion PR is merged by someone without approval, then a revert PR restores the previous storage URI on the base branch', async () => {
+    const s = await setup({ mergeMethod: 'merge' });
+    const original = s.double.file('main', s.policy.manifestPath);
+    const ref = await s.activities.openPromotionPullRequest(s.input);
+    const mergeSha = s.double.humanMerge(1, 'mallory');
+    // Pushes to the branch after the merge do not change what was merged.
+    s.double.push(promotionBranch(s.model, 2), { 'later.txt': 'after the merge\n' });
+    const st = await s.activities.getPullRequestStatus(s.input);
+    assert.equal(st?.state, 'merged');
+    assert.equal(st?.mergeSha, mergeSha);
+    assert.equal(st?.headSha, ref.headSha);
+    assert.equal((await s.activities.readServingManifest({ policy: s.policy })).storageUri, ref.storageUri);
+
+    const revert = await s.activities.openRevertPullRequest({ ...s.input, mergeSha: st.mergeSha, reason: 'merged without approval' });
+    assert.equal(revert.storageUri, `s3://models/${s.model}/v0`);
+    assert.equal(revert.previousStorageUri, ref.storageUri);
+    assert.deepEqual(await s.activities.openRevertPullRequest({ ...s.input, mergeSha: st.mergeSha, reason: 'merged without approval' }), revert);
+    const reverted = await s.activities.mergeRevertPullRequest(s.input);
+    assert.equal(reverted.mergeSha, s.double.branch('main'));
+    assert.equal(s.double.file('main', s.policy.manifestPath), original);
+    assert.equal((await s.activities.readServingManifest({ policy: s.policy })).storageUri, `s3://models/${s.model}/v0`);
+    assert.deepEqual(s.double.problems, []);
+  });
+
+  test("when someone pushed the revert branch in advance, then opening the revert fails with ForeignPullRequest", async () => {
+    const s = await setup({ mergeMethod: 'merge' });
+    await s.activities.openPromotionPullRequest(s.input);
+    const { mergeSha } = await s.activities.mergePromotionPullRequest({ ...s.input, approvers: ['alice'] });
+    s.double.humanBranch(revertBranch(s.model, 2), { [s.policy.manifestPath]: evil(s.model) });
+    await rejectsWith(s.activities.openRevertPullRequest({ ...s.input, mergeSha, reason: 'x' }), 'ForeignPullRequest', new RegExp(`^branch ${escapeRe(revertBranch(s.model, 2))} exists but was not opened by modelgate`));
+    assert.equal(s.double.pullRequests().length, 1);
+    assert.deepEqual(s.double.problems, []);
   });
 });
 

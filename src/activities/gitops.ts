@@ -2,21 +2,34 @@
  * GitOps activities of the lifecycle: open (or adopt) the promotion PR, read its status, merge or close it,
  * open and merge a revert, and read what the base branch serves. Every one is keyed by (model, version):
  * the branch name is derived from it and each provider operation adopts what an earlier attempt did, so
- * retries and worker crashes never create a second branch, commit, PR or merge.
+ * retries and worker crashes never create a second branch, commit, PR or merge. Adoption is limited to what
+ * modelgate opened: an HMAC marker (gitops/marker.ts) keyed with the workers' secret must verify against the
+ * manifest at the PR head and the storage URI recomputed from MLflow; a branch or PR someone else created for
+ * the (model, version) fails with ForeignPullRequest.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { ManifestError, permanent, GitopsFailureTypes as T } from '../gitops/errors.js';
+import { foreignPullRequest, ManifestError, permanent, GitopsFailureTypes as T } from '../gitops/errors.js';
 import { applyServingFields, mapStorageUri, readServingFields, type ManifestTarget, type ServingFields } from '../gitops/manifest.js';
 import {
-  changeCommitMessage,
+  MIN_MARKER_SECRET_LENGTH,
+  mergeSeal,
   parseMarker,
-  promotionBody,
-  promotionTitle,
-  revertBody,
-  revertTitle,
-  type GitopsLinks,
-} from '../gitops/pr-text.js';
-import { promotionBranch, revertBranch, type GitopsProvider, type MergeOutcome, type PullRequestStatus } from '../gitops/provider.js';
+  renderMarker,
+  verifyMarker,
+  verifyMergeSeal,
+  type MarkerFacts,
+  type MarkerKind,
+} from '../gitops/marker.js';
+import { changeCommitMessage, promotionBody, promotionTitle, revertBody, revertTitle, type GitopsLinks } from '../gitops/pr-text.js';
+import {
+  promotionBranch,
+  revertBranch,
+  type GitopsProvider,
+  type MergeOutcome,
+  type MergeRequest,
+  type PullRequestStatus,
+} from '../gitops/provider.js';
+import type { IdentityRef } from '../identity/types.js';
 import type { MlflowRegistry } from '../mlflow/types.js';
 import type { GitopsPolicy } from '../policy/types.js';
 import type { EvaluationResult, PullRequestRef } from '../workflows/definitions.js';
@@ -25,6 +38,13 @@ export interface GitopsActivityDeps {
   providerFor: (policy: GitopsPolicy) => GitopsProvider;
   mlflow: Pick<MlflowRegistry, 'getDownloadUri' | 'getModelVersion' | 'getRun'>;
   links: GitopsLinks;
+  /**
+   * HMAC key of the markers that prove a branch/PR is modelgate's (MODELGATE_GITOPS_MARKER_SECRET; the same
+   * on every worker, at least 16 characters). Opening and reverting fail with GitopsNotConfigured without it.
+   */
+  markerSecret: string;
+  /** The directory: who a GitHub login is. Only the GitHub provider's merged_by is mapped; plain git never is. */
+  identities?: { byGithubLogin(login: string): IdentityRef | undefined };
 }
 
 export interface PromotionKey {
@@ -79,37 +99,39 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
 
   async function openPromotionPullRequest(input: OpenPromotionInput): Promise<PullRequestRef> {
     const { model, version, policy } = input;
+    const secret = markerSecret();
     const provider = deps.providerFor(policy);
     const branch = promotionBranch(model, version);
-    // A retry after the PR exists needs no MLflow calls.
+    // Never from PR text: the storage URI always comes from MLflow, also when adopting an earlier attempt's PR.
+    const storageUri = await storageUriOf(model, version, policy);
     const existing = await provider.getPullRequest(branch, policy.baseBranch);
-    if (existing) return adopt(provider, policy, existing);
+    if (existing) return adopt(provider, policy, existing, { kind: 'promotion', model, version, storageUri });
 
     const mv = await deps.mlflow.getModelVersion(model, version);
-    const downloadUri = await deps.mlflow.getDownloadUri(model, version);
-    const storageUri = mapStorageUri(downloadUri, policy.storageUriPrefixMap);
-    if (storageUri.startsWith('models:/')) {
-      throw permanent(
-        T.StorageUriUnresolvable,
-        `MLflow gave ${downloadUri} as the download location of ${model} v${version}; KServe cannot download models:/ URIs (add a storageUriPrefixMap entry or fix the artifact store)`,
-      );
-    }
     const runId = mv.run_id || undefined;
     const experimentId = runId ? await experimentOf(runId) : undefined;
+    const facts = (content: string, previousStorageUri?: string): MarkerFacts => ({
+      kind: 'promotion',
+      branch,
+      baseBranch: policy.baseBranch,
+      model,
+      version,
+      manifestPath: policy.manifestPath,
+      content,
+      storageUri,
+      previousStorageUri,
+    });
 
-    let previousStorageUri: string | undefined;
-    let rendered = false;
     const status = await provider.openPromotion({
       branch,
       baseBranch: policy.baseBranch,
       path: policy.manifestPath,
       render: (current) => {
         const previous = manifest(() => readServingFields(current, target(policy), policy.manifestPath));
-        previousStorageUri = previous.storageUri;
-        rendered = true;
         const content = manifest(() =>
           applyServingFields(current, target(policy), { storageUri, model, version: String(version), runId }, policy.manifestPath),
         );
+        const marker = renderMarker(secret, facts(content, previous.storageUri));
         const title = promotionTitle(model, version);
         const body = promotionBody({
           model,
@@ -123,58 +145,80 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
           manifestPath: policy.manifestPath,
           inferenceService: target(policy),
           links: deps.links,
+          marker,
         });
-        const commitMessage = changeCommitMessage(title, [
-          `Set spec.predictor.model.storageUri of ${policy.namespace}/${policy.inferenceService} to ${storageUri}.`,
-          '',
-          `Modelgate-Model: ${model}`,
-          `Modelgate-Version: ${version}`,
-          ...(runId ? [`Modelgate-Run: ${runId}`] : []),
-        ]);
+        const commitMessage = changeCommitMessage(
+          title,
+          [
+            `Set spec.predictor.model.storageUri of ${policy.namespace}/${policy.inferenceService} to ${storageUri}.`,
+            '',
+            `Modelgate-Model: ${model}`,
+            `Modelgate-Version: ${version}`,
+            ...(runId ? [`Modelgate-Run: ${runId}`] : []),
+          ],
+          marker,
+        );
         return { content, title, body, commitMessage };
       },
+      isOwnChange: (c) => c.content !== undefined && verifyMarker(secret, parseMarker(c.message, branch), facts(c.content)),
     });
-    // Another worker may have won the race to create it: then its PR text is the truth.
-    return rendered ? { ...toRef(status), storageUri, previousStorageUri } : adopt(provider, policy, status);
+    // Also what this call just created is read back and checked: another worker (or a person) may have won
+    // the race to create the branch or the PR.
+    return adopt(provider, policy, status, { kind: 'promotion', model, version, storageUri });
   }
 
   async function getPullRequestStatus(input: PullRequestStatusInput): Promise<PullRequestStatus | null> {
     const branch = input.revert ? revertBranch(input.model, input.version) : promotionBranch(input.model, input.version);
-    return deps.providerFor(input.policy).getPullRequest(branch, input.policy.baseBranch);
+    const provider = deps.providerFor(input.policy);
+    return interpret(provider, branch, input.policy.baseBranch, await provider.getPullRequest(branch, input.policy.baseBranch));
   }
 
   async function mergePromotionPullRequest(input: MergePromotionInput): Promise<MergeOutcome> {
-    return deps.providerFor(input.policy).merge({
-      branch: promotionBranch(input.model, input.version),
+    const provider = deps.providerFor(input.policy);
+    const branch = promotionBranch(input.model, input.version);
+    const outcome = await provider.merge({
+      branch,
       baseBranch: input.policy.baseBranch,
       expectedHeadSha: input.expectedHeadSha,
       method: input.policy.mergeMethod,
       approvedBy: input.approvers,
       title: promotionTitle(input.model, input.version),
+      seal: sealer(provider, branch, input.policy.baseBranch),
     });
+    return interpret(provider, branch, input.policy.baseBranch, outcome);
   }
 
   async function closePromotionPullRequest(input: ClosePromotionInput): Promise<PullRequestStatus | null> {
-    return deps.providerFor(input.policy).close({
-      branch: promotionBranch(input.model, input.version),
-      baseBranch: input.policy.baseBranch,
-      reason: input.reason,
-      by: input.by,
-    });
+    const provider = deps.providerFor(input.policy);
+    const branch = promotionBranch(input.model, input.version);
+    const status = await provider.close({ branch, baseBranch: input.policy.baseBranch, reason: input.reason, by: input.by });
+    return interpret(provider, branch, input.policy.baseBranch, status);
   }
 
   async function openRevertPullRequest(input: OpenRevertInput): Promise<PullRequestRef> {
     const { model, version, policy } = input;
+    const secret = markerSecret();
     const provider = deps.providerFor(policy);
     const branch = revertBranch(model, version);
-    let uris: { storageUri?: string; previousStorageUri?: string } | undefined;
+    const file = policy.manifestPath;
+    const facts = (content: string, storageUri: string, previousStorageUri?: string): MarkerFacts => ({
+      kind: 'revert',
+      branch,
+      baseBranch: policy.baseBranch,
+      model,
+      version,
+      manifestPath: file,
+      content,
+      storageUri,
+      previousStorageUri,
+      mergeSha: input.mergeSha,
+    });
     const status = await provider.openRevert({
       branch,
       baseBranch: policy.baseBranch,
-      path: policy.manifestPath,
+      path: file,
       mergeSha: input.mergeSha,
       render: (current, beforeMerge) => {
-        const file = policy.manifestPath;
         const now = manifest(() => readServingFields(current, target(policy), file));
         if (now.version !== undefined && now.version !== String(version)) {
           throw permanent(T.RevertNotApplicable, `${file} on ${policy.baseBranch} serves ${model} v${now.version}, not v${version}: there is nothing to revert`);
@@ -190,7 +234,7 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
           merged === current
             ? beforeMerge!
             : manifest(() => applyServingFields(current, target(policy), { ...restored, storageUri: restored.storageUri! }, file));
-        uris = { storageUri: restored.storageUri, previousStorageUri: now.storageUri };
+        const marker = renderMarker(secret, facts(content, restored.storageUri, now.storageUri));
         const title = revertTitle(model, version);
         const body = revertBody({
           model,
@@ -203,22 +247,42 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
           manifestPath: file,
           inferenceService: target(policy),
           links: deps.links,
+          marker,
         });
-        const commitMessage = changeCommitMessage(title, [`This reverts commit ${input.mergeSha}.`, '', `Reason: ${input.reason.replace(/[\r\n]+/g, ' ')}`]);
+        const commitMessage = changeCommitMessage(
+          title,
+          [`This reverts commit ${input.mergeSha}.`, '', `Reason: ${input.reason.replace(/[\r\n]+/g, ' ')}`],
+          marker,
+        );
         return { content, title, body, commitMessage };
       },
+      isOwnChange: (c) => {
+        const restored = c.content !== undefined ? servingFieldsOrNone(c.content, policy) : undefined;
+        return !!restored?.storageUri && verifyMarker(secret, parseMarker(c.message, branch), facts(c.content!, restored.storageUri));
+      },
     });
-    return uris ? { ...toRef(status), ...uris } : adopt(provider, policy, status);
+    return adopt(provider, policy, status, { kind: 'revert', model, version, mergeSha: input.mergeSha });
   }
 
   async function mergeRevertPullRequest(input: PromotionKey): Promise<MergeOutcome> {
-    return deps.providerFor(input.policy).merge({
-      branch: revertBranch(input.model, input.version),
+    const provider = deps.providerFor(input.policy);
+    const branch = revertBranch(input.model, input.version);
+    const outcome = await provider.merge({
+      branch,
       baseBranch: input.policy.baseBranch,
       method: input.policy.mergeMethod,
       approvedBy: [],
       title: revertTitle(input.model, input.version),
+      seal: sealer(provider, branch, input.policy.baseBranch),
     });
+    return interpret(provider, branch, input.policy.baseBranch, outcome);
+  }
+
+  /** Plain git: modelgate's merges carry a seal; without the secret it does not merge at all. */
+  function sealer(provider: GitopsProvider, branch: string, baseBranch: string): MergeRequest['seal'] {
+    if (provider.kind !== 'git') return undefined;
+    const key = markerSecret();
+    return (f) => mergeSeal(key, { branch, baseBranch, ...f });
   }
 
   async function readServingManifest(input: ReadServingManifestInput): Promise<ServingManifest> {
@@ -229,13 +293,103 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
     return { ...manifest(() => readServingFields(file.content, target(policy), policy.manifestPath)), commit: file.commit };
   }
 
-  /** The ref of a PR made earlier: storage URIs from the PR's marker, else from the manifest at its head. */
-  async function adopt(provider: GitopsProvider, policy: GitopsPolicy, status: PullRequestStatus): Promise<PullRequestRef> {
-    const marker = parseMarker(status.body);
-    if (marker) return { ...toRef(status), storageUri: marker.storageUri, previousStorageUri: marker.previousStorageUri };
+  /**
+   * The ref of a branch/PR for (model, version), only when it is modelgate's own: its marker must verify
+   * against the manifest at its head and the storage URI modelgate computed (a promotion: from MLflow; a
+   * revert: the one its authenticated manifest restores). Anything else is ForeignPullRequest; nothing of a
+   * foreign or edited PR is adopted.
+   */
+  async function adopt(
+    provider: GitopsProvider,
+    policy: GitopsPolicy,
+    status: PullRequestStatus,
+    want: { kind: MarkerKind; model: string; version: number; storageUri?: string; mergeSha?: string },
+  ): Promise<PullRequestRef> {
+    const secret = markerSecret();
+    const { branch } = status;
+    const marker = parseMarker(status.body, branch);
+    if (!marker) throw foreignPullRequest(branch);
+    if (status.baseBranch !== policy.baseBranch) throw foreignPullRequest(branch, `its pull request targets ${status.baseBranch}, not ${policy.baseBranch}`);
     const file = status.headSha ? await provider.readFile(policy.manifestPath, status.headSha) : null;
-    const fields = file ? manifest(() => readServingFields(file.content, target(policy), policy.manifestPath)) : undefined;
-    return { ...toRef(status), storageUri: fields?.storageUri };
+    if (!file) throw foreignPullRequest(branch, `${policy.manifestPath} does not exist at its head ${short(status.headSha)}`);
+    const fields = servingFieldsOrNone(file.content, policy);
+    const storageUri = want.storageUri ?? fields?.storageUri;
+    if (!fields?.storageUri || fields.storageUri !== storageUri) {
+      const says = want.storageUri ? `${want.storageUri} from MLflow` : 'a storage URI';
+      throw foreignPullRequest(branch, `its manifest at ${short(status.headSha)} points at ${fields?.storageUri ?? 'nothing'}, not ${says}`);
+    }
+    const facts = {
+      kind: want.kind,
+      branch,
+      baseBranch: policy.baseBranch,
+      model: want.model,
+      version: want.version,
+      manifestPath: policy.manifestPath,
+      content: file.content,
+      storageUri,
+      mergeSha: want.mergeSha,
+    };
+    if (!verifyMarker(secret, marker, facts)) {
+      throw foreignPullRequest(branch, `was not opened by modelgate (no valid marker for the manifest at ${short(status.headSha)})`);
+    }
+    return { ...toRef(status), storageUri, previousStorageUri: marker.previousStorageUri };
+  }
+
+  function markerSecret(): string {
+    if (deps.markerSecret.length < MIN_MARKER_SECRET_LENGTH) {
+      throw permanent(
+        T.GitopsNotConfigured,
+        `MODELGATE_GITOPS_MARKER_SECRET is not set (or shorter than ${MIN_MARKER_SECRET_LENGTH} characters): modelgate cannot sign or verify its pull requests`,
+      );
+    }
+    return deps.markerSecret;
+  }
+
+  async function storageUriOf(model: string, version: number, policy: GitopsPolicy): Promise<string> {
+    const downloadUri = await deps.mlflow.getDownloadUri(model, version);
+    const storageUri = mapStorageUri(downloadUri, policy.storageUriPrefixMap);
+    if (storageUri.startsWith('models:/')) {
+      throw permanent(
+        T.StorageUriUnresolvable,
+        `MLflow gave ${downloadUri} as the download location of ${model} v${version}; KServe cannot download models:/ URIs (add a storageUriPrefixMap entry or fix the artifact store)`,
+      );
+    }
+    return storageUri;
+  }
+
+  /**
+   * Who merged, as far as it can be trusted: for GitHub the merger's directory identity (merged_by.login from
+   * the API, through `identities`); for plain git whether the merge is modelgate's own (a valid seal) — a
+   * committer name is only text and never becomes an identity.
+   */
+  function interpret<S extends PullRequestStatus | MergeOutcome>(provider: GitopsProvider, branch: string, baseBranch: string, s: S): S;
+  function interpret<S extends PullRequestStatus | MergeOutcome>(provider: GitopsProvider, branch: string, baseBranch: string, s: S | null): S | null;
+  function interpret<S extends PullRequestStatus | MergeOutcome>(provider: GitopsProvider, branch: string, baseBranch: string, s: S | null): S | null {
+    if (!s) return s;
+    const { mergedByIdentity: _identity, mergedByModelgate: _own, mergeSeal, ...rest } = s;
+    const merged = 'state' in s ? s.state === 'merged' : true;
+    if (!merged) return rest as S;
+    if (provider.kind === 'git') {
+      const key = sealKey();
+      const own =
+        !!key && !!mergeSeal && !!s.headSha && verifyMergeSeal(key, mergeSeal.value, { branch, baseBranch, headSha: s.headSha, parentSha: mergeSeal.parentSha });
+      return { ...rest, mergedByModelgate: own } as S;
+    }
+    const found = s.mergedBy ? deps.identities?.byGithubLogin(s.mergedBy) : undefined;
+    return (found ? { ...rest, mergedByIdentity: { identity: found.identity, groups: [...found.groups] } } : rest) as S;
+  }
+
+  function sealKey(): string | undefined {
+    return deps.markerSecret.length >= MIN_MARKER_SECRET_LENGTH ? deps.markerSecret : undefined;
+  }
+
+  function servingFieldsOrNone(content: string, policy: GitopsPolicy): ServingFields | undefined {
+    try {
+      return readServingFields(content, target(policy), policy.manifestPath);
+    } catch (err) {
+      if (err instanceof ManifestError) return undefined;
+      throw err;
+    }
   }
 
   async function experimentOf(runId: string): Promise<string | undefined> {
@@ -271,6 +425,10 @@ function toRef(s: PullRequestStatus): PullRequestRef {
     ...(s.mergeSha ? { mergeSha: s.mergeSha } : {}),
     ...(s.mergedBy ? { mergedBy: s.mergedBy } : {}),
   };
+}
+
+function short(sha: string | undefined): string {
+  return sha ? sha.slice(0, 12) : '(none)';
 }
 
 function manifest<R>(fn: () => R): R {

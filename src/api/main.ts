@@ -13,7 +13,8 @@ import { loadApiConfig, type ApiConfig } from '../config/api.js';
 import { MlflowClient } from '../mlflow/client.js';
 import type { MlflowRegistry } from '../mlflow/types.js';
 import { createLogger, type Logger } from '../observability/log.js';
-import { loadPolicyFile } from '../policy/load.js';
+import { loadPolicyFile, type PolicySet } from '../policy/load.js';
+import { githubWebhookTargets } from './routes/webhook-github.js';
 import type { NotifyLinks } from '../slack/blocks.js';
 import { startReconciler, type Reconciler } from '../webhooks/reconcile.js';
 import { buildServer, type ApiServer } from './server.js';
@@ -71,13 +72,19 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
   const mlflow =
     opts.mlflow ??
     (trackingUri ? (ownedMlflow = new MlflowClient({ trackingUri, auth: config.mlflow.auth, timeoutMs: config.mlflow.timeoutMs })) : undefined);
-  const models = opts.models ?? policyModels(config.policyFile, logger);
+  const policies = policyReader(config.policyFile, logger);
+  const models = opts.models ?? (() => policies()?.models() ?? []);
   const app = buildServer({
     client,
     config: apiConfig,
     logger,
     mlflow: trackingUri ? { trackingUri } : undefined,
     managedModels: models,
+    // GitHub webhooks count only for the repositories and base branches the policies deploy through.
+    githubTargets: () => {
+      const set = policies();
+      return set ? githubWebhookTargets(set) : [];
+    },
     links: opts.links ?? {
       temporalUiUrl: config.temporal.uiUrl,
       namespace: config.temporal.namespace,
@@ -95,7 +102,7 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
   logger.info({ url }, 'modelgate API listening');
 
   const reconciler =
-    mlflow && models && apiConfig.reconcile.intervalMs > 0
+    mlflow && apiConfig.reconcile.intervalMs > 0
       ? startReconciler({
           client,
           mlflow,
@@ -122,19 +129,19 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
 }
 
 /** The policy file's model list, re-read at most every 30 s so an edited policy is picked up without restart. */
-function policyModels(file: string, logger: Logger): (() => string[]) | undefined {
-  let cached: { at: number; models: string[] } | undefined;
-  const read = (): string[] => {
-    if (cached && Date.now() - cached.at < 30_000) return cached.models;
+/** The policy file, re-read at most every 30 s; a broken edit keeps the last good set (and says so). */
+function policyReader(file: string, logger: Logger): () => PolicySet | undefined {
+  let cached: { at: number; set?: PolicySet } | undefined;
+  return () => {
+    if (cached && Date.now() - cached.at < 30_000) return cached.set;
     try {
-      cached = { at: Date.now(), models: loadPolicyFile(file).models() };
+      cached = { at: Date.now(), set: loadPolicyFile(file) };
     } catch (err) {
-      logger.warn({ err: (err as Error).message }, 'api: policy file unreadable; keeping the previous model list');
-      cached = { at: Date.now(), models: cached?.models ?? [] };
+      logger.warn({ err: (err as Error).message }, 'api: policy file unreadable; keeping the previous policy');
+      cached = { at: Date.now(), set: cached?.set };
     }
-    return cached.models;
+    return cached.set;
   };
-  return read;
 }
 
 async function main(): Promise<void> {

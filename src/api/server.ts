@@ -21,7 +21,7 @@ import { httpDuration, httpRequests } from './metrics.js';
 import { healthRoutes } from './routes/health.js';
 import { slackRoute } from './routes/slack.js';
 import { v1Routes } from './routes/v1.js';
-import { githubWebhookRoute } from './routes/webhook-github.js';
+import { githubWebhookRoute, type GithubWebhookDeps } from './routes/webhook-github.js';
 import { mlflowWebhookRoute } from './routes/webhook-mlflow.js';
 
 export interface ApiDeps {
@@ -30,6 +30,12 @@ export interface ApiDeps {
   logger: Logger;
   /** Checked by /readyz (GET {trackingUri}/health). */
   mlflow?: { trackingUri: string };
+  /**
+   * The (repository `owner/name`, base branch) pairs of the policy's github gitops sections (see
+   * githubWebhookTargets): GitHub webhooks for anything else are ignored. Undefined = none, every GitHub
+   * delivery is ignored.
+   */
+  githubTargets?: GithubWebhookDeps['targets'];
   /** Models with a policy: MLflow webhooks for other models are ignored. Undefined = all models. */
   managedModels?: () => string[] | Promise<string[]>;
   /** Bot client for Slack modals and chat.update; built from config.slack.botToken when omitted. */
@@ -113,7 +119,9 @@ export function buildServer(deps: ApiDeps): ApiServer {
   void app.register(
     mlflowWebhookRoute({ client: deps.client, secret: deps.config.mlflowWebhookSecret, dedupe, managedModels: deps.managedModels, taskQueue: deps.taskQueue }),
   );
-  void app.register(githubWebhookRoute({ client: deps.client, secret: deps.config.githubWebhookSecret, dedupe }));
+  void app.register(
+    githubWebhookRoute({ client: deps.client, secret: deps.config.githubWebhookSecret, dedupe, targets: deps.githubTargets ?? (() => []) }),
+  );
   void app.register(
     slackRoute({
       signingSecret: deps.config.slack.signingSecret,

@@ -26,6 +26,8 @@ const shape = {
   MODELGATE_GIT_WORKDIR: z.string().min(1).optional(),
   MODELGATE_GIT_AUTHOR_NAME: z.string().min(1).default('modelgate'),
   MODELGATE_GIT_AUTHOR_EMAIL: z.string().regex(/^[^\s@<>]+@[^\s@<>]+$/, 'expected name@host').default('modelgate@localhost'),
+  /** Worker secret behind the HMAC marker of modelgate's own branches, PRs and merges (same on every worker). */
+  MODELGATE_GITOPS_MARKER_SECRET: z.string().min(16, 'must have at least 16 characters').optional(),
 };
 
 export interface GitopsConfig {
@@ -38,6 +40,8 @@ export interface GitopsConfig {
     workdir: string;
     author: { name: string; email: string };
   };
+  /** Undefined: GitOps promotions fail with GitopsNotConfigured (a marker must never be unsigned or guessable). */
+  markerSecret?: string;
 }
 
 export function loadGitopsConfig(env: NodeJS.ProcessEnv = process.env): GitopsConfig {
@@ -65,6 +69,7 @@ export function loadGitopsConfig(env: NodeJS.ProcessEnv = process.env): GitopsCo
       workdir: isAbsolute(workdir) ? workdir : resolve(workdir),
       author: { name: c.MODELGATE_GIT_AUTHOR_NAME, email: c.MODELGATE_GIT_AUTHOR_EMAIL },
     },
+    ...(c.MODELGATE_GITOPS_MARKER_SECRET ? { markerSecret: c.MODELGATE_GITOPS_MARKER_SECRET } : {}),
   };
 }
 

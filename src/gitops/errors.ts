@@ -24,6 +24,8 @@ export const GitopsFailureTypes = {
   GitopsForbidden: 'GitopsForbidden',
   GitopsNotFound: 'GitopsNotFound',
   GitopsRequestInvalid: 'GitopsRequestInvalid',
+  /** A branch or PR for (model, version) exists that modelgate did not open (no valid marker), or was edited. */
+  ForeignPullRequest: 'ForeignPullRequest',
   /** Retryable: carries nextRetryDelay = time until the GitHub rate limit resets. */
   GitHubRateLimited: 'GitHubRateLimited',
 } as const;
@@ -32,6 +34,14 @@ export type GitopsFailureType = (typeof GitopsFailureTypes)[keyof typeof GitopsF
 
 export function permanent(type: GitopsFailureType, message: string): ApplicationFailure {
   return ApplicationFailure.create({ type, message, nonRetryable: true });
+}
+
+/**
+ * One line naming the branch, e.g. "branch modelgate/m/v3 exists but was not opened by modelgate (no valid
+ * marker); delete it or close the PR". Nothing of it is adopted.
+ */
+export function foreignPullRequest(branch: string, reason = 'was not opened by modelgate (no valid marker)'): ApplicationFailure {
+  return permanent(GitopsFailureTypes.ForeignPullRequest, `branch ${branch} exists but ${reason}; delete it or close the PR`);
 }
 
 /** Thrown by manifest.ts (pure code, no Temporal); activities turn it into ManifestInvalid. */

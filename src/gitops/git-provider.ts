@@ -5,8 +5,9 @@
  * empty cache, sees exactly what the first did):
  * - open:   `refs/heads/<branch>` exists; its commit message is the PR title and body.
  * - merged: a commit reachable from the base branch carries the trailer `Modelgate-Branch: <branch>` (written
- *           by modelgate, with `Approved-by:`, `Merged-by:` and `Modelgate-Head:` trailers), or the branch head
- *           is an ancestor of the base branch (merged by a human with plain git; mergedBy = that committer).
+ *           by modelgate, with `Approved-by:`, `Merged-by:` and `Modelgate-Head:` trailers), or the branch's own
+ *           commit (the one carrying its marker) is contained in the base branch (merged by a person with plain
+ *           git; mergedBy = that committer's name, which is only text: anyone can write any name).
  * - closed: `refs/modelgate/closed/<branch>` exists; it points at a commit on top of the branch head whose
  *           message holds the reason and a `Closed-by:` trailer.
  *
@@ -21,6 +22,7 @@ import { basename, join, resolve } from 'node:path';
 import { permanent, redactUrl, GitopsFailureTypes as T } from './errors.js';
 import { createGitRunner, isRemoteUrl, lastLines, type GitIdentity, type GitRunner } from './git-cli.js';
 import { GitPlumbing, trailer } from './git-plumbing.js';
+import { markerPrefix } from './marker.js';
 import type {
   CloseRequest,
   FileAtRef,
@@ -92,7 +94,9 @@ export class GitProvider implements GitopsProvider {
         await this.fetch();
         const st = await this.status(req.branch, req.baseBranch);
         if (!st) throw permanent(T.PullRequestNotFound, `no branch ${req.branch} in ${this.display}`);
-        if (st.state === 'merged') return { mergeSha: st.mergeSha!, mergedBy: st.mergedBy, alreadyMerged: true };
+        if (st.state === 'merged') {
+          return { mergeSha: st.mergeSha!, mergedBy: st.mergedBy, headSha: st.headSha, ...(st.mergeSeal ? { mergeSeal: st.mergeSeal } : {}), alreadyMerged: true };
+        }
         if (st.state === 'closed') {
           throw permanent(T.PullRequestClosed, `${req.branch} was closed${st.closedBy ? ` by ${st.closedBy}` : ''} and cannot be merged`);
         }
@@ -106,15 +110,18 @@ export class GitProvider implements GitopsProvider {
         const tree = await this.mergeTree(base, st.headSha, req.branch, req.baseBranch);
         const parents = req.method === 'merge' ? [base, st.headSha] : [base];
         const intro = req.method === 'merge' ? `Merge branch '${req.branch}' into ${req.baseBranch}\n\n` : '';
+        const seal = req.seal?.({ headSha: st.headSha, parentSha: base });
         const trailers = [
           trailer('Modelgate-Branch', req.branch),
           trailer('Modelgate-Head', st.headSha),
           ...req.approvedBy.map((a) => trailer('Approved-by', a)),
           trailer('Merged-by', this.identity.name),
+          ...(seal ? [trailer('Modelgate-Seal', seal)] : []),
         ];
         const commit = await this.git.commitTree(tree, parents, `${req.title}\n\n${intro}${trailers.join('\n')}\n`);
         if ((await this.push(commit, `refs/heads/${req.baseBranch}`)) === 'ok') {
-          return { mergeSha: commit, mergedBy: this.identity.name, alreadyMerged: false };
+          const mergeSeal = seal ? { mergeSeal: { value: seal, parentSha: base } } : {};
+          return { mergeSha: commit, mergedBy: this.identity.name, headSha: st.headSha, ...mergeSeal, alreadyMerged: false };
         }
         // Someone pushed to the base branch in between: fetch, re-check and merge again on the new base.
         if (attempt >= this.maxPushAttempts) {
@@ -192,19 +199,26 @@ export class GitProvider implements GitopsProvider {
     const url = `${this.display}#${branch}`;
     const head = await this.git.resolve(`${HEADS}${branch}`);
     const base = await this.git.resolve(`${HEADS}${baseBranch}`);
-    // The PR text lives in the branch's own commit: the newest one carrying modelgate's marker (commits a
-    // human added on top have none).
-    const description = head ? await this.git.ok(['log', '-1', '--fixed-strings', '--grep=<!-- modelgate: ', '--format=%s%x00%b', head]) : '';
-    const [subject, body] = description.split('\0');
+    // The PR text lives in the branch's own commit: the newest one carrying this branch's marker (commits a
+    // person added on top have none). Whether the marker is valid is the activity layer's question.
+    const own = head ? await this.git.ok(['log', '-1', '--fixed-strings', `--grep=${markerPrefix(branch)}`, '--format=%H%x00%s%x00%b', head]) : '';
+    const [ownCommit, subject, body] = own.split('\0');
     const title = subject?.trim() || undefined;
     const common = { provider: 'git' as const, url, branch, baseBranch, checks: 'none' as const, body: body?.trim() || undefined };
     if (base) {
       const merge = await this.findMergeCommit(branch, base);
-      if (merge) return { ...common, state: 'merged', headSha: merge.head ?? head ?? '', mergeSha: merge.sha, mergedBy: merge.mergedBy, title };
-      if (head && (await this.git.isAncestor(head, base))) {
-        const sha = await this.commitThatMerged(head, base);
+      if (merge) {
+        const mergeSeal = merge.seal && merge.parent ? { mergeSeal: { value: merge.seal, parentSha: merge.parent } } : {};
+        return { ...common, state: 'merged', headSha: merge.head ?? head ?? '', mergeSha: merge.sha, mergedBy: merge.mergedBy, ...mergeSeal, title };
+      }
+      // Merged by a person: the base contains the branch's own commit. The merged head is the newest commit of
+      // the branch the base contains (commits pushed to the branch after the merge are not part of it).
+      const ownSha = ownCommit?.trim();
+      const mergedHead = head && ownSha ? await this.mergeBase(head, base) : undefined;
+      if (ownSha && mergedHead && (await this.git.isAncestor(ownSha, mergedHead))) {
+        const sha = await this.commitThatMerged(mergedHead, base);
         const mergedBy = (await this.git.ok(['log', '-1', '--format=%cn', sha])).trim();
-        return { ...common, state: 'merged', headSha: head, mergeSha: sha, mergedBy, title };
+        return { ...common, state: 'merged', headSha: mergedHead, mergeSha: sha, mergedBy, title };
       }
     }
     const closed = await this.git.resolve(`${CLOSED}${branch}`);
@@ -217,18 +231,31 @@ export class GitProvider implements GitopsProvider {
     return null;
   }
 
-  /** The commit reachable from the base whose `Modelgate-Branch:` trailer names exactly this branch. */
-  private async findMergeCommit(branch: string, base: string): Promise<{ sha: string; mergedBy?: string; head?: string } | undefined> {
-    const fmt = '%H%x1f%(trailers:key=Modelgate-Branch,valueonly,separator=%x1e)%x1f%(trailers:key=Merged-by,valueonly,separator=%x1e)%x1f%(trailers:key=Modelgate-Head,valueonly,separator=%x1e)';
+  /**
+   * The commit reachable from the base whose `Modelgate-Branch:` trailer names exactly this branch. Its
+   * trailers are only text (anyone can write them); the seal says whether modelgate wrote it.
+   */
+  private async findMergeCommit(
+    branch: string,
+    base: string,
+  ): Promise<{ sha: string; mergedBy?: string; head?: string; seal?: string; parent?: string } | undefined> {
+    const key = (k: string) => `%(trailers:key=${k},valueonly,separator=%x1e)`;
+    const fmt = ['%H', '%P', key('Modelgate-Branch'), key('Merged-by'), key('Modelgate-Head'), key('Modelgate-Seal')].join('%x1f');
     const out = await this.git.ok(['log', '-z', '--fixed-strings', `--grep=Modelgate-Branch: ${branch}`, `--format=${fmt}`, base]);
+    const first = (v: string | undefined) => v?.split('\x1e')[0]?.trim() || undefined;
     for (const record of out.split('\0')) {
-      const [sha, branches, mergedBy, head] = record.trim().split('\x1f');
+      const [sha, parents, branches, mergedBy, head, seal] = record.trim().split('\x1f');
       if (!sha || !branches) continue;
       if (branches.split('\x1e').some((b) => b.trim() === branch)) {
-        return { sha, mergedBy: mergedBy?.split('\x1e')[0]?.trim() || undefined, head: head?.split('\x1e')[0]?.trim() || undefined };
+        return { sha, mergedBy: first(mergedBy), head: first(head), seal: first(seal), parent: parents?.split(' ')[0] || undefined };
       }
     }
     return undefined;
+  }
+
+  private async mergeBase(a: string, b: string): Promise<string | undefined> {
+    const r = await this.git.run({ gitDir: this.git.gitDir, args: ['merge-base', a, b] });
+    return r.code === 0 ? r.stdout.trim() || undefined : undefined;
   }
 
   /** For a branch merged without modelgate: the oldest first-parent commit of the base that contains the head. */

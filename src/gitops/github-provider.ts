@@ -1,13 +1,15 @@
 /**
  * GitHub provider: a promotion is a real pull request from `modelgate/<model>/v<version>` into the base branch.
  *
- * Idempotency: every operation first looks the PR up by its head (`GET /pulls?head=owner:branch&state=all`)
- * and adopts what it finds; creating a ref that exists (422 "Reference already exists") or a PR that exists
- * (422 "A pull request already exists") is answered by reading and adopting it. The manifest commit is made
- * with the contents API on the branch, skipped when the branch already holds the wanted content.
+ * Idempotency: every operation first looks the PR up by its head and base
+ * (`GET /pulls?head=owner:branch&base=<base>&state=all`) and returns what it finds (the activity layer adopts it
+ * only when its marker verifies); creating a ref that exists (422 "Reference already exists") or a PR that
+ * exists (422 "A pull request already exists") is answered by reading it. The manifest commit is made with the
+ * contents API on the branch, skipped when the branch already holds the wanted content; an existing branch is
+ * built on only when it is modelgate's own (ProposedChange.isOwnChange) or holds nothing but base commits.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { permanent, GitopsFailureTypes as T } from './errors.js';
+import { foreignPullRequest, permanent, GitopsFailureTypes as T } from './errors.js';
 import { rateLimitedFailure, type GitHubClient } from './github-client.js';
 import type {
   ChecksState,
@@ -69,7 +71,7 @@ export class GitHubProvider implements GitopsProvider {
 
   getPullRequest(branch: string, baseBranch: string): Promise<PullRequestStatus | null> {
     return this.guard('read the pull request', async () => {
-      const pr = await this.findPull(branch);
+      const pr = await this.findPull(branch, baseBranch);
       return pr ? this.status(pr, baseBranch) : null;
     });
   }
@@ -77,11 +79,11 @@ export class GitHubProvider implements GitopsProvider {
   merge(req: MergeRequest): Promise<MergeOutcome> {
     return this.guard('merge the pull request', async () => {
       for (let attempt = 0; ; attempt++) {
-        const pr = await this.findPull(req.branch);
+        const pr = await this.findPull(req.branch, req.baseBranch);
         if (!pr) throw permanent(T.PullRequestNotFound, `no pull request from ${req.branch} in ${this.owner}/${this.repo}`);
         if (pr.merged_at) {
           const full = await this.fullPull(pr.number);
-          return { mergeSha: full.merge_commit_sha ?? '', mergedBy: full.merged_by?.login, alreadyMerged: true };
+          return { mergeSha: full.merge_commit_sha ?? '', mergedBy: full.merged_by?.login, headSha: full.head.sha, alreadyMerged: true };
         }
         if (pr.state === 'closed') {
           const closedBy = await this.closedBy(pr.number);
@@ -99,7 +101,7 @@ export class GitHubProvider implements GitopsProvider {
             commit_title: `${req.title} (#${pr.number})`,
             commit_message: trailers.join('\n'),
           });
-          return { mergeSha: res.data.sha, alreadyMerged: false };
+          return { mergeSha: res.data.sha, headSha: req.expectedHeadSha ?? pr.head.sha, alreadyMerged: false };
         } catch (err) {
           const status = statusOf(err);
           if (status === 405) {
@@ -119,7 +121,7 @@ export class GitHubProvider implements GitopsProvider {
 
   close(req: CloseRequest): Promise<PullRequestStatus | null> {
     return this.guard('close the pull request', async () => {
-      const pr = await this.findPull(req.branch);
+      const pr = await this.findPull(req.branch, req.baseBranch);
       if (!pr) return null;
       if (pr.state !== 'open') return this.status(pr, req.baseBranch);
       const comments = await this.gh.paginate(this.gh.rest.issues.listComments, {
@@ -154,7 +156,7 @@ export class GitHubProvider implements GitopsProvider {
   // ---- internals ----
 
   private async propose(change: ProposedChange, revertOf?: string): Promise<PullRequestStatus> {
-    const existing = await this.findPull(change.branch);
+    const existing = await this.findPull(change.branch, change.baseBranch);
     if (existing) return this.status(existing, change.baseBranch);
 
     const base = await this.branchHead(change.baseBranch);
@@ -172,13 +174,20 @@ export class GitHubProvider implements GitopsProvider {
       throw permanent(T.ManifestUnchanged, `${change.path} on ${change.baseBranch} already has this content; there is nothing to propose`);
     }
 
-    // Branch: create it at the base, or reuse it (an earlier attempt may have created it before crashing).
-    if (!(await this.branchHead(change.branch))) {
+    // Branch: create it at the base, or reuse it — only when an earlier attempt of modelgate made it (its head
+    // is modelgate's own change commit, or it holds nothing but base commits). A branch someone pushed in
+    // advance is never built on: its commits would ride along into the PR.
+    const existingHead = await this.branchHead(change.branch);
+    if (!existingHead) {
       try {
         await this.gh.rest.git.createRef({ owner: this.owner, repo: this.repo, ref: `refs/heads/${change.branch}`, sha: base });
       } catch (err) {
         if (!(statusOf(err) === 422 && /already exists/i.test(messageOf(err)))) throw err;
+        // Created concurrently: check it like any existing branch.
+        await this.checkExistingBranch(change, base, (await this.branchHead(change.branch)) ?? base);
       }
+    } else {
+      await this.checkExistingBranch(change, base, existingHead);
     }
     await this.writeFile(change.branch, change.path, r.content, r.commitMessage);
 
@@ -194,12 +203,23 @@ export class GitHubProvider implements GitopsProvider {
       return this.status(res.data, change.baseBranch);
     } catch (err) {
       if (statusOf(err) === 422 && /pull request already exists/i.test(messageOf(err))) {
-        const adopted = await this.findPull(change.branch);
+        const adopted = await this.findPull(change.branch, change.baseBranch);
         if (adopted) return this.status(adopted, change.baseBranch);
       }
       if (statusOf(err) === 422) throw permanent(T.GitopsRequestInvalid, `GitHub refused the pull request from ${change.branch}: ${messageOf(err)}`);
       throw err;
     }
+  }
+
+  private async checkExistingBranch(change: ProposedChange, base: string, head: string): Promise<void> {
+    if (head === base) return;
+    const commit = await this.gh.rest.git.getCommit({ owner: this.owner, repo: this.repo, commit_sha: head });
+    const file = await this.getFile(change.path, head);
+    if (change.isOwnChange({ message: commit.data.message, content: file?.content })) return;
+    // Created at an older base and never written to (a crash between creating the ref and the commit).
+    const cmp = await this.gh.rest.repos.compareCommitsWithBasehead({ owner: this.owner, repo: this.repo, basehead: `${base}...${head}`, per_page: 1 });
+    if (cmp.data.status === 'behind' || cmp.data.status === 'identical') return;
+    throw foreignPullRequest(change.branch);
   }
 
   /** Put `content` at `path` on the branch unless it is already there; retries a concurrent update (409). */
@@ -238,24 +258,26 @@ export class GitHubProvider implements GitopsProvider {
     };
     if (pr.merged_at) {
       const full = await this.fullPull(pr.number);
-      return { ...common, state: 'merged', mergeSha: full.merge_commit_sha ?? undefined, mergedBy: full.merged_by?.login, checks: 'none' };
+      // The head GitHub reports for a merged PR is the head that was merged; merged_by comes from this API read.
+      return { ...common, state: 'merged', headSha: full.head.sha, mergeSha: full.merge_commit_sha ?? undefined, mergedBy: full.merged_by?.login, checks: 'none' };
     }
     if (pr.state === 'closed') return { ...common, state: 'closed', closedBy: await this.closedBy(pr.number), checks: 'none' };
     return { ...common, state: 'open', checks: await this.checks(pr.head.sha) };
   }
 
-  /** The newest PR whose head is the branch (any state). */
-  private async findPull(branch: string): Promise<PullSummary | undefined> {
+  /** The newest PR from the branch into the base branch (any state); PRs from it into other bases are not ours. */
+  private async findPull(branch: string, baseBranch: string): Promise<PullSummary | undefined> {
     const res = await this.gh.rest.pulls.list({
       owner: this.owner,
       repo: this.repo,
       head: `${this.owner}:${branch}`,
+      base: baseBranch,
       state: 'all',
       sort: 'created',
       direction: 'desc',
       per_page: 10,
     });
-    return res.data.filter((p) => p.head.ref === branch).sort((a, b) => b.number - a.number)[0];
+    return res.data.filter((p) => p.head.ref === branch && p.base.ref === baseBranch).sort((a, b) => b.number - a.number)[0];
   }
 
   private async fullPull(number: number) {

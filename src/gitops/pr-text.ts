@@ -26,6 +26,8 @@ export interface PromotionText {
   manifestPath: string;
   inferenceService: { namespace: string; name: string };
   links: GitopsLinks;
+  /** The signed marker comment (marker.ts), appended last. */
+  marker: string;
 }
 
 export interface RevertText {
@@ -40,6 +42,8 @@ export interface RevertText {
   manifestPath: string;
   inferenceService: { namespace: string; name: string };
   links: GitopsLinks;
+  /** The signed marker comment (marker.ts), appended last. */
+  marker: string;
 }
 
 /** GitHub rejects bodies over 65536 characters. */
@@ -83,10 +87,9 @@ export function promotionBody(t: PromotionText): string {
     table(['', ''], rows),
     evaluationSection(t.evaluation),
     metricsSection(t.version, t.evaluation),
-    'Approve through modelgate (it merges this pull request and records the approvers) or merge it here: a merge here counts as an approval by whoever merges, under the same approval policy. Closing it without merging rejects the version.',
-    marker({ kind: 'promotion', model: t.model, version: t.version, storageUri: t.storageUri, previousStorageUri: t.previous.storageUri }),
+    'Approve through modelgate: it merges this pull request once the approval is verified and records the approvers. A merge made here by hand counts only when the merging GitHub account maps to an authorized approver in modelgate\'s directory; otherwise it is reverted. Closing it without merging rejects the version.',
   ];
-  return limit(parts.filter(Boolean).join('\n\n'));
+  return withMarker(parts.filter(Boolean).join('\n\n'), t.marker);
 }
 
 export function revertBody(t: RevertText): string {
@@ -100,53 +103,15 @@ export function revertBody(t: RevertText): string {
   if (t.workflowId) {
     rows.push(['Temporal execution', link(code(t.workflowId), temporalWorkflowUrl(t.links.temporalUiUrl, t.links.namespace, t.workflowId))]);
   }
-  return limit(
-    [
-      `Reverts the promotion of **${md(t.model)}** v${t.version}.`,
-      `Reason: ${md(t.reason)}`,
-      table(['', ''], rows),
-      marker({ kind: 'revert', model: t.model, version: t.version, storageUri: t.restored.storageUri, previousStorageUri: t.replaced, mergeSha: t.mergeSha }),
-    ].join('\n\n'),
-  );
+  return withMarker([`Reverts the promotion of **${md(t.model)}** v${t.version}.`, `Reason: ${md(t.reason)}`, table(['', ''], rows)].join('\n\n'), t.marker);
 }
 
 /**
- * Machine-readable facts in the PR body (an HTML comment, invisible on GitHub): a retried activity that adopts
- * an existing PR reads the storage URIs back from it instead of guessing from the repository's history.
+ * Commit message of the branch commit; no `Modelgate-Branch:` trailer (that one marks merge commits). The
+ * marker goes last, so a GitHub branch commit proves it is modelgate's even before its PR exists.
  */
-export interface PromotionMarker {
-  kind: 'promotion' | 'revert';
-  model: string;
-  version: number;
-  storageUri?: string;
-  previousStorageUri?: string;
-  mergeSha?: string;
-}
-
-const MARKER = /<!-- modelgate: (\{.*?\}) -->/;
-
-function marker(m: PromotionMarker): string {
-  // JSON with `<`, `>` escaped, so the comment cannot be closed early by a value.
-  return `<!-- modelgate: ${JSON.stringify(m).replace(/</g, '\\u003c').replace(/>/g, '\\u003e')} -->`;
-}
-
-export function parseMarker(body: string | undefined): PromotionMarker | undefined {
-  const m = body ? MARKER.exec(body) : null;
-  if (!m) return undefined;
-  try {
-    const v = JSON.parse(m[1]) as Partial<PromotionMarker>;
-    if ((v.kind === 'promotion' || v.kind === 'revert') && typeof v.model === 'string' && typeof v.version === 'number') {
-      return v as PromotionMarker;
-    }
-  } catch {
-    // A hand-edited body: treat as absent.
-  }
-  return undefined;
-}
-
-/** Commit message of the branch commit; no `Modelgate-Branch:` trailer (that one marks merge commits). */
-export function changeCommitMessage(title: string, details: string[]): string {
-  return `${title}\n\n${details.join('\n')}\n`;
+export function changeCommitMessage(title: string, details: string[], marker: string): string {
+  return `${title}\n\n${details.join('\n')}\n\n${marker}\n`;
 }
 
 function evaluationSection(e: EvaluationResult | undefined): string {
@@ -212,6 +177,8 @@ function trimSlash(url: string): string {
   return url.replace(/\/+$/, '');
 }
 
-function limit(body: string): string {
-  return body.length <= MAX_BODY ? body : `${body.slice(0, MAX_BODY)}\n\n_(truncated)_`;
+/** The marker survives truncation: it is what lets a retried activity adopt the PR. */
+function withMarker(body: string, marker: string): string {
+  const text = body.length <= MAX_BODY ? body : `${body.slice(0, MAX_BODY)}\n\n_(truncated)_`;
+  return `${text}\n\n${marker}`;
 }

@@ -3,8 +3,8 @@
  * A "pull request" is identified by its deterministic branch, so every operation is idempotent by business key:
  * calling it again after a retry or a worker crash finds what the first call did instead of doing it twice.
  */
-import type { IdentityRef } from '../identity/types.js';
 import { createHash } from 'node:crypto';
+import type { IdentityRef } from '../identity/types.js';
 
 export type PullRequestState = 'open' | 'merged' | 'closed';
 export type ChecksState = 'pending' | 'success' | 'failure' | 'none';
@@ -17,16 +17,33 @@ export interface PullRequestStatus {
   url: string;
   branch: string;
   baseBranch: string;
+  /**
+   * The PR head. For a merged PR it is the head that was merged (GitHub keeps `head.sha` of a merged PR; plain
+   * git: the `Modelgate-Head:` trailer of modelgate's merge, or the newest branch commit the base contains), so
+   * the workflow can compare it with the head that was approved.
+   */
   headSha: string;
   /** The commit on the base branch that carries the change (merge, squash or rebase commit). */
   mergeSha?: string;
-  /** Who merged: a GitHub login, or for plain git the `Merged-by:` trailer / committer of the merge. */
+  /**
+   * Who merged, for the timeline only: a GitHub login (read from the GitHub API), or for plain git the
+   * `Merged-by:` trailer / committer name of the merge, which anyone can write and is never an identity.
+   */
   mergedBy?: string;
   /**
-   * The merger mapped through the identity directory — only from the Git host's own record of who merged
-   * (GitHub `merged_by`); never set for plain git, whose commit metadata anyone can write.
+   * The directory identity of the GitHub account that merged (GitHub provider only: `merged_by.login` from the
+   * API, mapped through the directory by the activity layer; unmapped → undefined). Never set for plain git.
    */
   mergedByIdentity?: IdentityRef;
+  /**
+   * Plain git only, for a merged PR: true when the merge commit carries a valid `Modelgate-Seal:` (an HMAC
+   * with the marker secret over branch, base branch, merged head and the merge's first parent), i.e. it is
+   * modelgate's own merge; false for any merge made by a person, whatever trailers it carries. Set by the
+   * activity layer; undefined for GitHub (there `mergedBy` comes from the API and maps through the directory).
+   */
+  mergedByModelgate?: boolean;
+  /** Provider → activity only: the seal trailer of the merge commit and the commit's first parent. */
+  mergeSeal?: MergeSeal;
   /** Who closed it without merging (GitHub `closed_by`, plain git `Closed-by:` trailer). */
   closedBy?: string;
   /** Combined commit statuses and check runs of the head; always `none` for plain git. */
@@ -34,6 +51,11 @@ export interface PullRequestStatus {
   title?: string;
   /** The PR description (GitHub PR body; plain git: message of the branch's promotion commit). */
   body?: string;
+}
+
+export interface MergeSeal {
+  value: string;
+  parentSha: string;
 }
 
 export interface RenderedChange {
@@ -54,6 +76,13 @@ export interface ProposedChange {
    * the merge being reverted); returns the new file and the PR text. May throw ManifestError.
    */
   render(current: string, beforeMerge?: string): RenderedChange;
+  /**
+   * Whether a commit found at the head of an already existing branch (without a PR) is modelgate's own change
+   * commit (its message carries a valid marker over `content`, the file at that commit). The GitHub provider
+   * builds on such a branch only when this is true or the branch holds nothing but base commits; otherwise it
+   * fails with ForeignPullRequest.
+   */
+  isOwnChange(commit: { message: string; content?: string }): boolean;
 }
 
 export interface RevertChange extends ProposedChange {
@@ -72,11 +101,25 @@ export interface MergeRequest {
   approvedBy: string[];
   /** First line of the merge commit. */
   title: string;
+  /**
+   * Plain git: the value of the `Modelgate-Seal:` trailer for a merge of `headSha` on top of `parentSha` (the
+   * activity layer signs it with the marker secret), so modelgate's own merge can be told from a person's.
+   */
+  seal?: (facts: { headSha: string; parentSha: string }) => string;
 }
 
 export interface MergeOutcome {
   mergeSha: string;
+  /** Timeline only (see PullRequestStatus.mergedBy). */
   mergedBy?: string;
+  /** GitHub only, when a person had already merged it: their directory identity (see PullRequestStatus). */
+  mergedByIdentity?: IdentityRef;
+  /** The head that was merged. */
+  headSha?: string;
+  /** Plain git only (see PullRequestStatus.mergedByModelgate). */
+  mergedByModelgate?: boolean;
+  /** Provider → activity only (see PullRequestStatus.mergeSeal). */
+  mergeSeal?: MergeSeal;
   /** True when the PR was already merged (by an earlier attempt or by a human); nothing was done. */
   alreadyMerged: boolean;
 }
@@ -98,7 +141,7 @@ export interface GitopsProvider {
   readonly kind: 'git' | 'github';
   /** Create the branch, the commit and the PR, or adopt what exists for the branch (in any state). */
   openPromotion(change: ProposedChange): Promise<PullRequestStatus>;
-  /** The PR for the branch (the newest one on GitHub), or null when there is none. */
+  /** The PR from the branch into the base branch (the newest one on GitHub), or null when there is none. */
   getPullRequest(branch: string, baseBranch: string): Promise<PullRequestStatus | null>;
   /** Merge the PR, or return the existing merge when it is already merged. */
   merge(req: MergeRequest): Promise<MergeOutcome>;

@@ -10,8 +10,8 @@
  *
  * It behaves like GitHub where modelgate depends on it: refs, the contents API (blob SHAs), PRs with live
  * head SHAs, 422 "Reference already exists" / "A pull request already exists", merge with `sha` (409 when the
- * head differs, 405 when not mergeable), combined status and check runs, `closed_by`, comments, GitHub App
- * installation tokens (the JWT's RS256 signature is verified).
+ * head differs, 405 when not mergeable), combined status and check runs, `closed_by`, comments, compare
+ * (ahead/behind/identical/diverged), GitHub App installation tokens (the JWT's RS256 signature is verified).
  */
 import { createHash, createPublicKey, randomUUID, verify, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -131,6 +131,7 @@ export class GitHubDouble {
     'git/get-ref',
     'git/create-ref',
     'git/get-commit',
+    'repos/compare-commits-with-basehead',
     'repos/get-content',
     'repos/create-or-update-file-contents',
     'pulls/list',
@@ -241,6 +242,42 @@ export class GitHubDouble {
     const sha = this.commit({ parents: [parent], tree, message, author: 'human' });
     this.refs.set(`heads/${branch}`, sha);
     return sha;
+  }
+
+  /** A person creates a branch (at `from`, default main) and pushes `files` to it; returns the head. */
+  humanBranch(name: string, files: Record<string, string>, opts: { from?: string; message?: string } = {}): string {
+    const at = this.resolve(opts.from ?? 'main')!;
+    this.refs.set(`heads/${name}`, at);
+    return Object.keys(files).length ? this.push(name, files, opts.message) : at;
+  }
+
+  /** A person opens a pull request from `head` into `base`; returns its number. */
+  humanPullRequest(head: string, opts: { base?: string; title?: string; body?: string; login?: string } = {}): number {
+    const base = opts.base ?? 'main';
+    const pr: Pull = {
+      id: this.nextId++,
+      number: this.pulls.length + 1,
+      title: opts.title ?? `Changes on ${head}`,
+      body: opts.body ?? null,
+      head,
+      base,
+      forkPoint: this.refs.get(`heads/${base}`)!,
+      state: 'open',
+      user: opts.login ?? 'mallory',
+      createdAt: now(),
+      updatedAt: now(),
+      mergeable: true,
+      comments: [],
+    };
+    this.pulls.push(pr);
+    return pr.number;
+  }
+
+  /** A person edits a PR's description on GitHub. */
+  editBody(number: number, body: string): void {
+    const pr = this.pulls.find((p) => p.number === number)!;
+    pr.body = body;
+    pr.updatedAt = now();
   }
 
   humanMerge(number: number, login: string): string {
@@ -449,6 +486,33 @@ export class GitHubDouble {
           verification: { verified: false, reason: 'unsigned', signature: null, payload: null, verified_at: null },
         });
       }
+      case 'repos/compare-commits-with-basehead': {
+        const [b, h] = String(p.basehead).split('...');
+        const base = b === undefined ? undefined : this.resolve(b);
+        const head = h === undefined ? undefined : this.resolve(h);
+        if (!base || !head) return notFound;
+        const fromBase = this.reachable(base);
+        const fromHead = this.reachable(head);
+        const ahead = [...fromHead].filter((x) => !fromBase.has(x));
+        const behind = [...fromBase].filter((x) => !fromHead.has(x));
+        const status = ahead.length === 0 ? (behind.length === 0 ? 'identical' : 'behind') : behind.length === 0 ? 'ahead' : 'diverged';
+        const mergeBase = [...fromHead].find((x) => fromBase.has(x)) ?? base;
+        return build(200, {
+          url: this.apiUrl(`compare/${p.basehead}`),
+          html_url: this.htmlUrl(`compare/${p.basehead}`),
+          permalink_url: this.htmlUrl(`compare/${base}...${head}`),
+          diff_url: this.htmlUrl(`compare/${p.basehead}.diff`),
+          patch_url: this.htmlUrl(`compare/${p.basehead}.patch`),
+          base_commit: { sha: base, url: this.apiUrl(`commits/${base}`) },
+          merge_base_commit: { sha: mergeBase, url: this.apiUrl(`commits/${mergeBase}`) },
+          status,
+          ahead_by: ahead.length,
+          behind_by: behind.length,
+          total_commits: ahead.length,
+          // Paged like GitHub (per_page); modelgate only reads the status.
+          commits: [],
+        });
+      }
       case 'repos/get-content': {
         const at = this.resolve(q.get('ref') ?? 'main');
         const content = at ? this.commits.get(at)!.tree.get(p.path) : undefined;
@@ -477,8 +541,10 @@ export class GitHubDouble {
       case 'pulls/list': {
         const head = q.get('head');
         const state = q.get('state') ?? 'open';
+        const base = q.get('base');
         const list = this.pulls
           .filter((pr) => !head || `${this.opts.owner}:${pr.head}` === head)
+          .filter((pr) => !base || pr.base === base)
           .filter((pr) => state === 'all' || pr.state === state)
           .sort((a, b) => (q.get('direction') === 'asc' ? a.number - b.number : b.number - a.number))
           .slice(0, Number(q.get('per_page') ?? 30));
@@ -648,6 +714,19 @@ export class GitHubDouble {
     pr.mergedBy = by;
     pr.closedBy = by;
     return sha;
+  }
+
+  /** Every commit reachable from `sha` (breadth first, so the first common one is a nearest merge base). */
+  private reachable(sha: string): Set<string> {
+    const seen = new Set<string>();
+    const queue = [sha];
+    while (queue.length) {
+      const c = queue.shift()!;
+      if (seen.has(c)) continue;
+      seen.add(c);
+      queue.push(...(this.commits.get(c)?.parents ?? []));
+    }
+    return seen;
   }
 
   private headSha(pr: Pull): string {

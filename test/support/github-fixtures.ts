@@ -1,6 +1,9 @@
 /** Shared inputs of the GitHub provider tests and their child worker process. */
 import type { MlflowRegistry, ModelVersion, Run } from '../../src/mlflow/types.js';
 
+/** The workers' marker secret in the GitHub tests (the child worker uses the same, as real workers do). */
+export const MARKER_SECRET = 'github-test-marker-secret-0123';
+
 /** Registry answers for any model: version N has run `runN`, artifacts under mlflow-artifacts:/3/models/m-N. */
 export function fakeMlflow(): Pick<MlflowRegistry, 'getDownloadUri' | 'getModelVersion' | 'getRun'> {
   return {
