@@ -10,7 +10,8 @@ import { getState, requestPromotion, startLifecycle } from '../../client.js';
 import type { IdentityDirectory } from '../../identity/directory.js';
 import type { DecisionSigner } from '../../identity/signer.js';
 import { requireScope, type Authenticator } from '../auth.js';
-import type { Decisions } from '../decisions.js';
+import type { Decision, Decisions } from '../decisions.js';
+import type { Scope } from '../../identity/types.js';
 import { HttpError } from '../errors.js';
 
 export const V1_BODY_LIMIT = 16 * 1024;
@@ -60,6 +61,12 @@ const retireBody = {
 interface KeyParams {
   model: string;
   version: number;
+}
+
+interface DecisionBody {
+  comment?: string;
+  reason?: string;
+  via?: string;
 }
 
 export interface V1Deps {
@@ -120,56 +127,28 @@ export function v1Routes(deps: V1Deps) {
       },
     );
 
-    app.post<{ Params: KeyParams; Body: { comment?: string; via?: string } | undefined }>(
-      '/v1/models/:model/versions/:version/approve',
-      { bodyLimit: V1_BODY_LIMIT, schema: { params: keyParams, body: approveBody }, preValidation: optionalBody },
-      async (req) => {
-        const caller = req.caller;
-        requireScope(caller, 'approve');
-        const { model, version } = req.params;
-        const r = await deps.decisions.decide('approve', model, version, {
-          by: caller.identity, groups: caller.groups, via: req.body?.via ?? 'api', comment: req.body?.comment,
-        });
-        return {
-          already: r.already,
-          message: r.already ? `${model} version ${version} is already approved by ${caller.identity}` : `approved by ${caller.identity}`,
-          state: r.state,
-        };
-      },
-    );
-
-    app.post<{ Params: KeyParams; Body: { reason: string; via?: string } }>(
-      '/v1/models/:model/versions/:version/reject',
-      { bodyLimit: V1_BODY_LIMIT, schema: { params: keyParams, body: rejectBody } },
-      async (req) => {
-        const caller = req.caller;
-        // `approve` covers reject: whoever may say yes may say no.
-        requireScope(caller, 'approve');
-        const { model, version } = req.params;
-        const r = await deps.decisions.decide('reject', model, version, {
-          by: caller.identity, groups: caller.groups, via: req.body.via ?? 'api', reason: req.body.reason,
-        });
-        return {
-          already: r.already,
-          message: r.already ? `${model} version ${version} is already rejected by ${caller.identity}` : `rejected by ${caller.identity}`,
-          state: r.state,
-        };
-      },
-    );
-
-    app.post<{ Params: KeyParams; Body: { reason?: string; via?: string } | undefined }>(
-      '/v1/models/:model/versions/:version/retire',
-      { bodyLimit: V1_BODY_LIMIT, schema: { params: keyParams, body: retireBody }, preValidation: optionalBody },
-      async (req) => {
-        const caller = req.caller;
-        requireScope(caller, 'retire');
-        const { model, version } = req.params;
-        const r = await deps.decisions.decide('retire', model, version, {
-          by: caller.identity, groups: caller.groups, via: req.body?.via ?? 'api', reason: req.body?.reason,
-        });
-        return { already: r.already, message: `retire requested by ${caller.identity}`, state: r.state };
-      },
-    );
+    /** One route per decision; each needs its scope (`approve` covers reject: whoever may say yes may say no). */
+    const decisionRoute = (kind: Decision, scope: Scope, body: object, done: string, bodyOptional: boolean) =>
+      app.post<{ Params: KeyParams; Body: DecisionBody | undefined }>(
+        `/v1/models/:model/versions/:version/${kind}`,
+        { bodyLimit: V1_BODY_LIMIT, schema: { params: keyParams, body }, ...(bodyOptional ? { preValidation: optionalBody } : {}) },
+        async (req) => {
+          const caller = req.caller;
+          requireScope(caller, scope);
+          const { model, version } = req.params;
+          const r = await deps.decisions.decide(kind, model, version, {
+            by: caller.identity, groups: caller.groups, via: req.body?.via ?? 'api', comment: req.body?.comment, reason: req.body?.reason,
+          });
+          return {
+            already: r.already,
+            message: r.already ? `${model} version ${version} is already ${done} by ${caller.identity}` : `${done} by ${caller.identity}`,
+            state: r.state,
+          };
+        },
+      );
+    decisionRoute('approve', 'approve', approveBody, 'approved', true);
+    decisionRoute('reject', 'approve', rejectBody, 'rejected', false);
+    decisionRoute('retire', 'retire', retireBody, 'retire requested', true);
 
     app.get<{ Params: KeyParams }>('/v1/models/:model/versions/:version', { schema: { params: keyParams } }, async (req) => {
       requireScope(req.caller, 'read');
