@@ -5,6 +5,7 @@ import {
   approvalDecision,
   authenticate,
   canMove,
+  judgeMerge,
   registrantsOf,
   validateApproval,
   validateRejection,
@@ -165,5 +166,31 @@ describe('attested decisions', () => {
     assert.equal(refuse(withPr, 'approve', { headSha: 'bbbb' }).type, 'StaleDecision');
     assert.equal(refuse(withPr, 'approve', { headSha: 'aaaa' }).type, undefined);
     assert.match(refuse(trusted(), 'approve', {}, now + 6 * 60_000).message ?? '', /expired/);
+  });
+});
+
+describe('merges as approvals', () => {
+  const pr = { provider: 'github' as const, id: '7', url: 'u', branch: 'modelgate/m/v3', headSha: 'aaaaaaaaaaaa' };
+  const one = { ...policy, approval: { ...policy.approval, quorum: 1 } };
+  const merged = (over: Record<string, unknown> = {}) => ({ mergedBy: 'bob-gh', mergedByIdentity: { identity: 'bob', groups: [] }, headSha: 'aaaaaaaaaaaa', ...over });
+
+  it('when an allowed approver merges the head under review as the last approval, then the merge counts', () => {
+    assert.equal(judgeMerge(state({ policy: one, pullRequest: pr }), merged()), undefined);
+  });
+  it('when the merger is not linked to an identity (or plain git), then it does not count', () => {
+    assert.match(judgeMerge(state({ policy: one, pullRequest: pr }), merged({ mergedByIdentity: undefined })) ?? '', /bob-gh is not linked/);
+  });
+  it('when someone pushed after approval and the new head was merged, then it does not count', () => {
+    assert.match(judgeMerge(state({ policy: one, pullRequest: pr }), merged({ headSha: 'bbbbbbbbbbbb' })) ?? '', /merged head bbbbbbbbbb is not the head aaaaaaaaaa/);
+  });
+  it('when the merger may not approve, or registered the version, then it does not count', () => {
+    assert.match(judgeMerge(state({ policy: one, pullRequest: pr }), merged({ mergedByIdentity: { identity: 'mallory', groups: [] } })) ?? '', /mallory may not approve/);
+    assert.match(judgeMerge(state({ policy: one, pullRequest: pr }), merged({ mergedByIdentity: { identity: 'carol', groups: [] } })) ?? '', /four-eyes/);
+  });
+  it('when the merge would not complete the quorum (approvals of a dropped round do not count), then it does not count', () => {
+    const stale = state({ pullRequest: pr, approvalRound: 2, approvals: [{ by: 'alice', at: '', via: 'api', round: 1 }] });
+    assert.match(judgeMerge(stale, merged()) ?? '', /quorum 2 was not reached/);
+    const fresh = state({ pullRequest: pr, approvalRound: 2, approvals: [{ by: 'alice', at: '', via: 'api', round: 2 }] });
+    assert.equal(judgeMerge(fresh, merged()), undefined);
   });
 });

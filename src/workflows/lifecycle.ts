@@ -48,6 +48,7 @@ import {
 import {
   approvalDecision,
   authenticate,
+  judgeMerge,
   canMove,
   currentRound,
   validateApproval,
@@ -361,18 +362,7 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
     }
     const { status } = f;
     const who = status.mergedByIdentity;
-    const approvedHead = state.pullRequest!.headSha;
-    let why: string | undefined;
-    if (!who) why = `${status.mergedBy ?? 'the merger'} is not linked to a modelgate identity the Git host vouches for`;
-    else if (approvedHead && status.headSha !== approvedHead) why = `the merged head ${status.headSha.slice(0, 10)} is not the head ${approvedHead.slice(0, 10)} under review`;
-    else {
-      const actor: Actor = { identity: who.identity, groups: who.groups, channel: 'pull-request merge', verified: true };
-      const v = validateApproval(state, actor);
-      if (!v.ok) why = v.message;
-      else if (new Set([...state.approvals.map((a) => a.by), who.identity]).size < state.policy!.approval.quorum) {
-        why = `quorum ${state.policy!.approval.quorum} was not reached (a merge deploys, so it must be the last approval)`;
-      }
-    }
+    const why = judgeMerge(state, status);
     if (why) {
       await revertUnapprovedMerge(state, note, status, why);
       state.rejection = { by: status.mergedBy ?? 'unknown', reason: `unapproved merge reverted: ${why}`, at: now(), verified: false };

@@ -202,6 +202,28 @@ export function validateRetire(state: LifecycleState, actor: Actor): Verdict {
   return ok;
 }
 
+/**
+ * Whether a merge the Git host reports may count as the approval that completes the quorum; the reason if not.
+ * Only the host's own record of who merged counts (GitHub `merged_by` mapped through the directory; plain git
+ * never), only for the head under review, and only as the last approval: a merge deploys.
+ */
+export function judgeMerge(
+  state: LifecycleState,
+  merged: { mergedBy?: string; mergedByIdentity?: { identity: string; groups: string[] }; headSha: string },
+): string | undefined {
+  const who = merged.mergedByIdentity;
+  const head = state.pullRequest?.headSha;
+  if (!who) return `${merged.mergedBy ?? 'the merger'} is not linked to a modelgate identity the Git host vouches for`;
+  if (head && merged.headSha !== head) return `the merged head ${merged.headSha.slice(0, 10)} is not the head ${head.slice(0, 10)} under review`;
+  const v = validateApproval(state, { identity: who.identity, groups: who.groups, channel: 'pull-request merge', verified: true });
+  if (!v.ok) return v.message;
+  const quorum = state.policy?.approval.quorum ?? 1;
+  const round = currentRound(state);
+  const distinct = new Set([...state.approvals.filter((a) => (a.round ?? 1) === round).map((a) => a.by), who.identity]);
+  if (distinct.size < quorum) return `quorum ${quorum} was not reached (a merge deploys, so it must be the last approval)`;
+  return undefined;
+}
+
 /** pending until a rejection or `quorum` distinct approvals. */
 export function approvalDecision(state: LifecycleState): 'approved' | 'rejected' | 'pending' {
   if (state.rejection) return 'rejected';
