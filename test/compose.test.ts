@@ -7,13 +7,14 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { loadConfig } from '../src/config.js';
 import { PROJECT_ROOT } from '../src/stack/embedded.js';
 import { SEARCH_ATTRIBUTES } from '../src/workflows/definitions.js';
+import { knownConfigKeys, unknownConfigKeys } from './support/config-keys.js';
 
 const run = promisify(execFile);
 const COMPOSE_PATH = join(PROJECT_ROOT, 'docker-compose.yml');
@@ -61,18 +62,6 @@ function dependsOn(svc: Service): Array<[string, string]> {
 /** Services running modelgate's own image (built from ./Dockerfile). */
 const modelgateServices = Object.entries(services).filter(([, s]) => s.build === '.' || (typeof s.build === 'object' && s.build.context === '.'));
 
-/** Every env key modelgate reads: the shapes in src/config.ts and src/config/*.ts (keys are UPPER_SNAKE properties). */
-function knownConfigKeys(): Set<string> {
-  const files = [join(PROJECT_ROOT, 'src', 'config.ts')];
-  const dir = join(PROJECT_ROOT, 'src', 'config');
-  if (existsSync(dir)) files.push(...readdirSync(dir).filter((f) => f.endsWith('.ts')).map((f) => join(dir, f)));
-  const keys = new Set<string>();
-  for (const f of files) {
-    for (const m of readFileSync(f, 'utf8').matchAll(/^\s+([A-Z][A-Z0-9_]+)\s*:/gm)) keys.add(m[1]);
-  }
-  return keys;
-}
-
 describe('docker-compose.yml', () => {
   test('when a service depends on another, then that service exists and the condition can be met', () => {
     assert.ok(Object.keys(services).length >= 9, 'the full stack is defined');
@@ -113,8 +102,7 @@ describe('docker-compose.yml', () => {
     );
     for (const [name, svc] of modelgateServices) {
       const env = envOf(svc);
-      const unknown = Object.keys(env).filter((k) => !known.has(k));
-      assert.deepEqual(unknown, [], `${name} passes keys no config module reads`);
+      assert.deepEqual(unknownConfigKeys(Object.keys(env), known), [], `${name} passes keys no config module reads`);
       // Values parse (addresses, URLs, enums); this throws ConfigError("KEY: reason") otherwise.
       const config = loadConfig(env);
       assert.equal(config.temporal.address, 'temporal:7233');

@@ -286,9 +286,9 @@ describe('the Kubernetes API double', () => {
   });
 });
 
-describe('deploy/rbac.yaml', () => {
+describe('deploy/kubernetes/rbac.yaml', () => {
   test('when applied, then the worker service account may get, list and watch exactly the two resources modelgate reads', () => {
-    const docs = parseAllDocuments(readFileSync(join(PROJECT_ROOT, 'deploy', 'rbac.yaml'), 'utf8')).map((d) => {
+    const docs = parseAllDocuments(readFileSync(join(PROJECT_ROOT, 'deploy', 'kubernetes', 'rbac.yaml'), 'utf8')).map((d) => {
       assert.deepEqual(d.errors, []);
       return d.toJS() as { kind: string; metadata: { name: string; namespace?: string }; rules?: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }>; roleRef?: { kind: string; name: string }; subjects?: Array<{ kind: string; name: string; namespace: string }> };
     });

@@ -206,7 +206,7 @@ export function createDeployActivities(deps: DeployDeps) {
           nonRetryable: true,
           message:
             `Kubernetes RBAC denied ${describeCall(err.site)} (403 Forbidden): grant the worker's identity ` +
-            `"${err.site.verb}" on ${err.site.resource} in namespace "${err.site.namespace}" (see deploy/rbac.yaml)`,
+            `"${err.site.verb}" on ${err.site.resource} in namespace "${err.site.namespace}" (see deploy/kubernetes/rbac.yaml)`,
         });
       }
       throw err;
