@@ -24,10 +24,7 @@ export function knownConfigKeys(): Set<string> {
  * yet, each with the reason. Keep this short: stalePendingConfigKeys() fails once a module declares one, so the
  * entry is removed as soon as it is no longer needed.
  */
-export const PENDING_CONFIG_KEYS: Readonly<Record<string, string>> = {
-  MODELGATE_GITOPS_MARKER_SECRET:
-    "HMAC key of the GitOps branch/PR markers (docs/security.md, docs/gitops.md); the workers' GitOps marker work reads it, not yet a src/config module",
-};
+export const PENDING_CONFIG_KEYS: Readonly<Record<string, string>> = {};
 
 /** Of `keys`, those no config module reads and that are not pending; sorted, deduplicated. */
 export function unknownConfigKeys(keys: Iterable<string>, known: Set<string> = knownConfigKeys()): string[] {
