@@ -27,6 +27,7 @@ def main() -> int:
     ap.add_argument("--mlflow-uri")
     ap.add_argument("--model", required=True)
     ap.add_argument("--version", type=int)
+    ap.add_argument("--on-behalf-of", default="", help="the directory identity the run was for (a registrant)")
     ap.add_argument("--root", default=None, help="pipeline root for local outputs (default: a temp dir)")
     args = ap.parse_args()
     root = args.root or tempfile.mkdtemp(prefix="modelgate-kfp-")
@@ -35,7 +36,7 @@ def main() -> int:
     if args.what == "trigger":
         from trigger_promotion import trigger_promotion
 
-        task = trigger_promotion(api_url=args.api_url, model_name=args.model, model_version=args.version)
+        task = trigger_promotion(api_url=args.api_url, model_name=args.model, model_version=args.version, on_behalf_of=args.on_behalf_of)
         print(json.dumps({"workflowId": task.output}))
     else:
         from train_register_promote import train_register_promote

@@ -88,10 +88,10 @@ describe('KubeFlow component', () => {
     await env?.teardown();
   });
 
-  it('when the trigger_promotion step runs for a registered version, then a lifecycle starts, attributed to kubeflow', async () => {
+  it('when the trigger_promotion step runs for a registered version on behalf of dana, then a lifecycle starts, attributed to kubeflow, dana a registrant', async () => {
     const model = unique('kfp');
     const v = await registerTrainedVersion(mlflow, model, { user: 'dana' });
-    const r = await runLocal(['trigger', '--api-url', apiUrl, '--model', model, '--version', String(v.version)], TOKEN);
+    const r = await runLocal(['trigger', '--api-url', apiUrl, '--model', model, '--version', String(v.version), '--on-behalf-of', 'dana'], TOKEN);
     assert.equal(r.code, 0, r.stderr.slice(-3000));
     assert.equal(lastJson(r.stdout).workflowId, lifecycleWorkflowId(model, v.version));
     const s = await eventually('lifecycle awaiting approval', async () => {
@@ -99,8 +99,9 @@ describe('KubeFlow component', () => {
       return st.phase === 'awaiting_approval' ? st : undefined;
     });
     assert.equal(s.stage, 'Staging');
+    assert.deepEqual(s.requestedBy, { identity: 'kubeflow-pipeline', onBehalfOf: 'dana', channel: 'kubeflow' });
     const desc = await env.client.workflow.getHandle(lifecycleWorkflowId(model, v.version)).describe();
-    assert.match((await desc.staticDetails()) ?? '', /kubeflow \(kubeflow-pipeline\)/);
+    assert.match((await desc.staticDetails()) ?? '', /kubeflow \(kubeflow-pipeline for dana\)/);
   });
 
   it('when the sample pipeline runs, then it trains, registers a version in MLflow and that version gets a lifecycle', async () => {

@@ -19,8 +19,13 @@ def trigger_promotion(
     token_env: str = "MODELGATE_API_TOKEN",
     timeout_seconds: float = 30.0,
     attempts: int = 4,
+    on_behalf_of: str = "",
 ) -> str:
-    """Start (or find) the lifecycle of ``model_name`` version ``model_version``; returns its workflow id."""
+    """Start (or find) the lifecycle of ``model_name`` version ``model_version``; returns its workflow id.
+
+    ``on_behalf_of`` names the directory identity the run was for (the person who trained it): modelgate records
+    them as a registrant, so under four-eyes they may not approve their own version.
+    """
     import json
     import os
     import time
@@ -33,7 +38,10 @@ def trigger_promotion(
     if model_version < 1:
         raise ValueError(f"model_version must be a positive integer (got {model_version})")
     url = api_url.rstrip("/") + "/v1/promotions"
-    body = json.dumps({"model": model_name, "version": int(model_version), "source": "kubeflow"}).encode()
+    payload = {"model": model_name, "version": int(model_version), "source": "kubeflow"}
+    if on_behalf_of.strip():
+        payload["onBehalfOf"] = on_behalf_of.strip()
+    body = json.dumps(payload).encode()
     last = ""
     for attempt in range(1, max(1, attempts) + 1):
         req = urllib.request.Request(

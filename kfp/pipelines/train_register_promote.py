@@ -105,9 +105,11 @@ def with_token_secret(task: dsl.PipelineTask, secret_name: str = "modelgate-api"
 
 
 @dsl.pipeline(name="train-register-promote", description="Train, register in MLflow, and ask modelgate to promote")
-def train_register_promote(mlflow_uri: str, modelgate_url: str, model_name: str, samples: int = 200) -> str:
+def train_register_promote(mlflow_uri: str, modelgate_url: str, model_name: str, samples: int = 200, on_behalf_of: str = "") -> str:
     registered = train_and_register(mlflow_uri=mlflow_uri, model_name=model_name, samples=samples)
-    trigger = trigger_promotion(api_url=modelgate_url, model_name=model_name, model_version=registered.outputs["version"])
+    trigger = trigger_promotion(
+        api_url=modelgate_url, model_name=model_name, model_version=registered.outputs["version"], on_behalf_of=on_behalf_of
+    )
     with_token_secret(trigger)
     return trigger.output
 

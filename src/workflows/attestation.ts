@@ -78,9 +78,14 @@ export function verifyAttestation(att: Attestation | undefined, keys: Verificati
     valid = false;
   }
   if (!valid) return { ok: false, message: 'the attestation signature does not verify' };
+  return checkClaims(att.payload, want);
+}
+
+/** The part after the signature: what the claims are about and whether they are still valid at `want.now`. */
+export function checkClaims(payload: string, want: Expected): AttestationCheck {
   let claims: unknown;
   try {
-    claims = JSON.parse(att.payload);
+    claims = JSON.parse(payload);
   } catch {
     return { ok: false, message: 'the attestation payload is not JSON' };
   }

@@ -155,9 +155,11 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
   let trustLoading: Promise<void> | undefined;
   const loadTrust = (): Promise<void> =>
     (trustLoading ??= (async () => {
-      const { keys } = await trust.loadVerificationKeys();
+      const { keys, requestedBy } = await trust.loadVerificationKeys({
+        model, version, request: input.trigger.attestation, startedAt: workflowInfo().startTime.getTime(),
+      });
       state.trust = { keys, loadedAt: new Date().toISOString() };
-      state.requestedBy ??= verifiedRequester(state, input.trigger.attestation, workflowInfo().startTime.getTime());
+      state.requestedBy ??= requestedBy;
     })().finally(() => {
       trustLoading = undefined;
     }));
