@@ -69,10 +69,10 @@ export default defineConfig(
           paths: NODE_BUILTINS.map((name) => ({ name, message: `${name} is a Node built-in; ${WORKFLOW_SANDBOX}` })),
           patterns: [
             { group: ['node:*'], message: `Node built-ins are not available; ${WORKFLOW_SANDBOX}` },
-            // Any package except the workflow-safe ones (relative imports are handled below). @noble/curves'
-            // ed25519 is pure, I/O-free JavaScript: the one way to verify attested decisions inside the workflow.
+            // Any package except the workflow-safe ones (relative imports are handled below). @noble/ed25519 and
+            // its SHA-512 are pure, I/O-free JavaScript: the one way to verify attested decisions in the workflow.
             {
-              regex: `^(?!\\.{1,2}/|node:|(${NODE_BUILTINS.join('|')})(/|$)|@temporalio/(workflow|common)(/|$)|@noble/curves/ed25519\\.js$)`,
+              regex: `^(?!\\.{1,2}/|node:|(${NODE_BUILTINS.join('|')})(/|$)|@temporalio/(workflow|common)(/|$)|@noble/ed25519$|@noble/hashes/sha2\\.js$)`,
               message: WORKFLOW_SANDBOX,
             },
             // Outside src/workflows: types only, so no activity or I/O code is pulled into the bundle —

@@ -1,9 +1,14 @@
 /**
- * Verification of signed decisions inside workflow code. Ed25519 from @noble/curves is pure JavaScript with no
- * I/O or randomness on the verify path, so it is deterministic in the workflow sandbox; the keys come from the
+ * Verification of signed decisions inside workflow code. @noble/ed25519 is small, pure JavaScript with no I/O
+ * or randomness on the verify path, so it is deterministic in the workflow sandbox (the larger @noble/curves
+ * doubled the bundle and the memory of every parked lifecycle, docs/PERFORMANCE.md); the keys come from the
  * worker (an activity result), never from anything a Temporal client can send.
  */
-import { ed25519 } from '@noble/curves/ed25519.js';
+import * as ed25519 from '@noble/ed25519';
+import { sha512 } from '@noble/hashes/sha2.js';
+
+// The synchronous verify needs a SHA-512; set once when the bundle loads (pure, deterministic).
+ed25519.hashes.sha512 = sha512;
 import type { Attestation, DecisionClaims, DecisionKind } from '../identity/types.js';
 
 /** Key id → raw 32-byte Ed25519 public key, base64url. */
