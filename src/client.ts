@@ -161,8 +161,7 @@ const decisionUpdates = { approve: approveUpdate, reject: rejectUpdate, retire: 
 /**
  * One decision as the workflow wants it: read the current approval round and PR head, sign exactly that, and
  * send it as an update whose id is the business key (kind, person, round), so a double click is one update and
- * a new round is a new decision. A refusal for a key id the lifecycle has not loaded yet reloads the keys from
- * the worker and tries once more.
+ * a new round is a new decision.
  */
 export async function decide(
   client: Client,
@@ -191,13 +190,21 @@ export async function decide(
     const updateId = kind === 'retire' ? `retire:${input.by}` : `${kind}:${input.by}:r${round}`;
     return handle.executeUpdate(decisionUpdates[kind], { args: [body], updateId });
   };
+  return signed(client, handle, model, version, attempt, !!sign);
+}
+
+/**
+ * Sends a signed update; a refusal for a key id the lifecycle has not loaded yet reloads its keys from the worker
+ * and sends once more. Errors come back as ModelgateError.
+ */
+async function signed<T>(client: Client, handle: WorkflowHandle, model: string, version: number, send: () => Promise<T>, retry = true): Promise<T> {
   try {
     try {
-      return await attempt();
+      return await send();
     } catch (err) {
-      if (!sign || failureType(err) !== FailureTypes.UntrustedKey) throw err;
+      if (!retry || failureType(err) !== FailureTypes.UntrustedKey) throw err;
       await handle.executeUpdate(refreshTrustUpdate, { args: [] });
-      return await attempt();
+      return await send();
     }
   } catch (err) {
     throw await mapError(client, err, model, version);
@@ -210,18 +217,7 @@ export async function decide(
  */
 export async function requestPromotion(client: Client, model: string, version: number, attestation: Attestation): Promise<LifecycleState> {
   const handle = lifecycleHandle(client, model, version);
-  const send = () => handle.executeUpdate(requestPromotionUpdate, { args: [{ attestation }] });
-  try {
-    try {
-      return await send();
-    } catch (err) {
-      if (failureType(err) !== FailureTypes.UntrustedKey) throw err;
-      await handle.executeUpdate(refreshTrustUpdate, { args: [] });
-      return await send();
-    }
-  } catch (err) {
-    throw await mapError(client, err, model, version);
-  }
+  return signed(client, handle, model, version, () => handle.executeUpdate(requestPromotionUpdate, { args: [{ attestation }] }));
 }
 
 export async function approve(client: Client, model: string, version: number, input: DecisionBy, sign?: Sign): Promise<LifecycleState> {

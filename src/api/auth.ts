@@ -4,7 +4,7 @@
  * verified against the issuer's keys and mapped by subject or email. An unmapped caller is refused (401) and
  * the attempt is logged without the credential.
  */
-import type { FastifyRequest } from 'fastify';
+import 'fastify';
 import { tokenHash, type IdentityDirectory } from '../identity/directory.js';
 import { isScope } from '../identity/directory.js';
 import type { Caller, Scope } from '../identity/types.js';
@@ -53,11 +53,6 @@ export function requireScope(caller: Caller, scope: Scope): void {
   if (!caller.scopes.includes(scope)) {
     throw new HttpError(403, 'insufficient_scope', `${caller.identity}'s credential does not carry the "${scope}" scope (it has: ${caller.scopes.join(', ') || 'none'})`);
   }
-}
-
-/** The caller of a request the auth hook already identified. */
-export function callerOf(req: FastifyRequest): Caller {
-  return req.caller;
 }
 
 declare module 'fastify' {
