@@ -179,6 +179,11 @@ export class MlflowClient implements MlflowRegistry, MlflowAuthoring {
     });
   }
 
+  /** A tag on the registered model itself (modelgate keeps the Production lock's fencing token there). */
+  async setRegisteredModelTag(name: string, key: string, value: string): Promise<void> {
+    await this.#call('POST', 'registered-models/set-tag', 'empty', { body: { name, key, value } });
+  }
+
   /** Deleting a tag that is not set succeeds (MLflow answers 200). */
   async deleteVersionTag(name: string, version: number, key: string): Promise<void> {
     await this.#call('DELETE', 'model-versions/delete-tag', 'empty', {

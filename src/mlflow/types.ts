@@ -71,6 +71,7 @@ export interface MlflowRegistry {
   getVersionByAlias(name: string, alias: string): Promise<ModelVersion | null>;
   setVersionTag(name: string, version: number, key: string, value: string): Promise<void>;
   deleteVersionTag(name: string, version: number, key: string): Promise<void>;
+  setRegisteredModelTag(name: string, key: string, value: string): Promise<void>;
   getDownloadUri(name: string, version: number): Promise<string>;
   getRun(runId: string): Promise<Run>;
 }
