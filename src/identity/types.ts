@@ -26,7 +26,8 @@ export interface IdentityRef {
   groups: string[];
 }
 
-export type DecisionKind = 'promote' | 'approve' | 'reject' | 'retire';
+/** `rollback`: a request to return an earlier Production version (signed like `promote`, needs `approve` scope). */
+export type DecisionKind = 'promote' | 'approve' | 'reject' | 'retire' | 'rollback';
 
 /** What a front door signs. Serialized once to JSON; the signature covers exactly that string. */
 export interface DecisionClaims {

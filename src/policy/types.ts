@@ -47,6 +47,16 @@ export interface ApprovalPolicy {
   quorum: number;
   /** How long a Staging version waits for approval, in milliseconds. */
   expiresAfterMs: number;
+  /** When the re-check under the lock fails: keep the approvals (default) or drop them (a new round). */
+  onRecheckFailure?: 'keep' | 'drop';
+}
+
+/** How a rollback run is approved (quorum may be 1 for incidents). Undefined = the approval section's values. */
+export interface RollbackPolicy {
+  quorum: number;
+  fourEyes: boolean;
+  /** Skip the evaluation gate and the re-check: the version served before. Default true. */
+  skipEvaluation: boolean;
 }
 
 export interface GitopsPolicy {
@@ -93,4 +103,5 @@ export interface ModelPolicy {
   approval: ApprovalPolicy;
   deployment: DeploymentPolicy;
   notify: NotifyPolicy;
+  rollback?: RollbackPolicy;
 }

@@ -62,9 +62,20 @@ export type Outcome =
 
 export type TriggerSource = 'cli' | 'api' | 'mlflow-webhook' | 'kubeflow' | 'reconciler' | 'test';
 
+/**
+ * A run that is not a version's first: `again` promotes an ended (expired, rejected, archived) version anew;
+ * `rollback` returns a version that was Production before. The reason is part of the signed start request.
+ */
+export interface PromotionRequest {
+  kind: 'again' | 'rollback';
+  reason: string;
+}
+
 export interface LifecycleInput {
   model: string;
   version: number;
+  /** Absent on a version's first run. The start's attestation must be kind `promote` (again) or `rollback`. */
+  request?: PromotionRequest;
   /**
    * `by` is informational; only `attestation` (a signed `promote` decision of a front door) makes the requester
    * a verified registrant for four-eyes.
@@ -161,6 +172,12 @@ export interface LifecycleState {
   approvalDeadline?: string;
   pullRequest?: PullRequestRef;
   previousProductionVersion?: number;
+  /** Copied from the input: this run re-promotes or rolls back (the audit marks it). */
+  request?: PromotionRequest & { by?: string };
+  /** The fencing token of the Production lock grant this run holds or last held. */
+  fence?: number;
+  /** The evaluation re-run under the lock against what served at that moment. */
+  recheck?: EvaluationResult;
   supersededBy?: number;
   promotedAt?: string;
   timeline: TimelineEntry[];
@@ -267,4 +284,10 @@ export const FailureTypes = {
   StaleDecision: 'StaleDecision',
   /** Four-eyes cannot tell who registered the version, so nobody may approve it (fail closed). */
   UnknownRegistrant: 'UnknownRegistrant',
+  /** A Production-changing activity saw a newer fencing token than its grant's: another holder owns the lock. */
+  StaleFence: 'StaleFence',
+  /** A rollback to a version that never was Production, or that serves already. */
+  NotARollbackTarget: 'NotARollbackTarget',
+  /** A plain approval of a version older than the one serving: that is a rollback. */
+  OlderThanServing: 'OlderThanServing',
 } as const;
