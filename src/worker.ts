@@ -68,7 +68,7 @@ export async function createWorker(deps: WorkerDeps): Promise<Worker> {
       'mlflow',
     ),
     ...createTrustActivities({ keys: deps.verificationKeys ?? (() => ({})) }),
-    ...countFailures(createLockActivities({ client: deps.client, taskQueue }), 'temporal'),
+    ...countFailures(createLockActivities({ client: deps.client, taskQueue, mlflow: deps.mlflow }), 'temporal'),
     ...countFailures(
       createGitopsActivities({
         providerFor: (policy) => {

@@ -323,8 +323,20 @@ describe('modelLifecycle in registry mode', () => {
       await Promise.all([start(model, a.version), start(model, b.version)]);
       await Promise.all([phaseIs(model, a.version, 'awaiting_approval'), phaseIs(model, b.version, 'awaiting_approval')]);
       await Promise.all([approve(client, model, a.version, { by: 'alice' }), approve(client, model, b.version, { by: 'bob' })]);
-      // Both end up promoted in some order; the one promoted first is superseded by the other.
-      const ends = await Promise.all([phaseIs(model, a.version, 'production', 'done'), phaseIs(model, b.version, 'production', 'done')]);
+      // Whichever gets the lock first is promoted; the other is re-checked against it under the lock: the newer
+      // supersedes it, the older is sent back to waiting (going back is a rollback), never a second Production.
+      const settled = (version: number) =>
+        eventually(`${model} v${version} settled`, async () => {
+          const s = await getState(client, model, version);
+          const sentBack = s.phase === 'awaiting_approval' && s.timeline.some((t) => t.action.startsWith('not promoted'));
+          return s.phase === 'production' || s.phase === 'done' || sentBack ? s : undefined;
+        }, 120_000);
+      const ends = await Promise.all([settled(a.version), settled(b.version)]);
+      const older = ends.find((s) => s.version === Math.min(a.version, b.version))!;
+      if (older.phase === 'awaiting_approval') {
+        assert.ok(older.timeline.some((t) => /newer than/.test(t.detail ?? '')), JSON.stringify(older.timeline.slice(-3)));
+        await reject(client, model, older.version, { by: 'carol', reason: 'superseded by the newer version' });
+      }
       await eventually('one Production version', async () => {
         const prod = await mlflow.getLatestVersions(model, ['Production']);
         const inProd = await mlflow.searchModelVersions({ filter: `name='${model}'`, maxResults: 200 });

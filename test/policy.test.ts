@@ -74,7 +74,7 @@ describe('policy file', () => {
         requiredTags: ['data.lookback_days'],
         noRegression: [{ metric: 'accuracy', direction: 'higher_is_better', tolerance: 0.01 }],
       },
-      approval: { approvers: ['alice', 'bob'], fourEyes: true, unknownRegistrant: 'deny', requireVerifiedIdentity: true, quorum: 2, expiresAfterMs: 72 * 3_600_000 },
+      approval: { approvers: ['alice', 'bob'], fourEyes: true, unknownRegistrant: 'deny', requireVerifiedIdentity: true, quorum: 2, expiresAfterMs: 72 * 3_600_000, onRecheckFailure: 'drop' },
       deployment: { mode: 'registry' },
       notify: { slackChannel: '#ml-releases' },
     });
@@ -190,7 +190,7 @@ describe('policy file', () => {
 
   test('when the shipped demo policy is loaded, then demo-classifier gets the documented settings', () => {
     const p = loadPolicyFile(join(PROJECT_ROOT, 'policies', 'policy.yaml')).policyFor('demo-classifier');
-    assert.deepEqual(p.approval, { approvers: ['alice', 'bob', 'carol'], fourEyes: true, unknownRegistrant: 'deny', requireVerifiedIdentity: true, quorum: 1, expiresAfterMs: 72 * 3_600_000 });
+    assert.deepEqual(p.approval, { approvers: ['alice', 'bob', 'carol'], fourEyes: true, unknownRegistrant: 'deny', requireVerifiedIdentity: true, quorum: 1, expiresAfterMs: 72 * 3_600_000, onRecheckFailure: 'drop' });
     assert.deepEqual(p.evaluation, {
       thresholds: [{ metric: 'accuracy', op: '>=', value: 0.85 }],
       requiredTags: ['data.lookback_days', 'training.source'],
@@ -216,12 +216,12 @@ describe('policy errors name file:line:col and the key path', () => {
     {
       when: 'a key is misspelt',
       text: yaml('defaults:', '  approval:', '    approvers: [a]', '    qourum: 2'),
-      message: 'policy.yaml:4:5: defaults.approval.qourum: unknown key (allowed: approvers, fourEyes, requireVerifiedIdentity, quorum, expiresAfter)',
+      message: 'policy.yaml:4:5: defaults.approval.qourum: unknown key (allowed: approvers, fourEyes, requireVerifiedIdentity, quorum, expiresAfter, onRecheckFailure)',
     },
     {
       when: 'a model entry has an unknown section',
       text: yaml('defaults:', '  approval: { approvers: [a] }', 'models:', '  m1:', '    aproval: { quorum: 1 }'),
-      message: 'policy.yaml:5:5: models.m1.aproval: unknown key (allowed: evaluation, approval, deployment, notify)',
+      message: 'policy.yaml:5:5: models.m1.aproval: unknown key (allowed: evaluation, approval, deployment, notify, rollback)',
     },
     {
       when: 'a threshold uses an unknown operator',

@@ -10,6 +10,12 @@ import {
   validateApproval,
   validateRejection,
   validateRetire,
+  effectivePolicy,
+  olderThanServing,
+  recheckBackoffMs,
+  skipsEvaluation,
+  toSupersede,
+  validateRequest,
   type Actor,
 } from '../src/workflows/transitions.js';
 import { otherSigner, TEST_KEYS, TEST_KID, TEST_SIGNER } from './support/identity.js';
@@ -192,5 +198,51 @@ describe('merges as approvals', () => {
     assert.match(judgeMerge(stale, merged()) ?? '', /quorum 2 was not reached/);
     const fresh = state({ pullRequest: pr, approvalRound: 2, approvals: [{ by: 'alice', at: '', via: 'api', round: 2 }] });
     assert.equal(judgeMerge(fresh, merged()), undefined);
+  });
+});
+
+describe('judged against what serves now, and the way back', () => {
+  const rollback = { kind: 'rollback' as const, reason: 'INC-1' };
+  it('when a rollback run has a rollback section, then its quorum and four-eyes apply; other runs keep the approval section', () => {
+    const p = { ...policy, rollback: { quorum: 1, fourEyes: false, skipEvaluation: true } };
+    assert.deepEqual([effectivePolicy(p, rollback).approval.quorum, effectivePolicy(p, rollback).approval.fourEyes], [1, false]);
+    assert.equal(effectivePolicy(p, { kind: 'again', reason: 'x' }), p);
+    assert.equal(effectivePolicy(p, undefined), p);
+    assert.equal(effectivePolicy(policy, rollback), policy);
+  });
+
+  it('when a rollback has no rollback section or skipEvaluation is unset, then evaluation is skipped; false keeps it', () => {
+    assert.equal(skipsEvaluation(policy, rollback), true);
+    assert.equal(skipsEvaluation({ ...policy, rollback: { quorum: 1, fourEyes: true, skipEvaluation: false } }, rollback), false);
+    assert.equal(skipsEvaluation(policy, { kind: 'again', reason: 'x' }), false);
+  });
+
+  it('when a request lacks a reason, an attestation, the same reason, or a rollback target that served, then it is refused', () => {
+    const served = state({ facts: { ...state().facts!, promotedBefore: '2026-01-01T00:00:00Z' } });
+    assert.equal(validateRequest(served, rollback, { identity: 'alice', reason: 'INC-1' }).ok, true);
+    const types = [
+      validateRequest(served, { ...rollback, reason: ' ' }, { identity: 'alice', reason: ' ' }),
+      validateRequest(served, rollback, undefined),
+      validateRequest(served, rollback, { identity: 'alice', reason: 'other' }),
+      validateRequest(state(), rollback, { identity: 'alice', reason: 'INC-1' }),
+    ].map((v) => (v.ok ? 'ok' : v.type));
+    assert.deepEqual(types, ['InvalidInput', 'UnverifiedDecision', 'UnverifiedDecision', 'NotARollbackTarget']);
+    assert.equal(validateRequest(state(), { kind: 'again', reason: 'r' }, { identity: 'alice', reason: 'r' }).ok, true);
+  });
+
+  it('when a newer version serves, then a plain promotion is refused as older and a rollback is not', () => {
+    assert.equal(olderThanServing(state(), 4).ok, false);
+    assert.equal(olderThanServing(state(), 2).ok, true);
+    assert.equal(olderThanServing(state(), undefined).ok, true);
+    assert.equal(olderThanServing(state({ request: { kind: 'rollback', reason: 'r' } }), 4).ok, true);
+  });
+
+  it('when re-checks keep failing, then the back-off doubles from 1 min and stops at 30 min', () => {
+    assert.deepEqual([1, 2, 3, 6, 20].map(recheckBackoffMs), [60_000, 120_000, 240_000, 1_800_000, 1_800_000]);
+  });
+
+  it('when MLflow shows other versions in Production by alias or stage, then each is superseded once, never this one', () => {
+    assert.deepEqual(toSupersede(3, { serving: 2, aliasHolder: 2, stageHolders: [1, 2, 3] }), [1, 2]);
+    assert.deepEqual(toSupersede(3, { stageHolders: [] }), []);
   });
 });

@@ -1,13 +1,25 @@
 /**
- * The lifecycle cannot signal-with-start another workflow itself, so asking the per-model lock workflow for
- * the Production lock goes through this activity. Repeating it is harmless: the lock dedupes by requestId.
+ * The Production lock's side effects. The lifecycle cannot signal-with-start another workflow itself, so asking
+ * the per-model lock workflow for the lock goes through an activity; repeating it is harmless (the lock dedupes
+ * by requestId), and it is also how a terminated lock workflow is rebuilt: the next request starts a new one.
+ * The lock workflow in turn writes each grant's fencing token to the registered model before granting.
  */
 import type { Client } from '@temporalio/client';
 import { acquireLockSignal, LOCK_WORKFLOW, lockWorkflowId, type LockRequest } from '../workflows/definitions.js';
+import type { MlflowRegistry } from '../mlflow/types.js';
+import { MODEL_TAG } from '../mlflow/tags.js';
+import { toActivityError } from '../mlflow/errors.js';
 
 export interface LockDeps {
   client: Pick<Client, 'workflow'>;
   taskQueue: string;
+  mlflow: Pick<MlflowRegistry, 'getRegisteredModel' | 'setRegisteredModelTag'>;
+}
+
+/** The fencing token MLflow holds for a model (0 when none was ever written). */
+export function fenceTokenOf(tags: Record<string, string>): number {
+  const n = Number(tags[MODEL_TAG.lockToken]);
+  return Number.isSafeInteger(n) && n > 0 ? n : 0;
 }
 
 export function createLockActivities(deps: LockDeps) {
@@ -21,6 +33,22 @@ export function createLockActivities(deps: LockDeps) {
         signalArgs: [request],
         staticSummary: `Production lock of ${model}`,
       });
+    },
+
+    /**
+     * The next token: above both what the lock workflow granted last and what MLflow holds (a lock workflow
+     * started afresh, after one was terminated, learns the last token here). Written before it is returned, so
+     * a holder never hears of a token MLflow does not have; a retry only skips a number.
+     */
+    async nextFenceToken({ model, after }: { model: string; after: number }): Promise<number> {
+      try {
+        const m = await deps.mlflow.getRegisteredModel(model);
+        const token = Math.max(after, fenceTokenOf(m.tags)) + 1;
+        await deps.mlflow.setRegisteredModelTag(model, MODEL_TAG.lockToken, String(token));
+        return token;
+      } catch (err) {
+        throw toActivityError(err);
+      }
     },
   };
 }

@@ -6,7 +6,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
 import type { MlflowRegistry, MlflowStage, ModelVersion } from '../mlflow/types.js';
-import { ALIAS, TAG } from '../mlflow/tags.js';
+import { ALIAS, MODEL_TAG, TAG } from '../mlflow/tags.js';
 import type { EvaluationPolicy, ModelPolicy } from '../policy/types.js';
 import { evaluate } from '../policy/evaluate.js';
 import { FailureTypes, type EvaluationResult, type Outcome, type VersionFacts } from '../workflows/definitions.js';
@@ -30,6 +30,13 @@ export interface RegistryDeps {
 interface Key {
   model: string;
   version: number;
+}
+
+/** The Production lock grant an activity acts under. */
+export interface Fence {
+  token: number;
+  /** Epoch ms the grant's lease ends for its holder: an attempt that runs later (a stalled worker) refuses. */
+  until?: number;
 }
 
 export interface StageChange extends Key {
@@ -86,6 +93,27 @@ export function createRegistryActivities(deps: RegistryDeps) {
 
   const noop = (): void => undefined;
 
+  /** Refuses a Production change under a grant that is no longer the newest (see workflows/lock.ts). */
+  async function checkFence(model: string, fence: Fence | undefined): Promise<void> {
+    if (!fence) return;
+    const expired = () => fence.until !== undefined && Date.now() >= fence.until;
+    if (expired()) {
+      throw ApplicationFailure.create({
+        type: FailureTypes.StaleFence,
+        nonRetryable: true,
+        message: `the lease of Production lock grant ${fence.token} of ${model} ran out before this attempt ran: not changing Production`,
+      });
+    }
+    const held = (await mlflow.getRegisteredModel(model)).tags[MODEL_TAG.lockToken];
+    if (held !== String(fence.token) || expired()) {
+      throw ApplicationFailure.create({
+        type: FailureTypes.StaleFence,
+        nonRetryable: true,
+        message: `the Production lock of ${model} was granted again (token ${held ?? 'none'}, this grant ${fence.token}): not changing Production`,
+      });
+    }
+  }
+
   return {
     async resolvePolicy({ model }: { model: string }): Promise<ModelPolicy> {
       try {
@@ -127,6 +155,7 @@ export function createRegistryActivities(deps: RegistryDeps) {
             runId: v.run_id || undefined,
             registeredBy,
             ...(registrant ? { registrant } : {}),
+            ...(v.tags[TAG.promotedAt] ? { promotedBefore: v.tags[TAG.promotedAt] } : {}),
             source: v.source,
             status: v.status,
             createdAt: new Date(v.creation_timestamp).toISOString(),
@@ -138,10 +167,16 @@ export function createRegistryActivities(deps: RegistryDeps) {
     },
 
     /** Reads the candidate's run and the current Production version's run, then applies the pure gate. */
-    async evaluateVersion({ model, version, runId, policy }: Key & { runId?: string; policy: EvaluationPolicy }): Promise<EvaluationResult> {
+    async evaluateVersion({
+      model, version, runId, policy, baselineVersion,
+    }: Key & { runId?: string; policy: EvaluationPolicy; baselineVersion?: number | null }): Promise<EvaluationResult> {
       return guarded(async () => {
         const candidate = runId ? await mlflow.getRun(runId) : undefined;
-        const current = await mlflow.getVersionByAlias(model, ALIAS.production);
+        // The workflow names the baseline (what served under the lock), so the judgement is in its history.
+        const current =
+          baselineVersion === undefined ? await mlflow.getVersionByAlias(model, ALIAS.production)
+          : baselineVersion === null ? null
+          : await mlflow.getModelVersion(model, baselineVersion);
         let baseline: { version: number; metrics: Record<string, number> } | undefined;
         if (current && current.version !== version && current.run_id) {
           const run = await mlflow.getRun(current.run_id);
@@ -188,11 +223,19 @@ export function createRegistryActivities(deps: RegistryDeps) {
      * previous Production version is remembered in a tag *before* the alias moves, so a retry after a crash
      * between the two still knows which version it replaced.
      */
-    async enterProduction({ model, version, workflowId, at, tags }: StageChange): Promise<{ previousVersion?: number }> {
+    async enterProduction({
+      model, version, workflowId, at, tags, previousVersion, fence,
+    }: StageChange & { previousVersion?: number | null; fence?: Fence }): Promise<{ previousVersion?: number }> {
       return guarded(async () => {
+        await checkFence(model, fence);
         let v = await mlflow.getModelVersion(model, version);
         let recorded = v.tags[TAG.previousVersion];
-        if (recorded === undefined) {
+        if (previousVersion !== undefined) {
+          // Decided by the workflow under the lock and kept in its history; an existing tag is not trusted.
+          recorded = previousVersion === null ? 'none' : String(previousVersion);
+          if (v.tags[TAG.previousVersion] !== recorded) await mlflow.setVersionTag(model, version, TAG.previousVersion, recorded);
+          v = { ...v, tags: { ...v.tags, [TAG.previousVersion]: recorded } };
+        } else if (recorded === undefined) {
           const current = await mlflow.getVersionByAlias(model, ALIAS.production);
           recorded = current && current.version !== version ? String(current.version) : 'none';
           await mlflow.setVersionTag(model, version, TAG.previousVersion, recorded);
@@ -213,8 +256,11 @@ export function createRegistryActivities(deps: RegistryDeps) {
     },
 
     /** Archives a version (superseded or retired). Removes an alias only while it still points at it. */
-    async archiveVersion({ model, version, at, supersededBy, outcome }: Key & { at: string; supersededBy?: number; outcome: Outcome }): Promise<void> {
+    async archiveVersion({
+      model, version, at, supersededBy, outcome, fence,
+    }: Key & { at: string; supersededBy?: number; outcome: Outcome; fence?: Fence }): Promise<void> {
       await guarded(async () => {
+        await checkFence(model, fence);
         const v = await mlflow.getModelVersion(model, version);
         const observe = v.current_stage !== 'Archived' ? leavingStage(v, at) : noop;
         await moveStage(v, 'Archived');
@@ -231,12 +277,27 @@ export function createRegistryActivities(deps: RegistryDeps) {
       recordOutcome(outcome);
     },
 
-    /** Tags only (deployment facts, flags). */
+    /**
+     * What serves now: the `production` alias holder, and every version in stage Production (set outside
+     * modelgate, too). `serving` is the alias holder, else the newest version in stage Production.
+     */
+    async currentProduction({ model }: { model: string }): Promise<{ serving?: number; aliasHolder?: number; stageHolders: number[] }> {
+      return guarded(async () => {
+        const m = await mlflow.getRegisteredModel(model);
+        const aliasHolder = m.aliases.find((a) => a.alias === ALIAS.production)?.version;
+        const inStage = await mlflow.getLatestVersions(model, ['Production']).catch(() => [] as ModelVersion[]);
+        const stageHolders = inStage.map((v) => v.version).sort((a, b) => a - b);
+        const serving = aliasHolder ?? stageHolders[stageHolders.length - 1];
+        return { ...(serving !== undefined ? { serving } : {}), ...(aliasHolder !== undefined ? { aliasHolder } : {}), stageHolders };
+      });
+    },
+
     /** Which version holds the `production` alias now (a `superseded` signal is believed only if this agrees). */
     async productionHolder({ model }: { model: string }): Promise<number | undefined> {
       return guarded(async () => (await mlflow.getVersionByAlias(model, ALIAS.production))?.version);
     },
 
+    /** Tags only (deployment facts, flags). */
     async tagVersion({ model, version, tags }: Key & { tags: Record<string, string> }): Promise<void> {
       await guarded(async () => setTags(await mlflow.getModelVersion(model, version), tags));
     },

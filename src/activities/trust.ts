@@ -20,6 +20,8 @@ export interface LoadTrustInput {
   /** The start input's promotion request, if any, and when the lifecycle started (ms). */
   request?: Attestation;
   startedAt?: number;
+  /** What the start request must be: `promote` (default) or `rollback` (a rollback run). */
+  kind?: 'promote' | 'rollback';
 }
 
 function signatureValid(att: Attestation, keys: VerificationKeys): boolean {
@@ -35,14 +37,20 @@ function signatureValid(att: Attestation, keys: VerificationKeys): boolean {
 
 export function createTrustActivities(deps: TrustDeps) {
   return {
-    async loadVerificationKeys(input?: LoadTrustInput): Promise<{ keys: VerificationKeys; requestedBy?: LifecycleState['requestedBy'] }> {
+    async loadVerificationKeys(
+      input?: LoadTrustInput,
+    ): Promise<{ keys: VerificationKeys; requestedBy?: LifecycleState['requestedBy']; requestReason?: string }> {
       const keys = { ...deps.keys() };
       const att = input?.request;
       if (!att || input.startedAt === undefined || !signatureValid(att, keys)) return Promise.resolve({ keys });
-      const r = checkClaims(att.payload, { kind: 'promote', model: input.model, version: input.version, now: input.startedAt });
+      const r = checkClaims(att.payload, { kind: input.kind ?? 'promote', model: input.model, version: input.version, now: input.startedAt });
       if (!r.ok) return Promise.resolve({ keys });
       const c = r.claims;
-      return Promise.resolve({ keys, requestedBy: { identity: c.identity, channel: c.channel, ...(c.onBehalfOf ? { onBehalfOf: c.onBehalfOf } : {}) } });
+      return Promise.resolve({
+        keys,
+        requestedBy: { identity: c.identity, channel: c.channel, ...(c.onBehalfOf ? { onBehalfOf: c.onBehalfOf } : {}) },
+        ...(c.reason !== undefined ? { requestReason: c.reason } : {}),
+      });
     },
   };
 }

@@ -11,6 +11,8 @@ export const TAG = {
   reasons: 'modelgate.reasons',
   evaluation: 'modelgate.evaluation',
   evaluatedAt: 'modelgate.evaluated_at',
+  /** `failed` when the re-check under the lock refused the promotion (reasons in modelgate.reasons). */
+  recheck: 'modelgate.recheck',
   stagedAt: 'modelgate.staged_at',
   approvedBy: 'modelgate.approved_by',
   approvedAt: 'modelgate.approved_at',
@@ -25,4 +27,10 @@ export const TAG = {
   readyRevision: 'modelgate.ready_revision',
   deploy: 'modelgate.deploy',
   flag: 'modelgate.flag',
+} as const;
+
+/** Tags modelgate writes on the registered model itself. */
+export const MODEL_TAG = {
+  /** The fencing token of the newest Production lock grant (decimal). */
+  lockToken: 'modelgate.lock_token',
 } as const;

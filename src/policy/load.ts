@@ -163,8 +163,14 @@ function toModelPolicy(model: string, p: ParsedPolicy): ModelPolicy {
     model,
     evaluation: p.evaluation,
     approval: { ...approval, fourEyes: fourEyesOn, unknownRegistrant, expiresAfterMs: expiresAfter },
-    deployment: { mode: d.mode, ...(d.gitops ? { gitops: d.gitops } : {}), ...(kserve ? { kserve } : {}) },
+    deployment: {
+      mode: d.mode,
+      ...(d.lockLease !== undefined ? { lockLeaseMs: d.lockLease } : {}),
+      ...(d.gitops ? { gitops: d.gitops } : {}),
+      ...(kserve ? { kserve } : {}),
+    },
     notify: p.notify.slackChannel ? { slackChannel: p.notify.slackChannel } : {},
+    ...(p.rollback ? { rollback: p.rollback } : {}),
   };
 }
 

@@ -82,6 +82,8 @@ const approval = strictObject({
   requireVerifiedIdentity: z.boolean().default(true),
   quorum: z.number().int('must be a whole number').min(1, 'must be at least 1').default(1),
   expiresAfter: duration.default('72h'),
+  /** A failed re-check under the lock: `drop` the approvals (a new round) or `keep` them and re-check later. */
+  onRecheckFailure: z.enum(['keep', 'drop']).default('drop'),
 }).superRefine((a, ctx) => {
   // `*` and groups let people not listed here approve, so no list length bounds the quorum.
   if (a.approvers.includes('*') || a.approvers.some((x) => x.startsWith('group:'))) return;
@@ -134,6 +136,8 @@ const kserve = strictObject({
 
 const deployment = strictObject({
   mode: z.enum(['registry', 'gitops']).default('registry'),
+  /** How long one promotion may hold the model's Production lock. */
+  lockLease: duration.optional(),
   gitops: gitops.optional(),
   kserve: kserve.optional(),
 })
@@ -146,8 +150,15 @@ const deployment = strictObject({
 
 const notify = strictObject({ slackChannel: text.optional() }).default({});
 
+/** How a rollback run (`modelgate rollback`) is approved; absent = like any promotion, evaluation skipped. */
+const rollback = strictObject({
+  quorum: z.number().int('must be a whole number').min(1, 'must be at least 1').default(1),
+  fourEyes: z.boolean().default(true),
+  skipEvaluation: z.boolean().default(true),
+}).optional();
+
 /** One model's policy, `models.<name>` already merged over `defaults`. */
-export const policySchema = strictObject({ evaluation, approval, deployment, notify });
+export const policySchema = strictObject({ evaluation, approval, deployment, notify, rollback });
 
 export type ParsedPolicy = z.output<typeof policySchema>;
 
@@ -156,10 +167,10 @@ const mapOf = (what: string) =>
 
 /** The file's top level; each policy inside is validated by policySchema after merging. */
 export const fileSchema = strictObject({
-  defaults: mapOf('policy keys (evaluation, approval, deployment, notify)').optional(),
+  defaults: mapOf('policy keys (evaluation, approval, deployment, notify, rollback)').optional(),
   models: z
     .record(
-      z.union([mapOf('policy keys (evaluation, approval, deployment, notify)'), z.null()], {
+      z.union([mapOf('policy keys (evaluation, approval, deployment, notify, rollback)'), z.null()], {
         errorMap: () => ({ message: 'expected a mapping of policy keys, or nothing to use the defaults' }),
       }),
       { invalid_type_error: 'expected a mapping of model name → policy' },

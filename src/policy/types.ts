@@ -47,7 +47,10 @@ export interface ApprovalPolicy {
   quorum: number;
   /** How long a Staging version waits for approval, in milliseconds. */
   expiresAfterMs: number;
-  /** When the re-check under the lock fails: keep the approvals (default) or drop them (a new round). */
+  /**
+   * When the re-check under the lock fails: `drop` (default) starts a new approval round, since the approvals
+   * were given against another serving version; `keep` keeps them and re-checks with back-off until expiry.
+   */
   onRecheckFailure?: 'keep' | 'drop';
 }
 
@@ -89,6 +92,8 @@ export interface KservePolicy {
 export interface DeploymentPolicy {
   /** registry: serving loads `models:/<name>@production`; gitops: a PR moves the InferenceService. */
   mode: 'registry' | 'gitops';
+  /** How long a promotion may hold the model's Production lock (default: 2 × rollout deadline + 30 min). */
+  lockLeaseMs?: number;
   gitops?: GitopsPolicy;
   kserve?: KservePolicy;
 }

@@ -112,6 +112,8 @@ export interface VersionFacts {
   source: string;
   status: string;
   createdAt: string;
+  /** When modelgate last made this version Production (its `modelgate.promoted_at` tag): a rollback target. */
+  promotedBefore?: string;
 }
 
 export interface Approval {
@@ -241,6 +243,13 @@ export interface LockRequest {
 
 export interface LockGrant {
   requestId: string;
+  /**
+   * Fencing token of this grant (monotonic per model, also the registered model's `modelgate.lock_token` tag):
+   * Production-changing activities refuse a token that is not the newest. Absent from older lock runs.
+   */
+  token?: number;
+  /** The lease the lock granted; the holder stops changing Production when it runs out. */
+  leaseMs?: number;
 }
 
 // ---- lifecycle messages ----
@@ -251,6 +260,8 @@ export const supersededSignal = defineSignal<[SupersededInput]>('superseded');
 export const supersedeAckSignal = defineSignal<[SupersedeAckInput]>('supersedeAck');
 export const pullRequestSignal = defineSignal<[PullRequestEvent]>('pullRequest');
 export const lockGrantedSignal = defineSignal<[LockGrant]>('lockGranted');
+/** The lock took a grant back (lease ran out): the holder must stop; its token is already stale. */
+export const lockRevokedSignal = defineSignal<[LockGrant]>('lockRevoked');
 export const stateQuery = defineQuery<LifecycleState>('state');
 /**
  * A verified promotion request for a lifecycle that was already running (started by a webhook or the
@@ -263,7 +274,7 @@ export const refreshTrustUpdate = defineUpdate<{ kids: string[] }, []>('refreshT
 // ---- lock messages ----
 export const acquireLockSignal = defineSignal<[LockRequest]>('acquire');
 export const releaseLockSignal = defineSignal<[LockGrant]>('release');
-export const lockStateQuery = defineQuery<{ holder?: LockRequest; queue: LockRequest[] }>('lockState');
+export const lockStateQuery = defineQuery<{ holder?: LockRequest & { token?: number; grantedAt?: string }; queue: LockRequest[]; token?: number }>('lockState');
 
 /** ApplicationFailure types the client and CLI map to one-line errors. */
 export const FailureTypes = {

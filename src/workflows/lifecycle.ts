@@ -23,6 +23,7 @@ import {
   FailureTypes,
   lifecycleWorkflowId,
   lockGrantedSignal,
+  lockRevokedSignal,
   lockWorkflowId,
   MODEL_STAGE,
   OUTCOME,
@@ -44,6 +45,7 @@ import {
   type PullRequestEvent,
   type Stage,
   type SupersededInput,
+  type LockGrant,
 } from './definitions.js';
 import {
   approvalDecision,
@@ -55,6 +57,12 @@ import {
   validateRejection,
   validateRetire,
   verifiedRequester,
+  effectivePolicy,
+  olderThanServing,
+  recheckBackoffMs,
+  skipsEvaluation,
+  toSupersede,
+  validateRequest,
   type Actor,
   type Verdict,
 } from './transitions.js';
@@ -74,6 +82,10 @@ import { PATCHES } from './patches.js';
 
 /** How long the superseder waits for the previous version's workflow to archive itself before doing it. */
 const SUPERSEDE_ACK_TIMEOUT_MS = 2 * 60 * 1000;
+/** A lifecycle waiting for the lock asks again this often (rebuilds a lock workflow that was terminated). */
+const LOCK_REREQUEST_MS = 5 * 60 * 1000;
+/** The holder stops changing Production this long before its lease runs out (clocks of two workflows). */
+const LEASE_MARGIN_MS = 30 * 1000;
 
 export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleState> {
   const { model, version } = input;
@@ -89,6 +101,13 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
   };
   const lockRequestId = `${lifecycleWorkflowId(model, version)}/production`;
   let lockGranted = false;
+  // Fenced grants (PATCHES.fencedPromotion): the grant itself, and whether the lock took it back.
+  let grant: LockGrant | undefined;
+  let revokedToken: number | undefined;
+  let requestReason: string | undefined;
+  /** After a failed re-check with approvals kept: not before this time again. */
+  let recheckAt: number | undefined;
+  let recheckFailures = 0;
   let superseded: SupersededInput | undefined;
   let retireRequest: { by: string; reason?: string } | undefined;
   const acks = new Set<number>();
@@ -155,11 +174,13 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
   let trustLoading: Promise<void> | undefined;
   const loadTrust = (): Promise<void> =>
     (trustLoading ??= (async () => {
-      const { keys, requestedBy } = await trust.loadVerificationKeys({
+      const { keys, requestedBy, requestReason: reason } = await trust.loadVerificationKeys({
         model, version, request: input.trigger.attestation, startedAt: workflowInfo().startTime.getTime(),
+        ...(input.request?.kind === 'rollback' ? { kind: 'rollback' as const } : {}),
       });
       state.trust = { keys, loadedAt: new Date().toISOString() };
       state.requestedBy ??= requestedBy;
+      requestReason ??= reason;
     })().finally(() => {
       trustLoading = undefined;
     }));
@@ -194,7 +215,12 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
     acks.add(a.version);
   });
   setHandler(lockGrantedSignal, (g) => {
-    if (g.requestId === lockRequestId) lockGranted = true;
+    if (g.requestId !== lockRequestId) return;
+    lockGranted = true;
+    grant = g;
+  });
+  setHandler(lockRevokedSignal, (g) => {
+    if (g.requestId === lockRequestId && g.token !== undefined) revokedToken = g.token;
   });
   setHandler(pullRequestSignal, (e) => {
     prEvents.push(e);
@@ -222,13 +248,21 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
   };
   const now = () => new Date().toISOString();
 
+  // One decision for the whole run, taken before any command: executions started on an earlier release keep
+  // its unfenced promotion path through every replay (docs/operations.md).
+  const fenced = patched(PATCHES.fencedPromotion);
   note(input.trigger.by ?? input.trigger.source, 'lifecycle started', `trigger: ${input.trigger.source}`);
   details('waiting for MLflow to finish registering the version');
 
   // ---- policy and registration ----
   // Lifecycles started before attested decisions load their keys lazily (refreshTrust) instead.
   const [policy] = await Promise.all([registry.resolvePolicy({ model }), patched(PATCHES.attestedDecisions) ? loadTrust() : undefined]);
-  state.policy = policy;
+  state.policy = fenced ? effectivePolicy(policy, input.request) : policy;
+  const request = fenced ? input.request : undefined;
+  if (request) {
+    state.request = { ...request, ...(state.requestedBy ? { by: state.requestedBy.identity } : {}) };
+    note(state.requestedBy?.identity ?? input.trigger.by ?? 'unknown', request.kind === 'rollback' ? 'rollback requested' : 'promotion requested again', request.reason);
+  }
   try {
     state.facts = await registryWaits.waitForVersionReady({ model, version });
   } catch (err) {
@@ -238,12 +272,27 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
     throw err;
   }
   upsertMemo({ runId: state.facts.runId ?? '', registeredBy: state.facts.registeredBy ?? '' });
+  if (request) {
+    const v = validateRequest(state, request, state.requestedBy ? { identity: state.requestedBy.identity, reason: requestReason } : undefined);
+    if (!v.ok) return finish('rejected', v.message);
+  }
 
   // ---- evaluation gate ----
   state.phase = 'evaluating';
-  details('evaluating against the policy');
-  state.evaluation = await registry.evaluateVersion({ model, version, runId: state.facts.runId, policy: state.policy.evaluation });
-  note('modelgate', state.evaluation.passed ? 'evaluation passed' : 'evaluation failed', state.evaluation.reasons.join('; ') || undefined);
+  const skipEvaluation = fenced && skipsEvaluation(state.policy, request);
+  if (skipEvaluation) {
+    state.evaluation = { passed: true, checks: [], reasons: [], candidateMetrics: {} };
+    note('modelgate', 'evaluation skipped', 'a rollback returns a version that served before (policy rollback.skipEvaluation)');
+  } else {
+    details('evaluating against the policy');
+    // The baseline is what serves, as MLflow shows it (alias, else stage Production set outside modelgate).
+    const baseline = fenced ? (await registry.currentProduction({ model })).serving : undefined;
+    state.evaluation = await registry.evaluateVersion({
+      model, version, runId: state.facts.runId, policy: state.policy.evaluation,
+      ...(fenced ? { baselineVersion: baseline !== undefined && baseline !== version ? baseline : null } : {}),
+    });
+    note('modelgate', state.evaluation.passed ? 'evaluation passed' : 'evaluation failed', state.evaluation.reasons.join('; ') || undefined);
+  }
   if (!state.evaluation.passed) {
     await registry.recordOutcome({
       model, version, workflowId, at: now(), outcome: 'rejected_by_evaluation', reasons: state.evaluation.reasons,
@@ -252,7 +301,7 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
     return finish('rejected_by_evaluation', state.evaluation.reasons.join('; '));
   }
 
-  await registry.enterStaging({ model, version, workflowId, at: now(), tags: { [TAG.evaluation]: 'passed' } });
+  await registry.enterStaging({ model, version, workflowId, at: now(), tags: { [TAG.evaluation]: skipEvaluation ? 'skipped' : 'passed' } });
   setStage('Staging', 'modelgate', 'evaluation passed');
   if (state.policy.deployment.mode === 'gitops') await openPromotionPr(state, note);
   // The Slack card shows the approve buttons only for a version awaiting approval.
@@ -281,7 +330,17 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
       await tellSlack({ ...state, outcome });
       return finish(outcome, reason);
     }
-    const result = await deployUnderLock();
+    const result = fenced ? await deployFenced() : await deployUnderLock();
+    if (result.kind === 'lock_lost') {
+      // Approvals still stand: the next pass asks for the lock again and re-checks against what serves then.
+      note('modelgate', 'lost the Production lock', result.reason);
+      continue;
+    }
+    if (result.kind === 'recheck_failed') {
+      await onRecheckFailed(result.reasons);
+      await tellSlack(state);
+      continue;
+    }
     if (result.kind === 'promoted') {
       promotion = result;
       break;
@@ -308,8 +367,18 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
     note(superseded.byWorkflowId, 'superseded signal ignored', `MLflow says version ${holder ?? 'none'} holds the production alias, not ${superseded.byVersion}`);
     superseded = undefined;
   }
-  if (superseded) {
-    const by = superseded;
+  if (superseded) return archiveSuperseded(superseded);
+  const r = retireRequest!;
+  if (fenced) {
+    const retired = await retireUnderLock();
+    if (retired === 'superseded') return archiveSuperseded(superseded!);
+  } else await registry.archiveVersion({ model, version, at: now(), outcome: 'retired' });
+  setStage('Archived', r.by, r.reason ?? 'retired');
+  await bestEffort(() => cache.invalidateActiveVersion({ model }));
+  return finish('retired', r.reason ?? `retired by ${r.by}`);
+
+  /** The superseder holds the lock and moved the alias; this lifecycle archives itself and says so. */
+  async function archiveSuperseded(by: SupersededInput): Promise<LifecycleState> {
     await registry.archiveVersion({ model, version, at: now(), supersededBy: by.byVersion, outcome: 'superseded' });
     state.supersededBy = by.byVersion;
     setStage('Archived', by.byWorkflowId, `superseded by version ${by.byVersion}`);
@@ -317,11 +386,6 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
     await bestEffort(() => cache.invalidateActiveVersion({ model }));
     return finish('superseded', `superseded by version ${by.byVersion}`);
   }
-  const r = retireRequest!;
-  await registry.archiveVersion({ model, version, at: now(), outcome: 'retired' });
-  setStage('Archived', r.by, r.reason ?? 'retired');
-  await bestEffort(() => cache.invalidateActiveVersion({ model }));
-  return finish('retired', r.reason ?? `retired by ${r.by}`);
 
   /** A new approval round: earlier approvals no longer count (the PR changed); the expiry stays as it was. */
   function dropRound(reason: string): void {
@@ -341,8 +405,14 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
     details(`Staging; awaiting approval by ${policy.approval.quorum} of ${policy.approval.approvers.join(', ')} until ${state.approvalDeadline}`);
     for (;;) {
       const decision = approvalDecision(state);
-      if (decision !== 'pending') return decision;
       const remaining = deadline - Date.now();
+      if (decision === 'approved' && recheckAt !== undefined && Date.now() < recheckAt) {
+        // Approvals kept after a failed re-check: wait for the back-off (or a rejection) before trying again.
+        if (remaining <= 0) return 'expired';
+        await condition(() => approvalDecision(state) === 'rejected', Math.min(remaining, recheckAt - Date.now()));
+        continue;
+      }
+      if (decision !== 'pending') return decision;
       if (remaining <= 0) return 'expired';
       const wait = state.pullRequest ? Math.min(remaining, PR_POLL_MS) : remaining;
       const woken = await condition(() => approvalDecision(state) !== 'pending' || prEvents.length > 0, wait);
@@ -376,14 +446,182 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
     note(who!.identity, 'approved by merging the pull request', status.mergedBy);
   }
 
-  type DeployOutcome = { kind: 'promoted'; approvedBy: string } | { kind: 'rolled_back'; reason: string } | { kind: 'reapprove'; reason: string };
+  type DeployOutcome =
+    | { kind: 'promoted'; approvedBy: string }
+    | { kind: 'rolled_back'; reason: string }
+    | { kind: 'reapprove'; reason: string }
+    | { kind: 'recheck_failed'; reasons: string[] }
+    | { kind: 'lock_lost'; reason: string };
+
+  function leaseFor(): number {
+    const d = state.policy!.deployment;
+    return d.lockLeaseMs ?? (d.kserve?.rolloutDeadlineMs ?? 0) * 2 + 30 * 60 * 1000;
+  }
+
+  /**
+   * Asks for the model's Production lock until it is granted. The request is repeated every few minutes: it
+   * rebuilds a lock workflow that was terminated (signal-with-start) with every still-waiting lifecycle in its
+   * queue, and is a no-op for a lock that already has it. `abort` gives up (and leaves the queue).
+   */
+  async function acquireLock(abort: () => boolean = () => false): Promise<(LockGrant & { until: number }) | undefined> {
+    const leaseMs = leaseFor();
+    grant = undefined;
+    for (;;) {
+      await lockActs.requestProductionLock({ model, request: { requestId: lockRequestId, workflowId, leaseMs } });
+      // A few times per lease, capped: a short test lease re-requests quickly, a production one every 5 min.
+      const woken = await condition(() => grant !== undefined || abort(), Math.min(LOCK_REREQUEST_MS, Math.max(5_000, leaseMs / 4)));
+      if (grant) {
+        const g: LockGrant = grant;
+        state.fence = g.token;
+        // The holder's own clock for the lease: it stops changing Production a little before the lock takes it back.
+        return { ...g, until: Date.now() + (g.leaseMs ?? leaseMs) - LEASE_MARGIN_MS };
+      }
+      if (woken) {
+        await releaseLock(undefined);
+        return undefined;
+      }
+    }
+  }
+
+  async function releaseLock(token: number | undefined): Promise<void> {
+    // Even when cancelled, or the model's next promotion would wait for the lease to run out.
+    try {
+      await CancellationScope.nonCancellable(() =>
+        getExternalWorkflowHandle(lockWorkflowId(model)).signal(releaseLockSignal, { requestId: lockRequestId, ...(token !== undefined ? { token } : {}) }),
+      );
+    } catch (err) {
+      // The lock workflow is gone (terminated): there is nothing to release; the next request rebuilds it.
+      log.warn('Production lock not reachable on release', { error: String(err) });
+    }
+  }
+
+  /** Why this grant no longer entitles us to change Production, if it does not. */
+  function lostLock(held: LockGrant & { until: number }): string | undefined {
+    if (held.token !== undefined && revokedToken === held.token) return `the lock revoked grant ${held.token} (its lease ran out)`;
+    if (Date.now() >= held.until) return `the lease of grant ${String(held.token)} ran out before the Production change`;
+    return undefined;
+  }
+
+  /**
+   * Under a fenced grant: judged against what serves now (re-check), then the Production change; every other
+   * version MLflow shows in Production (alias or stage, also set outside modelgate) is superseded.
+   */
+  async function deployFenced(): Promise<DeployOutcome> {
+    const policy = state.policy!;
+    state.phase = 'deploying';
+    const approvedBy = state.approvals.map((a) => a.by).join(',');
+    const approvedAt = state.approvals[state.approvals.length - 1].at;
+    details(`approved by ${approvedBy}; waiting for the ${model} Production lock`);
+    const held = (await acquireLock())!;
+    const fence = held.token !== undefined ? { token: held.token, until: held.until } : undefined;
+    note('modelgate', 'holds the Production lock', held.token !== undefined ? `fencing token ${held.token}` : undefined);
+    let promoted = false;
+    try {
+      const serving = await registry.currentProduction({ model });
+      const older = olderThanServing(state, serving.serving);
+      if (!older.ok) return { kind: 'recheck_failed', reasons: [older.message] };
+      if (!skipsEvaluation(policy, state.request)) {
+        details(`re-checking against version ${serving.serving ?? 'none'}, which serves now`);
+        const baseline = serving.serving !== undefined && serving.serving !== version ? serving.serving : null;
+        state.recheck = await registry.evaluateVersion({ model, version, runId: state.facts?.runId, policy: policy.evaluation, baselineVersion: baseline });
+        const against = baseline === null ? 'with no version serving' : `against version ${baseline}, serving now`;
+        note('modelgate', state.recheck.passed ? 're-check passed' : 're-check failed', [against, ...state.recheck.reasons].join('; '));
+        if (!state.recheck.passed) return { kind: 'recheck_failed', reasons: state.recheck.reasons };
+      }
+      let deployTags: Record<string, string> = {};
+      if (policy.deployment.mode === 'gitops') {
+        const rollout = await deployThroughGitops(state, note, details, prEvents);
+        if (!rollout.ok && rollout.reapprove) return { kind: 'reapprove', reason: rollout.reason };
+        if (!rollout.ok) {
+          await registry.tagVersion({ model, version, tags: { [TAG.deploy]: 'failed', [TAG.reasons]: rollout.reason } });
+          return { kind: 'rolled_back', reason: rollout.reason };
+        }
+        deployTags = { ...rollout.tags, [TAG.deploy]: 'serving' };
+      }
+      const lost = lostLock(held);
+      if (lost) return { kind: 'lock_lost', reason: lost };
+      const previous = serving.serving !== undefined && serving.serving !== version ? serving.serving : undefined;
+      try {
+        await registry.enterProduction({
+          model, version, workflowId, at: now(), previousVersion: previous ?? null, ...(fence ? { fence } : {}),
+          tags: { [TAG.approvedBy]: approvedBy, [TAG.approvedAt]: approvedAt, ...deployTags },
+        });
+      } catch (err) {
+        if (isFailureOfType(err, FailureTypes.StaleFence)) return { kind: 'lock_lost', reason: (err as Error & { cause?: Error }).cause?.message ?? 'stale fencing token' };
+        throw err;
+      }
+      promoted = true;
+      setStage('Production', approvedBy, state.request?.kind === 'rollback' ? `rollback approved: ${state.request.reason}` : 'approved');
+      state.promotedAt = now();
+      state.previousProductionVersion = previous;
+      for (const v of toSupersede(version, serving)) await supersede(v, fence);
+      await bestEffort(() => cache.invalidateActiveVersion({ model }));
+      return { kind: 'promoted', approvedBy };
+    } catch (err) {
+      // Production already changed: a stale fence while archiving the others leaves them to the next holder,
+      // which supersedes every version MLflow still shows in Production.
+      if (promoted && isFailureOfType(err, FailureTypes.StaleFence)) {
+        note('modelgate', 'lost the Production lock while archiving superseded versions', 'the next holder archives them');
+        return { kind: 'promoted', approvedBy };
+      }
+      throw err;
+    } finally {
+      await releaseLock(held.token);
+    }
+  }
+
+  /** Reasons everywhere a person looks; approvals kept (re-checked with back-off) or dropped, as the policy says. */
+  async function onRecheckFailed(reasons: string[]): Promise<void> {
+    const text = reasons.join('; ').slice(0, 4000);
+    await registry.tagVersion({ model, version, tags: { [TAG.recheck]: 'failed', [TAG.reasons]: text } });
+    recheckFailures++;
+    if ((state.policy!.approval.onRecheckFailure ?? 'drop') === 'keep') {
+      recheckAt = Date.now() + recheckBackoffMs(recheckFailures);
+      note('modelgate', 'not promoted: re-check failed; approvals kept', `${text}; next re-check after ${new Date(recheckAt).toISOString()}`);
+    } else {
+      note('modelgate', 'not promoted: re-check failed', text);
+      dropRound('the re-check against the serving version failed');
+    }
+    state.phase = 'awaiting_approval';
+  }
+
+  /**
+   * Retire under the lock, so it cannot race a promotion: the alias is removed only while it still names this
+   * version. A verified supersede that arrives meanwhile wins (the superseder already moved Production).
+   */
+  async function retireUnderLock(): Promise<'retired' | 'superseded'> {
+    const newer = () => superseded !== undefined;
+    for (;;) {
+      details('retiring: waiting for the Production lock');
+      const held = await acquireLock(newer);
+      try {
+        if (superseded) {
+          const holder = await registry.productionHolder({ model });
+          if (holder === superseded.byVersion) return 'superseded';
+          note(superseded.byWorkflowId, 'superseded signal ignored', `MLflow says version ${holder ?? 'none'} holds the production alias, not ${superseded.byVersion}`);
+          superseded = undefined;
+          if (!held) continue;
+        }
+        const fence = held?.token !== undefined ? { token: held.token, until: held.until } : undefined;
+        try {
+          await registry.archiveVersion({ model, version, at: now(), outcome: 'retired', ...(fence ? { fence } : {}) });
+          return 'retired';
+        } catch (err) {
+          if (!isFailureOfType(err, FailureTypes.StaleFence)) throw err;
+          note('modelgate', 'lost the Production lock while retiring', 'asking again');
+        }
+      } finally {
+        if (held) await releaseLock(held.token);
+      }
+    }
+  }
 
   /** Everything that changes the model's Production version happens while holding the model's lock. */
   async function deployUnderLock(): Promise<DeployOutcome> {
     const policy = state.policy!;
     state.phase = 'deploying';
     const approvedBy = state.approvals.map((a) => a.by).join(',');
-    const approvedAt = state.approvals[state.approvals.length - 1]!.at;
+    const approvedAt = state.approvals[state.approvals.length - 1].at;
     details(`approved by ${approvedBy}; waiting for the ${model} Production lock`);
     const leaseMs = (policy.deployment.kserve?.rolloutDeadlineMs ?? 0) * 2 + 30 * 60 * 1000;
     lockGranted = false;
@@ -420,7 +658,7 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
   }
 
   /** Tell the previous version's lifecycle to archive itself; archive it here if it cannot. */
-  async function supersede(previous: number): Promise<void> {
+  async function supersede(previous: number, fence?: { token: number; until: number }): Promise<void> {
     const previousId = lifecycleWorkflowId(model, previous);
     let told = false;
     try {
@@ -432,7 +670,7 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
     const acked = told && (await condition(() => acks.has(previous), SUPERSEDE_ACK_TIMEOUT_MS));
     if (!acked) {
       // Its workflow is gone or stuck: archive it directly (idempotent if it does so later too).
-      await registry.archiveVersion({ model, version: previous, at: now(), supersededBy: version, outcome: 'superseded' });
+      await registry.archiveVersion({ model, version: previous, at: now(), supersededBy: version, outcome: 'superseded', ...(fence ? { fence } : {}) });
     }
     note('modelgate', `version ${previous} archived`, acked ? 'by its own lifecycle' : 'directly (its lifecycle did not answer)');
   }

@@ -2,6 +2,11 @@
  * One per model: grants the right to change the model's Production version to one lifecycle at a time.
  * MLflow's own archive_existing_versions does not lock, so two approvals at the same moment could both end in
  * Production without this.
+ *
+ * Each grant carries a fencing token (monotonic per model) that is written to the registered model's
+ * `modelgate.lock_token` tag before the holder hears of it; Production-changing activities refuse any other
+ * token. A lease that runs out is revoked to its holder, and the next grant's token makes the old one stale,
+ * so a stalled holder that wakes up later cannot be a second writer.
  */
 import {
   allHandlersFinished,
@@ -9,14 +14,27 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   log,
+  patched,
+  proxyActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import { acquireLockSignal, lockGrantedSignal, lockStateQuery, releaseLockSignal, type LockRequest } from './definitions.js';
+import {
+  acquireLockSignal,
+  lockGrantedSignal,
+  lockRevokedSignal,
+  lockStateQuery,
+  releaseLockSignal,
+  type LockRequest,
+} from './definitions.js';
+import type { LockActivities } from '../activities/lock.js';
+import { PATCHES } from './patches.js';
 
 export interface LockInput {
   model: string;
   queue?: LockRequest[];
+  /** The last token granted; absent on a fresh start, when it is rebuilt from MLflow. */
+  token?: number;
 }
 
 /** A holder that never releases (its workflow was terminated) loses the lock after this long. */
@@ -25,43 +43,72 @@ const DEFAULT_LEASE_MS = 6 * 60 * 60 * 1000;
 const IDLE_MS = 10 * 60 * 1000;
 const GRANTS_PER_RUN = 200;
 
+const fence = proxyActivities<Pick<LockActivities, 'nextFenceToken'>>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
+});
+
+type Holder = LockRequest & { token?: number; grantedAt?: string };
+
 export async function modelProductionLock(input: LockInput): Promise<void> {
   const queue: LockRequest[] = [...(input.queue ?? [])];
-  let holder: LockRequest | undefined;
+  let holder: Holder | undefined;
+  let token = input.token;
 
   setHandler(acquireLockSignal, (req) => {
-    // Activities retry, so the same request can arrive twice.
+    // Activities retry and waiting lifecycles re-request, so the same request can arrive many times.
     if (holder?.requestId === req.requestId || queue.some((q) => q.requestId === req.requestId)) return;
     queue.push(req);
   });
-  setHandler(releaseLockSignal, ({ requestId }) => {
-    if (holder?.requestId === requestId) holder = undefined;
-    else {
+  setHandler(releaseLockSignal, ({ requestId, token: released }) => {
+    // A release names its grant's token: a late release of a revoked grant must not free a newer one.
+    if (holder?.requestId === requestId && (released === undefined || holder.token === undefined || released === holder.token)) holder = undefined;
+    else if (released === undefined) {
       const i = queue.findIndex((q) => q.requestId === requestId);
       if (i >= 0) queue.splice(i, 1);
     }
   });
-  setHandler(lockStateQuery, () => ({ holder, queue }));
+  setHandler(lockStateQuery, () => ({ holder, queue, token }));
 
   for (let grants = 0; grants < GRANTS_PER_RUN && !workflowInfo().continueAsNewSuggested; grants++) {
     const busy = await condition(() => queue.length > 0, IDLE_MS);
     // Completing with a signal in flight is safe: the server rejects the completion and replays with it.
-    if (!busy) return;
+    if (!busy) {
+      await condition(allHandlersFinished);
+      return;
+    }
     const next = queue.shift()!;
-    holder = next;
+    const leaseMs = next.leaseMs ?? DEFAULT_LEASE_MS;
+    let granted: Holder = next;
+    if (patched(PATCHES.fencedLock)) {
+      // Written to MLflow before the holder hears of it: from here on, every earlier token is stale.
+      token = await fence.nextFenceToken({ model: input.model, after: token ?? 0 });
+      granted = { ...next, token, grantedAt: new Date().toISOString() };
+    }
+    holder = granted;
     try {
-      await getExternalWorkflowHandle(next.workflowId).signal(lockGrantedSignal, { requestId: next.requestId });
+      await getExternalWorkflowHandle(next.workflowId).signal(lockGrantedSignal, {
+        requestId: next.requestId,
+        ...(granted.token !== undefined ? { token: granted.token, leaseMs } : {}),
+      });
     } catch (err) {
       log.warn('lock requester is gone; skipping', { requester: next.workflowId, error: String(err) });
       holder = undefined;
       continue;
     }
-    const released = await condition(() => holder?.requestId !== next.requestId, next.leaseMs ?? DEFAULT_LEASE_MS);
+    const released = await condition(() => holder !== granted, leaseMs);
     if (!released) {
-      log.error('lock lease expired; releasing', { requester: next.workflowId });
+      log.error('lock lease expired; revoking', { requester: next.workflowId, token: granted.token });
       holder = undefined;
+      if (granted.token !== undefined) {
+        try {
+          await getExternalWorkflowHandle(next.workflowId).signal(lockRevokedSignal, { requestId: next.requestId, token: granted.token });
+        } catch (err) {
+          log.warn('revoked holder is gone', { requester: next.workflowId, error: String(err) });
+        }
+      }
     }
   }
   await condition(allHandlersFinished);
-  await continueAsNew<typeof modelProductionLock>({ model: input.model, queue });
+  await continueAsNew<typeof modelProductionLock>({ model: input.model, queue, ...(token !== undefined ? { token } : {}) });
 }

@@ -7,4 +7,11 @@ export const PATCHES = {
   attestedDecisions: 'attested-decisions-v1',
   /** A `superseded` signal is acted on only when MLflow's production alias names the superseder. */
   verifiedSupersede: 'verified-supersede-v1',
+  /** Lock grants carry a fencing token written to MLflow first; an expired lease is revoked to its holder. */
+  fencedLock: 'fenced-lock-v1',
+  /**
+   * Promotion under a fenced grant: grant wait with re-request, re-check against what serves now, previous
+   * version from history, adoption of Production set outside modelgate, retire under the lock, again/rollback.
+   */
+  fencedPromotion: 'fenced-promotion-v1',
 } as const;

@@ -3,9 +3,9 @@
  * and when enough approvals have been collected. No Temporal APIs here, so they are unit-tested directly and
  * the update validators (which must be synchronous and deterministic) call them.
  */
-import type { ApprovalPolicy } from '../policy/types.js';
+import type { ApprovalPolicy, ModelPolicy } from '../policy/types.js';
 import type { Attestation, DecisionKind } from '../identity/types.js';
-import type { LifecycleState, Stage } from './definitions.js';
+import type { LifecycleState, PromotionRequest, Stage } from './definitions.js';
 import { FailureTypes } from './definitions.js';
 import { verifyAttestation } from './attestation.js';
 
@@ -231,4 +231,64 @@ export function approvalDecision(state: LifecycleState): 'approved' | 'rejected'
   const round = currentRound(state);
   const distinct = new Set(state.approvals.filter((a) => (a.round ?? 1) === round).map((a) => a.by));
   return distinct.size >= quorum ? 'approved' : 'pending';
+}
+
+/**
+ * The policy a run works under: a rollback run takes the `rollback:` section's quorum and four-eyes (quorum may
+ * be 1 for incidents); everything else is the model's policy. Recorded in state, so the audit shows what applied.
+ */
+export function effectivePolicy(policy: ModelPolicy, request: PromotionRequest | undefined): ModelPolicy {
+  if (request?.kind !== 'rollback' || !policy.rollback) return policy;
+  return { ...policy, approval: { ...policy.approval, quorum: policy.rollback.quorum, fourEyes: policy.rollback.fourEyes } };
+}
+
+/** A rollback skips the evaluation gate and the re-check unless its policy says otherwise (it served before). */
+export function skipsEvaluation(policy: ModelPolicy, request: PromotionRequest | undefined): boolean {
+  return request?.kind === 'rollback' && (policy.rollback?.skipEvaluation ?? true);
+}
+
+/**
+ * Whether a re-promotion or rollback request may start this run: it must be attested (unless the policy
+ * accepts unverified decisions) with the same reason, and a rollback must go to a version that served before.
+ */
+export function validateRequest(
+  state: LifecycleState,
+  request: PromotionRequest,
+  verified: { identity: string; reason?: string } | undefined,
+): Verdict {
+  const what = request.kind === 'rollback' ? 'rollback' : 're-promotion';
+  if (typeof request.reason !== 'string' || !request.reason.trim()) return deny(FailureTypes.InvalidInput, `${what} of ${label(state)} needs a reason`);
+  if (!verified && requiresVerifiedIdentity(state)) {
+    return deny(FailureTypes.UnverifiedDecision, `${what} of ${label(state)} refused: the request is not attested by a modelgate front door`);
+  }
+  if (verified && verified.reason !== request.reason) {
+    return deny(FailureTypes.UnverifiedDecision, `${what} of ${label(state)} refused: the attested reason differs from the request's`);
+  }
+  if (request.kind === 'rollback' && !state.facts?.promotedBefore) {
+    return deny(FailureTypes.NotARollbackTarget, `rollback to ${label(state)} refused: it was never in Production (a rollback returns to a version that served before)`);
+  }
+  return { ok: true };
+}
+
+/**
+ * Judged against what serves now, under the lock: a plain approval never replaces a newer serving version
+ * (going back is a rollback, with its own approval and audit).
+ */
+export function olderThanServing(state: LifecycleState, serving: number | undefined): Verdict {
+  if (serving === undefined || serving <= state.version || state.request?.kind === 'rollback') return { ok: true };
+  return deny(
+    FailureTypes.OlderThanServing,
+    `version ${serving} serves and is newer than ${state.version}; going back to an older version is a rollback (modelgate rollback ${state.model} --to ${state.version} --reason …)`,
+  );
+}
+
+/** Back-off between re-checks when approvals are kept after a failed one: 1 min doubling to 30 min. */
+export function recheckBackoffMs(failures: number): number {
+  return Math.min(30 * 60_000, 60_000 * 2 ** Math.max(0, failures - 1));
+}
+
+/** Versions other than this one that MLflow says are Production (alias or stage): all are superseded. */
+export function toSupersede(version: number, now: { serving?: number; aliasHolder?: number; stageHolders: number[] }): number[] {
+  const all = [now.aliasHolder, now.serving, ...now.stageHolders].filter((v): v is number => v !== undefined && v !== version);
+  return [...new Set(all)].sort((a, b) => a - b);
 }
