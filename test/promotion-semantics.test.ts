@@ -273,7 +273,7 @@ describe('promotion judged against what serves now, fenced, with a way back', ()
     // MLflow holds the newest grant's token: v1's own later grant, under which it was re-judged.
     const fences = [(await state(model, v2.version)).fence ?? 0, back.fence ?? 0];
     assert.equal(m.tags[MODEL_TAG.lockToken], String(Math.max(...fences)));
-    assert.ok(fences[0]! < fences[1]!);
+    assert.ok(fences[0] < fences[1]);
     await capture(model, v1.version, 'lock-lease-revoked-holder-re-judged');
     await reject(client, model, v1.version, { by: 'carol', reason: 'v2 serves' });
   });

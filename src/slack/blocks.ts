@@ -94,6 +94,10 @@ export function statusLine(s: LifecycleState): string {
   if (s.outcome) return outcomeLine(s);
   if (s.rejection) return `Rejected by ${esc(s.rejection.by)}: ${esc(s.rejection.reason)}`;
   const approvers = s.approvals.map((a) => `${a.by}${a.via ? ` via ${a.via}` : ''}`).join(', ');
+  if (awaitingDecision(s) && s.recheck && !s.recheck.passed) {
+    const against = s.recheck.baselineVersion !== undefined ? ` against version ${s.recheck.baselineVersion}, serving now` : '';
+    return `Not promoted: the re-check${against} failed (${esc(s.recheck.reasons.join('; '))}); in *Staging*, awaiting approval again`;
+  }
   if (awaitingDecision(s)) {
     return `In *Staging*, awaiting approval${s.approvalDeadline ? ` (expires ${s.approvalDeadline})` : ''}${approvers ? `; approved so far by ${esc(approvers)}` : ''}`;
   }
@@ -137,7 +141,7 @@ function comparisonText(s: LifecycleState): string | undefined {
 }
 
 export function renderLifecycleMessage(s: LifecycleState, links: NotifyLinks): { text: string; blocks: Block[] } {
-  const title = `${s.model} version ${s.version}`;
+  const title = `${s.model} version ${s.version}${s.request?.kind === 'rollback' ? ' (rollback)' : ''}`;
   const text = `${title}: ${statusLine(s).replace(/\*/g, '')}`;
   const blocks: Block[] = [
     { type: 'header', text: { type: 'plain_text', text: title.slice(0, 150), emoji: false } },
@@ -150,6 +154,7 @@ export function renderLifecycleMessage(s: LifecycleState, links: NotifyLinks): {
   ];
   if (s.facts?.runId) fields.push(`*Run:*\n${link(mlflowRunLink(links, s.facts.runId), s.facts.runId.slice(0, 12))}`);
   if (s.facts?.registeredBy) fields.push(`*Registered by:*\n${esc(s.facts.registeredBy)}`);
+  if (s.request) fields.push(`*${s.request.kind === 'rollback' ? 'Rollback' : 'Promoted again'}:*\n${esc(s.request.reason)}${s.request.by ? ` (${esc(s.request.by)})` : ''}`);
   blocks.push({ type: 'section', fields: fields.map((t) => ({ type: 'mrkdwn', text: t })) });
   const ev = evaluationText(s);
   if (ev) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: ev.slice(0, 3000) } });
