@@ -250,8 +250,8 @@ describe('promotion judged against what serves now, fenced, with a way back', ()
     const v2 = await registerTrainedVersion(mlflow, model);
     await Promise.all([start(model, v1.version), start(model, v2.version)]);
     await Promise.all([phaseIs(model, v1.version, 'awaiting_approval'), phaseIs(model, v2.version, 'awaiting_approval')]);
-    // v1's first Production change is held at the worker's door (a paused worker) until v2 is in Production.
-    const stall = gate.hold((a) => a.activity === 'enterProduction' && a.model === model && a.version === v1.version && a.attempt === 1);
+    // v1's Production change is held at the worker's door (a paused worker), every attempt, until v2 serves.
+    const stall = gate.hold((a) => a.activity === 'enterProduction' && a.model === model && a.version === v1.version);
     await approve(client, model, v1.version, { by: 'alice' });
     await waitFor('v1 stalled in enterProduction', () => stall.held.length > 0, 60_000);
     await approve(client, model, v2.version, { by: 'bob' });
@@ -263,7 +263,8 @@ describe('promotion judged against what serves now, fenced, with a way back', ()
     }
     // The stalled attempt runs now, after its lease: it refuses; v1 learns it lost the lock and is re-judged.
     const back = await sentBack(model, v1.version);
-    assert.ok(back.timeline.some((t) => t.action === 'lost the Production lock'), JSON.stringify(back.timeline.map((t) => t.action)));
+    const actions = back.timeline.map((t) => t.action);
+    assert.ok(actions.includes('Production lock revoked') && actions.includes('lost the Production lock'), JSON.stringify(actions));
     await eventually('the stalled attempt has run and refused', async () => {
       const v = await mlflow.getModelVersion(model, v1.version);
       return v.current_stage === 'Staging' ? true : undefined;

@@ -36,14 +36,15 @@ export function createLockActivities(deps: LockDeps) {
     },
 
     /**
-     * The next token: above both what the lock workflow granted last and what MLflow holds (a lock workflow
-     * started afresh, after one was terminated, learns the last token here). Written before it is returned, so
-     * a holder never hears of a token MLflow does not have; a retry only skips a number.
+     * The next token after the lock's last one, or after MLflow's when the lock run is fresh (a lock workflow
+     * started afresh, after one went idle or was terminated, learns the last token here). Written before it is
+     * returned, so a holder never hears of a token MLflow does not have.
      */
-    async nextFenceToken({ model, after }: { model: string; after: number }): Promise<number> {
+    async nextFenceToken({ model, after }: { model: string; after?: number }): Promise<number> {
       try {
-        const m = await deps.mlflow.getRegisteredModel(model);
-        const token = Math.max(after, fenceTokenOf(m.tags)) + 1;
+        // A lock run that granted before knows the last token; only a fresh run reads MLflow's.
+        const last = after ?? fenceTokenOf((await deps.mlflow.getRegisteredModel(model)).tags);
+        const token = last + 1;
         await deps.mlflow.setRegisteredModelTag(model, MODEL_TAG.lockToken, String(token));
         return token;
       } catch (err) {

@@ -220,7 +220,9 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
     grant = g;
   });
   setHandler(lockRevokedSignal, (g) => {
-    if (g.requestId === lockRequestId && g.token !== undefined) revokedToken = g.token;
+    if (g.requestId !== lockRequestId || g.token === undefined || g.token !== grant?.token) return;
+    revokedToken = g.token;
+    note('modelgate', 'Production lock revoked', `grant ${g.token}: its lease ran out`);
   });
   setHandler(pullRequestSignal, (e) => {
     prEvents.push(e);
@@ -474,7 +476,8 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
         const g: LockGrant = grant;
         state.fence = g.token;
         // The holder's own clock for the lease: it stops changing Production a little before the lock takes it back.
-        return { ...g, until: Date.now() + (g.leaseMs ?? leaseMs) - LEASE_MARGIN_MS };
+        const lease = g.leaseMs ?? leaseMs;
+        return { ...g, until: Date.now() + lease - Math.min(LEASE_MARGIN_MS, lease / 4) };
       }
       if (woken) {
         await releaseLock(undefined);

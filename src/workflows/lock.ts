@@ -82,7 +82,7 @@ export async function modelProductionLock(input: LockInput): Promise<void> {
     let granted: Holder = next;
     if (patched(PATCHES.fencedLock)) {
       // Written to MLflow before the holder hears of it: from here on, every earlier token is stale.
-      token = await fence.nextFenceToken({ model: input.model, after: token ?? 0 });
+      token = await fence.nextFenceToken({ model: input.model, ...(token !== undefined ? { after: token } : {}) });
       granted = { ...next, token, grantedAt: new Date().toISOString() };
     }
     holder = granted;
