@@ -50,7 +50,7 @@ export function summary(s: LifecycleState): string {
 /** The detail of the newest timeline entry whose action matches, for saying why something happened. */
 function lastDetail(s: LifecycleState, action: RegExp): string | undefined {
   for (let i = s.timeline.length - 1; i >= 0; i--) {
-    const t = s.timeline[i]!;
+    const t = s.timeline[i];
     if (action.test(t.action)) return t.detail ?? t.action;
   }
   return undefined;
