@@ -24,7 +24,7 @@ export function buildProgram(ctx: () => CliContext): Command {
   registerRollbackCommand(program, ctx);
   registerActiveCommand(program, ctx);
   registerAuditCommand(program, async () => ({ client: await ctx().client(), mlflow: ctx().mlflow(), serving: ctx().serving() }));
-  registerHistoryCommand(program, async () => ({ client: await ctx().client() }));
+  registerHistoryCommand(program, async () => ({ client: await ctx().client(), mlflow: ctx().mlflow() }));
   return program;
 }
 
