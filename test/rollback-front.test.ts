@@ -106,7 +106,7 @@ describe('rollback and again through the API', () => {
 
     const input = await startInput(env.client, lifecycleWorkflowId(model, v1), r.json.runId as string);
     assert.deepEqual(input?.request, { kind: 'rollback', reason: 'v2 drifts on new traffic' });
-    const claims = claimsOf(input!);
+    const claims = claimsOf(input);
     assert.deepEqual([claims.kind, claims.identity, claims.version, claims.reason, claims.channel], ['rollback', 'alice', v1, 'v2 drifts on new traffic', 'api']);
 
     // Both runs are in visibility under the one workflow id.
@@ -172,7 +172,7 @@ describe('rollback and again through the API', () => {
     }
   });
 
-  it('when an ended version is promoted again, then only `again` with a reason starts a new run (201), and a running one is found (200)', async () => {
+  it('when an ended version is promoted again, then only `again` with a reason starts a new run (201)', async () => {
     const model = unique('rb-again');
     const { version } = await registerTrainedVersion(mlflow, model);
     const first = await post('/v1/promotions', TOKENS.alice, { model, version });
@@ -195,11 +195,22 @@ describe('rollback and again through the API', () => {
     assert.deepEqual(again.json.request, { kind: 'again', reason: 'expired over the holidays' });
     const input = await startInput(env.client, handle.workflowId, again.json.runId as string);
     assert.deepEqual(input?.request, { kind: 'again', reason: 'expired over the holidays' });
-    const claims = claimsOf(input!);
+    const claims = claimsOf(input);
     assert.deepEqual([claims.kind, claims.identity, claims.reason], ['promote', 'alice', 'expired over the holidays']);
 
-    const running = await post('/v1/promotions', TOKENS.bob, { model, version, again: true, reason: 'me too' });
-    assert.deepEqual([running.status, running.json.started, running.json.runId], [200, false, again.json.runId]);
     await handle.terminate('test done');
+  });
+
+  it('when again is asked while the lifecycle still runs, then the running one is found (200), not duplicated', async () => {
+    const model = unique('rb-running');
+    const { version } = await registerTrainedVersion(mlflow, model, { user: 'dana' });
+    const first = await startLifecycle(env.client, model, version, { source: 'test' }, worker.taskQueue);
+    await phaseIs(model, version, 'awaiting_approval');
+    const running = await post('/v1/promotions', TOKENS.bob, { model, version, again: true, reason: 'me too' });
+    assert.deepEqual([running.status, running.json.started, running.json.runId], [200, false, first.runId]);
+    const runs: string[] = [];
+    for await (const wf of env.client.workflow.list({ query: `WorkflowId = '${lifecycleWorkflowId(model, version)}'` })) runs.push(wf.runId);
+    assert.deepEqual(runs, [first.runId]);
+    await env.client.workflow.getHandle(lifecycleWorkflowId(model, version)).terminate('test done');
   });
 });

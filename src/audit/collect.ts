@@ -129,7 +129,8 @@ export async function collectAudit(deps: AuditDeps, model: string, opts: AuditOp
     // Every run of each version when the reader can list them (a rollback is a new run), else its latest state.
     const read = await mapLimit([...promoted], 8, async (v) => {
       const list = reader.runs ? await reader.runs(model, v).catch(() => null) : null;
-      if (list?.length) return [v, list, list[list.length - 1].state] as const;
+      // The newest run whose state can be read (a run no worker answers for falls back to the one before).
+      if (list?.length) return [v, list, [...list].reverse().find((r) => r.state)?.state ?? null] as const;
       return [v, null, await reader.state(model, v)] as const;
     });
     for (const [v, list, s] of read) {
@@ -172,7 +173,7 @@ export async function collectAudit(deps: AuditDeps, model: string, opts: AuditOp
     const known = rows.some((r) => r.workflowId === workflowId) || (runs.get(subjectVersion)?.length ?? 0) > 0;
     notes.push(
       visibilityRead && !known
-        ? `Temporal has no record of lifecycle ${workflowId} (deleted, or past the namespace's retention); answered from MLflow tags`
+        ? `lifecycle ${workflowId} could not be read from Temporal: it has no record of it (deleted, or past the namespace's retention); answered from MLflow tags`
         : `lifecycle ${workflowId} could not be read from Temporal; approvals come from MLflow tags`,
     );
   }
