@@ -28,9 +28,13 @@ import {
   TASK_QUEUE,
   type LifecycleInput,
   type LifecycleState,
+  type PromotionRequest,
   type TriggerSource,
 } from './workflows/definitions.js';
 import type { Attestation } from './identity/types.js';
+import type { MlflowRegistry } from './mlflow/types.js';
+import { ALIAS, TAG } from './mlflow/tags.js';
+import { MlflowError } from './mlflow/errors.js';
 import type { Unsigned } from './identity/signer.js';
 
 export type ModelgateErrorCode =
@@ -43,7 +47,19 @@ export type ModelgateErrorCode =
   | 'unverified_decision'
   | 'stale_decision'
   | 'unknown_registrant'
-  | 'unavailable';
+  | 'unavailable'
+  /** A rollback without --to, and the serving version replaced none (or nothing serves). */
+  | 'no_rollback_target'
+  /** A rollback to the version that serves already. */
+  | 'already_serving'
+  /** A rollback to a version that never was in Production (no modelgate.promoted_at tag). */
+  | 'never_in_production'
+  /** A rollback or a re-promotion without a reason. */
+  | 'reason_required'
+  /** The workflow refused the rollback target (it checks again under the lock). */
+  | 'not_a_rollback_target'
+  /** A plain approval of a version older than the one serving: that is a rollback. */
+  | 'older_than_serving';
 
 export class ModelgateError extends Error {
   override name = 'ModelgateError';
@@ -91,7 +107,9 @@ export interface StartResult {
 /**
  * Start the lifecycle of (model, version), or return the one already running. The workflow ID comes from the
  * business key, so concurrent starts (webhook + CLI + KubeFlow) converge on one execution.
- * A finished lifecycle is not restarted (REJECT_DUPLICATE): the version's story is over.
+ * A version's first run: a finished lifecycle is not restarted (REJECT_DUPLICATE), the version's story is over.
+ * With `request` (again / rollback) a new run of the same workflow ID starts when the earlier one has closed
+ * (ALLOW_DUPLICATE); one that is still running is found instead, never duplicated.
  */
 export async function startLifecycle(
   client: Client,
@@ -99,10 +117,13 @@ export async function startLifecycle(
   version: number,
   trigger: { source: TriggerSource; by?: string; attestation?: Attestation },
   taskQueue: string = TASK_QUEUE,
+  request?: PromotionRequest,
 ): Promise<StartResult> {
   validateKey(model, version);
+  if (request) requireReason(request.reason, request.kind === 'rollback' ? 'a rollback' : 'a re-promotion');
   const workflowId = lifecycleWorkflowId(model, version);
-  const input: LifecycleInput = { model, version, trigger };
+  const input: LifecycleInput = { model, version, trigger, ...(request ? { request } : {}) };
+  const what = request?.kind === 'rollback' ? 'rollback' : request?.kind === 'again' ? 're-promotion' : 'promotion lifecycle';
   try {
     const handle = await client.workflow.start(LIFECYCLE_WORKFLOW, {
       taskQueue,
@@ -111,14 +132,16 @@ export async function startLifecycle(
       // FAIL, not USE_EXISTING: the server then says exactly whether this call created the execution, and a
       // concurrent second start (webhook + CLI + KubeFlow) lands in the catch below and finds the first.
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
-      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      workflowIdReusePolicy: request ? WorkflowIdReusePolicy.ALLOW_DUPLICATE : WorkflowIdReusePolicy.REJECT_DUPLICATE,
       typedSearchAttributes: new TypedSearchAttributes([
         { key: MODEL_NAME, value: model },
         { key: MODEL_VERSION, value: version },
         { key: MODEL_STAGE, value: 'None' },
       ]),
-      staticSummary: `${model} v${version}: promotion lifecycle`,
-      staticDetails: `Started by ${trigger.source}${trigger.by ? ` (${trigger.by})` : ''}. MLflow model **${model}** version **${version}**.`,
+      staticSummary: `${model} v${version}: ${what}`,
+      staticDetails:
+        `Started by ${trigger.source}${trigger.by ? ` (${trigger.by})` : ''}. MLflow model **${model}** version **${version}**.` +
+        (request ? ` ${request.kind === 'rollback' ? 'Rollback' : 'Promoted again'}: ${request.reason}` : ''),
     });
     return { workflowId, runId: handle.firstExecutionRunId, started: true };
   } catch (err) {
@@ -128,6 +151,14 @@ export async function startLifecycle(
     }
     throw err;
   }
+}
+
+/** The reason of a rollback or re-promotion: required, one line, at most 1000 characters. */
+export function requireReason(reason: string | undefined, what: string): string {
+  const r = typeof reason === 'string' ? reason.trim() : '';
+  if (!r) throw new ModelgateError('reason_required', `${what} needs a reason (--reason <text>, or "reason" in the body)`);
+  if (r.length > 1000) throw new ModelgateError('invalid_input', `reason must be at most 1000 characters (got ${r.length})`);
+  return r;
 }
 
 export function lifecycleHandle(client: Client, model: string, version: number): WorkflowHandle {
@@ -247,6 +278,8 @@ const codeByFailureType: Record<string, ModelgateErrorCode> = {
   [FailureTypes.UntrustedKey]: 'unverified_decision',
   [FailureTypes.StaleDecision]: 'stale_decision',
   [FailureTypes.UnknownRegistrant]: 'unknown_registrant',
+  [FailureTypes.NotARollbackTarget]: 'not_a_rollback_target',
+  [FailureTypes.OlderThanServing]: 'older_than_serving',
 };
 
 /** Turn SDK errors into ModelgateError with a one-line message; anything unexpected is returned as is. */
@@ -271,4 +304,107 @@ export async function mapError(client: Client, err: unknown, model: string, vers
     return new ModelgateError('not_awaiting_approval', `${model} version ${version}: its lifecycle has already finished`);
   }
   return err;
+}
+
+// ---- rollback: a new run of an earlier Production version's lifecycle ----
+
+/** What resolving a rollback target reads from MLflow. */
+export type RollbackRegistry = Pick<MlflowRegistry, 'getVersionByAlias' | 'getModelVersion'>;
+
+export interface RollbackTarget {
+  model: string;
+  /** The version to return to Production. */
+  version: number;
+  /** The version serving now (the `production` alias holder), null when none. */
+  serving: number | null;
+  /** Where the target came from: `--to`, the serving lifecycle's state, or the serving version's MLflow tag. */
+  source: 'requested' | 'workflow' | 'mlflow-tags';
+}
+
+const isMissing = (err: unknown) => err instanceof MlflowError && err.errorCode === 'RESOURCE_DOES_NOT_EXIST';
+/** MLflow failing says nothing about the request: a retryable `unavailable`, its message without the URL's secrets. */
+const unreachable = (err: unknown) => (err instanceof MlflowError ? new ModelgateError('unavailable', `MLflow could not be read: ${err.message.split('\n')[0]}`) : err);
+
+/** The version the serving one replaced: its lifecycle's record, else the tag the registry wrote. */
+async function replacedBy(client: Client, model: string, serving: { version: number; tags: Record<string, string> }): Promise<{ version: number; source: 'workflow' | 'mlflow-tags' } | null> {
+  const state = await client
+    .withDeadline(Date.now() + 5_000, () => lifecycleHandle(client, model, serving.version).query(stateQuery))
+    .catch(() => undefined);
+  if (state?.previousProductionVersion !== undefined) return { version: state.previousProductionVersion, source: 'workflow' };
+  const tag = serving.tags[TAG.previousVersion];
+  if (tag && /^[1-9]\d*$/.test(tag)) return { version: Number(tag), source: 'mlflow-tags' };
+  return null;
+}
+
+/**
+ * The version a rollback returns to Production: `to`, or else the version the serving one replaced. Refused
+ * (ModelgateError) when there is none, when it serves already, or when it never was in Production.
+ */
+export async function resolveRollbackTarget(client: Client, mlflow: RollbackRegistry, model: string, to?: number): Promise<RollbackTarget> {
+  validateKey(model, to ?? 1);
+  const serving = await mlflow.getVersionByAlias(model, ALIAS.production).catch((err: unknown) => {
+    throw isMissing(err) ? new ModelgateError('not_found', `MLflow has no registered model named ${model}`) : unreachable(err);
+  });
+  let target: { version: number; source: RollbackTarget['source'] };
+  if (to !== undefined) {
+    target = { version: to, source: 'requested' };
+  } else {
+    if (!serving) throw new ModelgateError('no_rollback_target', `${model} has no Production version, so there is nothing it replaced; name the version with --to <version>`);
+    const prev = await replacedBy(client, model, serving);
+    if (!prev) throw new ModelgateError('no_rollback_target', `${model} version ${serving.version} serves and replaced no earlier version; name the version with --to <version>`);
+    target = prev;
+  }
+  if (serving && serving.version === target.version) {
+    throw new ModelgateError('already_serving', `${model} version ${target.version} is the version serving now; nothing to roll back to`);
+  }
+  let mv;
+  try {
+    mv = await mlflow.getModelVersion(model, target.version);
+  } catch (err) {
+    if (isMissing(err)) throw new ModelgateError('not_found', `MLflow has no version ${target.version} of model ${model}`);
+    throw unreachable(err);
+  }
+  if (!mv.tags[TAG.promotedAt]) {
+    throw new ModelgateError('never_in_production', `${model} version ${target.version} was never in Production (no ${TAG.promotedAt} tag); promote it instead of rolling back to it`);
+  }
+  return { model, version: target.version, serving: serving?.version ?? null, source: target.source };
+}
+
+export interface RollbackInput {
+  /** The version to return to; default: the one the serving version replaced. */
+  to?: number;
+  reason: string;
+  /** The requester (a directory identity) and its groups, as the front door authenticated them. */
+  by: string;
+  groups?: string[];
+  /** api, cli, slack … */
+  via?: string;
+}
+
+export interface RollbackResult extends StartResult {
+  model: string;
+  version: number;
+  /** The version serving when the rollback was asked for. */
+  from: number | null;
+  targetSource: RollbackTarget['source'];
+}
+
+/**
+ * Ask for a rollback: resolve the target, sign a `rollback` request (the reason inside), and start a new run of
+ * the target's lifecycle with `request: { kind: 'rollback' }`. It then waits for approvals like any promotion
+ * (the policy's `rollback:` section). A run of the target that is still going is found (`started: false`).
+ */
+export async function rollback(client: Client, mlflow: RollbackRegistry, model: string, input: RollbackInput, sign?: Sign, taskQueue: string = TASK_QUEUE): Promise<RollbackResult> {
+  const reason = requireReason(input.reason, 'a rollback');
+  const target = await resolveRollbackTarget(client, mlflow, model, input.to);
+  const channel = input.via ?? 'api';
+  const attestation = sign?.({ kind: 'rollback', model, version: target.version, identity: input.by, groups: input.groups ?? [], channel, reason });
+  const source: TriggerSource = channel === 'cli' ? 'cli' : 'api';
+  const r = await startLifecycle(
+    client, model, target.version,
+    { source, by: input.by, ...(attestation ? { attestation } : {}) },
+    taskQueue,
+    { kind: 'rollback', reason },
+  );
+  return { ...r, model, version: target.version, from: target.serving, targetSource: target.source };
 }

@@ -44,6 +44,12 @@ const statusByDomainCode: Record<ModelgateErrorCode, number> = {
   stale_decision: 409,
   unknown_registrant: 403,
   unavailable: 503,
+  no_rollback_target: 409,
+  already_serving: 409,
+  never_in_production: 409,
+  reason_required: 400,
+  not_a_rollback_target: 409,
+  older_than_serving: 409,
 };
 
 /** gRPC status codes that mean "Temporal is not answering right now". */

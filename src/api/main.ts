@@ -29,8 +29,8 @@ export interface StartApiOptions {
   /** An already connected client (shared with the worker); default: connect with config.temporal. */
   client?: Client;
   logger?: Logger;
-  /** Registry for the reconciliation loop; default: an MlflowClient on config.mlflow.trackingUri. */
-  mlflow?: Pick<MlflowRegistry, 'searchModelVersions'>;
+  /** Registry for the reconciliation loop and the rollback route; default: an MlflowClient on config.mlflow.trackingUri. */
+  mlflow?: Pick<MlflowRegistry, 'searchModelVersions' | 'getVersionByAlias' | 'getModelVersion'>;
   /** Policy-listed models; default: the models of config.policyFile. */
   models?: () => string[];
   /** Override of the Temporal UI / MLflow UI links drawn into Slack messages (e.g. the embedded stack's). */
@@ -79,6 +79,7 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
     config: apiConfig,
     logger,
     mlflow: trackingUri ? { trackingUri } : undefined,
+    ...(mlflow ? { registry: mlflow } : {}),
     managedModels: models,
     // GitHub webhooks count only for the repositories and base branches the policies deploy through.
     githubTargets: () => {

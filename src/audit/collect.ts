@@ -10,7 +10,7 @@ import { LIFECYCLE_WORKFLOW, type LifecycleState } from '../workflows/definition
 import { buildAuditReport } from './report.js';
 import { queryLiteral } from './temporal.js';
 import { previousProductionVersion, productionAt, productionIntervals } from './timeline.js';
-import type { AuditReport, LifecycleReader, ServingFacts, ServingReader, VisibilityRow } from './types.js';
+import type { AuditReport, LifecycleReader, LifecycleRun, ServingFacts, ServingReader, VisibilityRow } from './types.js';
 
 export interface AuditDeps {
   mlflow: Pick<MlflowRegistry, 'searchModelVersions' | 'getModelVersion' | 'getVersionByAlias' | 'getRun' | 'getDownloadUri' | 'getRegisteredModel'>;
@@ -34,7 +34,7 @@ export class AuditError extends Error {
 
 const isNotFound = (err: unknown) => err instanceof MlflowError && err.errorCode === 'RESOURCE_DOES_NOT_EXIST';
 
-function mlflowLiteral(value: string): string {
+export function mlflowLiteral(value: string): string {
   if (!value.includes("'")) return `'${value}'`;
   if (!value.includes('"')) return `"${value}"`;
   throw new AuditError(`model name ${JSON.stringify(value)} has quotes of both kinds; MLflow search cannot express it`);
@@ -108,10 +108,14 @@ export async function collectAudit(deps: AuditDeps, model: string, opts: AuditOp
   // Lifecycles of the model, and the states of those that reached Production (their timelines date the changes).
   let rows: VisibilityRow[] = [];
   const states = new Map<number, LifecycleState>();
+  const runs = new Map<number, LifecycleRun[]>();
+  const allStates: LifecycleState[] = [];
+  let visibilityRead = false;
   if (deps.lifecycles) {
     const reader = deps.lifecycles;
     try {
       rows = await reader.list(`WorkflowType = ${queryLiteral(LIFECYCLE_WORKFLOW, 'workflow type')} AND ModelName = ${queryLiteral(model, 'model name')}`);
+      visibilityRead = true;
     } catch (err) {
       notes.push(`Temporal visibility could not be read (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); answers come from MLflow tags`);
     }
@@ -122,10 +126,21 @@ export async function collectAudit(deps: AuditDeps, model: string, opts: AuditOp
     }
     if (opts.version !== undefined) promoted.add(opts.version);
     if (production) promoted.add(production.version);
-    const read = await mapLimit([...promoted], 8, async (v) => [v, await reader.state(model, v)] as const);
-    for (const [v, s] of read) if (s) states.set(v, s);
+    // Every run of each version when the reader can list them (a rollback is a new run), else its latest state.
+    const read = await mapLimit([...promoted], 8, async (v) => {
+      const list = reader.runs ? await reader.runs(model, v).catch(() => null) : null;
+      // The newest run whose state can be read (a run no worker answers for falls back to the one before).
+      if (list?.length) return [v, list, [...list].reverse().find((r) => r.state)?.state ?? null] as const;
+      return [v, null, await reader.state(model, v)] as const;
+    });
+    for (const [v, list, s] of read) {
+      if (list) runs.set(v, list);
+      if (s) states.set(v, s);
+      for (const r of list ?? []) if (r.state) allStates.push(r.state);
+      if (!list && s) allStates.push(s);
+    }
   }
-  const intervals = productionIntervals(versions, [...states.values()]);
+  const intervals = productionIntervals(versions, allStates);
 
   // The subject: asked for, else serving at --at, else serving now.
   let subjectVersion: number;
@@ -153,8 +168,14 @@ export async function collectAudit(deps: AuditDeps, model: string, opts: AuditOp
   }
 
   const state = states.get(subjectVersion) ?? null;
-  if (!state && deps.lifecycles && subject.tags[TAG.workflowId]) {
-    notes.push(`lifecycle ${subject.tags[TAG.workflowId]} could not be read from Temporal; approvals come from MLflow tags`);
+  const workflowId = subject.tags[TAG.workflowId];
+  if (!state && deps.lifecycles && workflowId) {
+    const known = rows.some((r) => r.workflowId === workflowId) || (runs.get(subjectVersion)?.length ?? 0) > 0;
+    notes.push(
+      visibilityRead && !known
+        ? `lifecycle ${workflowId} could not be read from Temporal: it has no record of it (deleted, or past the namespace's retention); answered from MLflow tags`
+        : `lifecycle ${workflowId} could not be read from Temporal; approvals come from MLflow tags`,
+    );
   }
   const run = await runOrNull(mlflow, subject.run_id);
   let storageUri: string | null = subject.tags[TAG.storageUri] ?? null;
@@ -203,5 +224,6 @@ export async function collectAudit(deps: AuditDeps, model: string, opts: AuditOp
     ...(at ? { at } : {}),
     manifest,
     notes,
+    runs: runs.get(subjectVersion) ?? [],
   });
 }

@@ -100,7 +100,22 @@ function sections(r: AuditReport): Array<{ title: string; pairs?: Array<[string,
     title: r.productionAt ? `7. Production at ${r.productionAt.at}: ${r.productionAt.version === null ? 'no version' : `version ${r.productionAt.version}`}` : '7. Production history',
     table: { header: ['version', 'from', 'to', 'ended'], rows: hist },
   });
+  // Only a lifecycle that ran more than once (re-promoted, rolled back to) has runs worth listing.
+  if (r.runs.length > 1 || r.runs.some((x) => x.request)) {
+    s.push({
+      title: `8. Runs of the lifecycle of version ${r.version}`,
+      table: {
+        header: ['started', 'closed', 'status', 'outcome', 'request'],
+        rows: r.runs.map((x) => [x.startTime, orDash(x.closeTime), x.status, orDash(x.outcome), requestText(x.request)]),
+      },
+    });
+  }
   return s;
+}
+
+function requestText(q: AuditReport['runs'][number]['request']): string {
+  if (!q) return 'first promotion';
+  return `${q.kind === 'rollback' ? 'rollback' : 'promoted again'}${q.by ? ` by ${q.by}` : ''}: ${q.reason}`;
 }
 
 export function renderAuditText(r: AuditReport): string {

@@ -3,11 +3,11 @@
  * facts), so each rule is unit-testable without a server; collect.ts does the reading.
  */
 import { registrantsOf } from '../workflows/transitions.js';
-import { TAG } from '../mlflow/tags.js';
+import { ALIAS, TAG } from '../mlflow/tags.js';
 import type { ModelVersion, Run } from '../mlflow/types.js';
 import type { LifecycleState } from '../workflows/definitions.js';
 import { productionAt } from './timeline.js';
-import type { AuditReport, MetricDiffRow, ProductionInterval, ServingFacts } from './types.js';
+import type { AuditReport, LifecycleRun, MetricDiffRow, ProductionInterval, ServingFacts } from './types.js';
 
 export interface AuditInput {
   model: string;
@@ -25,6 +25,8 @@ export interface AuditInput {
   at?: string;
   manifest?: ServingFacts | null;
   notes?: string[];
+  /** Every run of the subject's lifecycle, oldest first. */
+  runs?: LifecycleRun[];
 }
 
 const iso = (ms: number | undefined): string | null => (ms ? new Date(ms).toISOString() : null);
@@ -115,7 +117,8 @@ export function buildAuditReport(input: AuditInput): AuditReport {
       productionVersion,
       subjectIsServing: productionVersion === subject.version,
       storageUri: input.storageUri,
-      stage: subject.tags[TAG.stage] ?? subject.current_stage,
+      // Tags and aliases first: they are written whether or not the MLflow server still has stages.
+      stage: subject.tags[TAG.stage] ?? (subject.aliases.includes(ALIAS.production) ? 'Production' : subject.current_stage),
       aliases: [...subject.aliases].sort(),
       manifest,
     },
@@ -143,6 +146,9 @@ export function buildAuditReport(input: AuditInput): AuditReport {
       : subject.tags[TAG.workflowId]
         ? { workflowId: subject.tags[TAG.workflowId], status: input.lifecycleStatus ?? null, stage: null, phase: null, outcome: subject.tags[TAG.outcome] ?? null }
         : null,
+    runs: (input.runs ?? []).map((r) => ({
+      runId: r.runId, status: r.status, startTime: r.startTime, closeTime: r.closeTime ?? null, outcome: r.outcome ?? null, request: r.request ?? null,
+    })),
     notes,
   };
 }

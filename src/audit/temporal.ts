@@ -4,6 +4,7 @@
  * `state` query, bounded by a deadline so an audit never hangs on a worker that is down.
  */
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
 import {
   APPROVER,
   lifecycleWorkflowId,
@@ -12,9 +13,10 @@ import {
   MODEL_VERSION,
   OUTCOME,
   stateQuery,
+  type LifecycleInput,
   type LifecycleState,
 } from '../workflows/definitions.js';
-import type { LifecycleReader, VisibilityRow } from './types.js';
+import type { LifecycleReader, LifecycleRun, RunRequest, VisibilityRow } from './types.js';
 
 export function toVisibilityRow(info: WorkflowExecutionInfo): VisibilityRow {
   const sa = info.typedSearchAttributes;
@@ -52,19 +54,63 @@ export function temporalLifecycleReader(client: Client, opts: TemporalReaderOpti
     },
 
     async state(model, version): Promise<LifecycleState | null> {
-      const handle = client.workflow.getHandle(lifecycleWorkflowId(model, version));
-      try {
-        return await client.withDeadline(Date.now() + timeoutMs, async () => {
-          const desc = await handle.describe();
-          if (desc.status.name === 'COMPLETED') return (await handle.result()) as LifecycleState;
-          return await handle.query(stateQuery);
-        });
-      } catch {
-        // No such lifecycle, no worker to answer the query, deadline passed: the caller falls back to MLflow tags.
-        return null;
-      }
+      return runState(lifecycleWorkflowId(model, version));
+    },
+
+    async runs(model, version): Promise<LifecycleRun[]> {
+      const workflowId = lifecycleWorkflowId(model, version);
+      const rows: VisibilityRow[] = [];
+      for await (const info of client.workflow.list({ query: `WorkflowId = ${queryLiteral(workflowId, 'workflow id')}` })) rows.push(toVisibilityRow(info));
+      rows.sort((a, b) => a.startTime.localeCompare(b.startTime));
+      return Promise.all(
+        rows.map(async (r): Promise<LifecycleRun> => {
+          const state = await runState(workflowId, r.runId);
+          const request = state ? state.request : (await startInput(client, workflowId, r.runId))?.request;
+          return {
+            workflowId, runId: r.runId, status: r.status, startTime: r.startTime,
+            ...(r.closeTime ? { closeTime: r.closeTime } : {}),
+            ...(state?.outcome ?? r.outcome ? { outcome: state?.outcome ?? r.outcome } : {}),
+            ...(request ? { request } : {}),
+            state,
+          };
+        }),
+      );
+    },
+
+    async request(workflowId, runId): Promise<RunRequest | undefined> {
+      return (await startInput(client, workflowId, runId))?.request;
     },
   };
+
+  /** A run's state: its result when completed (from history, no worker needed), else the `state` query. */
+  async function runState(workflowId: string, runId?: string): Promise<LifecycleState | null> {
+    const handle = client.workflow.getHandle(workflowId, runId);
+    try {
+      return await client.withDeadline(Date.now() + timeoutMs, async () => {
+        const desc = await handle.describe();
+        if (desc.status.name === 'COMPLETED') return (await handle.result()) as LifecycleState;
+        return await handle.query(stateQuery);
+      });
+    } catch {
+      // No such lifecycle, no worker to answer the query, deadline passed: the caller falls back to MLflow tags.
+      return null;
+    }
+  }
+}
+
+/** The input a run was started with (its first history event), null when the run is not in Temporal. */
+export async function startInput(client: Client, workflowId: string, runId?: string): Promise<LifecycleInput | null> {
+  try {
+    const res = await client.workflowService.getWorkflowExecutionHistory({
+      namespace: client.options.namespace,
+      execution: { workflowId, ...(runId ? { runId } : {}) },
+      maximumPageSize: 1,
+    });
+    const payload = res.history?.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+    return payload ? defaultPayloadConverter.fromPayload<LifecycleInput>(payload) : null;
+  } catch {
+    return null;
+  }
 }
 
 /**

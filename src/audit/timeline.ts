@@ -13,30 +13,52 @@ function validIso(s: string | undefined): string | undefined {
 }
 
 export function productionIntervals(versions: ModelVersion[], states: LifecycleState[]): ProductionInterval[] {
-  const byVersion = new Map<number, { v?: ModelVersion; s?: LifecycleState }>();
-  for (const v of versions) byVersion.set(v.version, { ...byVersion.get(v.version), v });
-  for (const s of states) byVersion.set(s.version, { ...byVersion.get(s.version), s });
+  // One version may have several runs (re-promoted, rolled back to): each run that reached Production is a period.
+  const byVersion = new Map<number, { v?: ModelVersion; s: LifecycleState[] }>();
+  for (const v of versions) byVersion.set(v.version, { s: [], ...byVersion.get(v.version), v });
+  for (const s of states) {
+    const e = byVersion.get(s.version) ?? { s: [] };
+    e.s.push(s);
+    byVersion.set(s.version, e);
+  }
   const out: ProductionInterval[] = [];
-  for (const [version, { v, s }] of byVersion) {
+  for (const [version, { v, s: runs }] of byVersion) {
     const tags = v?.tags ?? {};
-    const fromState = validIso(s?.promotedAt);
-    const from = fromState ?? validIso(tags[TAG.promotedAt]);
+    const promoted = runs.filter((s) => validIso(s.promotedAt));
+    for (const s of promoted) {
+      const from = validIso(s.promotedAt)!;
+      const endEntry = s.timeline.find((t) => t.action.startsWith('Production → '));
+      // The tags describe the version's latest period only.
+      const latest = s === promoted.reduce((a, b) => (validIso(b.promotedAt)! > validIso(a.promotedAt)! ? b : a));
+      const to = validIso(endEntry?.at) ?? (latest ? after(validIso(tags[TAG.archivedAt]), from) : undefined);
+      const taggedBy = latest && tags[TAG.supersededBy] ? Number(tags[TAG.supersededBy]) : undefined;
+      out.push(interval(version, from, to, s.supersededBy ?? taggedBy, s.outcome ?? (latest ? tags[TAG.outcome] : undefined), 'workflow'));
+    }
+    if (promoted.length) continue;
+    const from = validIso(tags[TAG.promotedAt]);
     if (!from) continue;
-    const endEntry = s?.timeline.find((t) => t.action.startsWith('Production → '));
-    const to = validIso(endEntry?.at) ?? validIso(tags[TAG.archivedAt]);
-    const supersededBy = s?.supersededBy ?? (tags[TAG.supersededBy] ? Number(tags[TAG.supersededBy]) : undefined);
-    const outcome = s?.outcome ?? tags[TAG.outcome];
-    const endedBy =
-      supersededBy !== undefined && Number.isFinite(supersededBy)
-        ? `superseded by version ${supersededBy}`
-        : outcome === 'retired'
-          ? 'retired'
-          : to
-            ? (outcome ?? 'archived')
-            : undefined;
-    out.push({ version, from, ...(to ? { to } : {}), ...(endedBy ? { endedBy } : {}), source: fromState ? 'workflow' : 'mlflow-tags' });
+    // An archived_at older than promoted_at is left from an earlier period (the version was promoted again).
+    const to = after(validIso(tags[TAG.archivedAt]), from);
+    const supersededBy = tags[TAG.supersededBy] && to ? Number(tags[TAG.supersededBy]) : undefined;
+    out.push(interval(version, from, to, supersededBy, to ? tags[TAG.outcome] : undefined, 'mlflow-tags'));
   }
   return out.sort((a, b) => a.from.localeCompare(b.from) || a.version - b.version);
+}
+
+function after(t: string | undefined, from: string): string | undefined {
+  return t && t >= from ? t : undefined;
+}
+
+function interval(version: number, from: string, to: string | undefined, supersededBy: number | undefined, outcome: string | undefined, source: ProductionInterval['source']): ProductionInterval {
+  const endedBy =
+    supersededBy !== undefined && Number.isFinite(supersededBy)
+      ? `superseded by version ${supersededBy}`
+      : outcome === 'retired'
+        ? 'retired'
+        : to
+          ? (outcome ?? 'archived')
+          : undefined;
+  return { version, from, ...(to ? { to } : {}), ...(endedBy ? { endedBy } : {}), source };
 }
 
 /**

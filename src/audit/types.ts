@@ -2,7 +2,7 @@
  * Shapes of the audit trail: narrow inputs (Temporal visibility rows, lifecycle states, serving facts) and the
  * report that answers the audit questions. Plain data, so the report can be printed as a table, Markdown or JSON.
  */
-import type { LifecycleState } from '../workflows/definitions.js';
+import type { LifecycleState, PromotionRequest } from '../workflows/definitions.js';
 
 /** One lifecycle as Temporal visibility lists it (search attributes decoded). */
 export interface VisibilityRow {
@@ -26,6 +26,26 @@ export interface LifecycleReader {
   list(query: string, opts?: { limit?: number }): Promise<VisibilityRow[]>;
   /** The lifecycle's state, or null when there is no lifecycle or it cannot be read in time. */
   state(model: string, version: number): Promise<LifecycleState | null>;
+  /** Every run of the version's lifecycle (one workflow id; re-promotions and rollbacks are new runs), oldest first. */
+  runs?(model: string, version: number): Promise<LifecycleRun[]>;
+  /** The request (again / rollback) a run was started with; undefined for a version's first run. */
+  request?(workflowId: string, runId: string): Promise<RunRequest | undefined>;
+}
+
+/** Why a run that is not the version's first was started, and by whom when its state says. */
+export type RunRequest = PromotionRequest & { by?: string };
+
+/** One run of a version's lifecycle. */
+export interface LifecycleRun {
+  workflowId: string;
+  runId: string;
+  status: string;
+  startTime: string;
+  closeTime?: string;
+  outcome?: string;
+  request?: RunRequest;
+  /** The run's state (its result once completed), null when it cannot be read. */
+  state: LifecycleState | null;
 }
 
 /** What a GitOps manifest (or the cluster) says is deployed for a model. */
@@ -118,6 +138,8 @@ export interface AuditReport {
   productionAt: { at: string; version: number | null } | null;
   productionHistory: ProductionInterval[];
   lifecycle: { workflowId: string; status: string | null; stage: string | null; phase: string | null; outcome: string | null } | null;
+  /** Every run of the subject's lifecycle, oldest first (re-promotions and rollbacks marked with their reason). */
+  runs: Array<{ runId: string; status: string; startTime: string; closeTime: string | null; outcome: string | null; request: RunRequest | null }>;
   /** Gaps and disagreements found while answering (Temporal unreachable, manifest differs…). */
   notes: string[];
 }

@@ -16,6 +16,20 @@ export interface ApiCredentials {
 export interface ApiClient {
   post<T>(path: string, body: unknown): Promise<{ status: number; body: T }>;
   get<T>(path: string): Promise<T>;
+  /** A route that takes no credential (the gateways' active-version endpoint): no token is read or sent. */
+  getPublic<T>(path: string): Promise<T>;
+}
+
+/** The API refused: its one-line message, with the status and stable code for commands that explain further. */
+export class ApiError extends CliError {
+  override name = 'ApiError';
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly code: string | undefined,
+  ) {
+    super(message);
+  }
 }
 
 export interface DecisionAnswer {
@@ -41,9 +55,10 @@ function readToken(c: ApiCredentials, tokenFileFlag?: string): string {
 }
 
 export function apiClient(c: ApiCredentials, tokenFileFlag?: string): ApiClient {
-  const call = async <T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: T }> => {
+  const call = async <T>(method: 'GET' | 'POST', path: string, body?: unknown, auth = true): Promise<{ status: number; body: T }> => {
     // Read before connecting: a missing token is the caller's mistake, not an unreachable API.
-    const headers = { authorization: `Bearer ${readToken(c, tokenFileFlag)}`, 'content-type': 'application/json' };
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (auth) headers.authorization = `Bearer ${readToken(c, tokenFileFlag)}`;
     let res;
     try {
       res = await request(`${c.apiUrl}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), headersTimeout: 120_000, bodyTimeout: 120_000 });
@@ -59,16 +74,21 @@ export function apiClient(c: ApiCredentials, tokenFileFlag?: string): ApiClient 
     }
     if (res.statusCode >= 400) {
       const e = parsed as { code?: string; message?: string };
-      throw new CliError(e.message ? e.message : `the modelgate API answered ${res.statusCode}${e.code ? ` (${e.code})` : ''}`);
+      throw new ApiError(e.message ? e.message : `the modelgate API answered ${res.statusCode}${e.code ? ` (${e.code})` : ''}`, res.statusCode, e.code);
     }
     return { status: res.statusCode, body: parsed as T };
   };
   return {
     post: (path, body) => call('POST', path, body),
     get: async (path) => (await call('GET', path)).body as never,
+    getPublic: async (path) => (await call('GET', path, undefined, false)).body as never,
   };
 }
 
 export function versionPath(model: string, version: number): string {
-  return `/v1/models/${encodeURIComponent(model)}/versions/${version}`;
+  return `${modelPath(model)}/versions/${version}`;
+}
+
+export function modelPath(model: string): string {
+  return `/v1/models/${encodeURIComponent(model)}`;
 }

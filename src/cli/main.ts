@@ -12,6 +12,8 @@ import { CliError, createContext, type CliContext } from './context.js';
 import { registerLifecycleCommands } from './commands/lifecycle.js';
 import { registerAuditCommand } from './commands/audit.js';
 import { registerHistoryCommand } from './commands/history.js';
+import { registerRollbackCommand } from './commands/rollback.js';
+import { registerActiveCommand } from './commands/active.js';
 
 export function buildProgram(ctx: () => CliContext): Command {
   const program = new Command('modelgate')
@@ -19,8 +21,10 @@ export function buildProgram(ctx: () => CliContext): Command {
     .exitOverride()
     .showSuggestionAfterError();
   registerLifecycleCommands(program, ctx);
+  registerRollbackCommand(program, ctx);
+  registerActiveCommand(program, ctx);
   registerAuditCommand(program, async () => ({ client: await ctx().client(), mlflow: ctx().mlflow(), serving: ctx().serving() }));
-  registerHistoryCommand(program, async () => ({ client: await ctx().client() }));
+  registerHistoryCommand(program, async () => ({ client: await ctx().client(), mlflow: ctx().mlflow() }));
   return program;
 }
 

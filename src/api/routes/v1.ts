@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Client } from '@temporalio/client';
-import { getState, requestPromotion, startLifecycle } from '../../client.js';
+import { getState, requestPromotion, requireReason, rollback, startLifecycle, type RollbackRegistry } from '../../client.js';
 import type { IdentityDirectory } from '../../identity/directory.js';
 import type { DecisionSigner } from '../../identity/signer.js';
 import { requireScope, type Authenticator } from '../auth.js';
@@ -36,6 +36,26 @@ const promotionBody = {
     source: { type: 'string', enum: ['api', 'kubeflow', 'cli'] },
     /** A pipeline's service identity may name the person the run was for (checked against the directory). */
     onBehalfOf: { type: 'string', minLength: 1, maxLength: 128 },
+    /** Promote a version whose lifecycle ended (expired, rejected, archived) anew: a new run; needs `reason`. */
+    again: { type: 'boolean' },
+    reason: { type: 'string', maxLength: 1000 },
+  },
+} as const;
+
+const modelParams = {
+  type: 'object',
+  required: ['model'],
+  properties: { model: { type: 'string', minLength: 1, maxLength: 256 } },
+} as const;
+
+const rollbackBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    /** The version to return to Production; default: the one the serving version replaced. */
+    to: { type: 'integer', minimum: 1, maximum: 2_147_483_647 },
+    reason: { type: 'string', maxLength: 1000 },
+    via: { type: 'string', enum: ['api', 'cli'] },
   },
 } as const;
 
@@ -76,6 +96,17 @@ export interface V1Deps {
   decisions: Decisions;
   signer?: DecisionSigner;
   taskQueue?: string;
+  /** MLflow reads of the rollback route; without it POST …/rollback answers 503 not_configured. */
+  registry?: RollbackRegistry;
+}
+
+interface PromotionBody {
+  model: string;
+  version: number;
+  source?: 'api' | 'kubeflow' | 'cli';
+  onBehalfOf?: string;
+  again?: boolean;
+  reason?: string;
 }
 
 /** A body is optional on approve/retire (`curl -X POST …/approve`); validate an empty one as {}. */
@@ -97,13 +128,15 @@ export function v1Routes(deps: V1Deps) {
       }
     });
 
-    app.post<{ Body: { model: string; version: number; source?: 'api' | 'kubeflow' | 'cli'; onBehalfOf?: string } }>(
+    app.post<{ Body: PromotionBody }>(
       '/v1/promotions',
       { bodyLimit: V1_BODY_LIMIT, schema: { body: promotionBody } },
       async (req, reply) => {
         const caller = req.caller;
         requireScope(caller, 'promote');
-        const { model, version, source, onBehalfOf } = req.body;
+        const { model, version, source, onBehalfOf, again } = req.body;
+        if (req.body.reason !== undefined && !again) throw new HttpError(400, 'invalid_input', 'reason goes with again: true (a re-promotion); a first promotion takes none');
+        const reason = again ? requireReason(req.body.reason, `promoting ${model} version ${version} again`) : undefined;
         if (onBehalfOf !== undefined) {
           if (!caller.mayActOnBehalf) throw new HttpError(403, 'forbidden', `${caller.identity} may not promote on behalf of someone else (only service identities with actOnBehalf)`);
           if (!deps.directory.get(onBehalfOf)) throw new HttpError(400, 'invalid_input', `onBehalfOf: ${onBehalfOf} is not an identity in the modelgate directory`);
@@ -112,18 +145,41 @@ export function v1Routes(deps: V1Deps) {
         const attestation = deps.signer?.sign({
           kind: 'promote', model, version, identity: caller.identity, groups: caller.groups, channel,
           ...(onBehalfOf ? { onBehalfOf } : {}),
+          ...(reason ? { reason } : {}),
         });
         const r = await startLifecycle(
           deps.client, model, version,
           { source: channel, by: onBehalfOf ? `${caller.identity} for ${onBehalfOf}` : caller.identity, ...(attestation ? { attestation } : {}) },
           deps.taskQueue,
+          reason ? { kind: 'again', reason } : undefined,
         );
         // Already running (a webhook or the reconciler started it): the attested request still names its requester.
         if (!r.started && attestation) await requestPromotion(deps.client, model, version, attestation).catch((err: unknown) => {
           req.log.warn({ model, version, code: (err as { code?: string }).code }, 'promotion request not recorded on the running lifecycle');
         });
-        req.log.info({ model, version, by: caller.identity, onBehalfOf, started: r.started }, 'promotion requested');
-        return reply.status(r.started ? 201 : 200).send({ ...r, model, version });
+        req.log.info({ model, version, by: caller.identity, onBehalfOf, started: r.started, again: !!again }, 'promotion requested');
+        return reply.status(r.started ? 201 : 200).send({ ...r, model, version, ...(reason ? { request: { kind: 'again', reason } } : {}) });
+      },
+    );
+
+    /** Return an earlier Production version: a new run of its lifecycle, approved under the policy's rollback rules. */
+    app.post<{ Params: { model: string }; Body: { to?: number; reason?: string; via?: 'api' | 'cli' } }>(
+      '/v1/models/:model/rollback',
+      { bodyLimit: V1_BODY_LIMIT, schema: { params: modelParams, body: rollbackBody }, preValidation: optionalBody },
+      async (req, reply) => {
+        const caller = req.caller;
+        requireScope(caller, 'approve');
+        if (!deps.registry) throw new HttpError(503, 'not_configured', 'rollbacks need MLflow: set MLFLOW_TRACKING_URI on the API');
+        const { model } = req.params;
+        const reason = requireReason(req.body.reason, `rolling back ${model}`);
+        const r = await rollback(
+          deps.client, deps.registry, model,
+          { to: req.body.to, reason, by: caller.identity, groups: caller.groups, via: req.body.via ?? 'api' },
+          deps.signer ? (claims) => deps.signer!.sign(claims) : undefined,
+          deps.taskQueue,
+        );
+        req.log.info({ model, version: r.version, from: r.from, by: caller.identity, started: r.started }, 'rollback requested');
+        return reply.status(r.started ? 201 : 200).send({ ...r, request: { kind: 'rollback', reason } });
       },
     );
 

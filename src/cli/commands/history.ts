@@ -1,10 +1,11 @@
 /**
  * `modelgate history <model>` / `modelgate history --approver <who>`: every promotion, rejection, expiry and
- * rollback, newest first, from Temporal visibility queries on the lifecycle's search attributes.
+ * rollback, newest first, from Temporal visibility queries on the lifecycle's search attributes, and from MLflow's
+ * `modelgate.*` tags for lifecycles Temporal no longer has.
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Client } from '@temporalio/client';
-import { listHistory } from '../../audit/history.js';
+import { listHistory, type HistoryRegistry } from '../../audit/history.js';
 import { renderHistoryMarkdown, renderHistoryText } from '../../audit/format.js';
 import { temporalLifecycleReader } from '../../audit/temporal.js';
 import type { Outcome } from '../../workflows/definitions.js';
@@ -19,8 +20,15 @@ function parseOutcome(raw: string): Outcome {
 }
 
 const stdout: CommandOutput = { write: (t) => void process.stdout.write(t) };
+const stderr: CommandOutput = { write: (t) => void process.stderr.write(t) };
 
-export function registerHistoryCommand(program: Command, deps: () => Promise<{ client: Client }>, out: CommandOutput = stdout): Command {
+export interface HistoryCommandDeps {
+  client: Client;
+  /** Lifecycles Temporal no longer has (deleted, past retention) are answered from their MLflow tags. */
+  mlflow?: HistoryRegistry;
+}
+
+export function registerHistoryCommand(program: Command, deps: () => Promise<HistoryCommandDeps>, out: CommandOutput = stdout, err: CommandOutput = stderr): Command {
   return program
     .command('history [model]')
     .description('promotions, rejections, expiries and rollbacks of a model (or by an approver), newest first')
@@ -32,11 +40,11 @@ export function registerHistoryCommand(program: Command, deps: () => Promise<{ c
     .action(async (model: string | undefined, opts: { approver?: string; outcome?: Outcome; limit: number; json?: boolean; markdown?: boolean }) => {
       const format = outputFormat(opts);
       if (!model && !opts.approver) throw new CliError('give a model or --approver <who>');
-      const { client } = await deps();
+      const { client, mlflow } = await deps();
       const entries = await listHistory(
         temporalLifecycleReader(client),
         { ...(model ? { model } : {}), ...(opts.approver ? { approver: opts.approver } : {}), ...(opts.outcome ? { outcome: opts.outcome } : {}) },
-        { limit: opts.limit },
+        { limit: opts.limit, ...(mlflow ? { mlflow } : {}), note: (line) => err.write(`modelgate: ${line}\n`) },
       );
       out.write(`${format === 'json' ? JSON.stringify(entries, null, 2) : format === 'markdown' ? renderHistoryMarkdown(entries) : renderHistoryText(entries)}\n`);
     });

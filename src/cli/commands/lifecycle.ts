@@ -5,6 +5,7 @@ import { queryLiteral, toVisibilityRow } from '../../audit/temporal.js';
 import type { VisibilityRow } from '../../audit/types.js';
 import { getState, ModelgateError } from '../../client.js';
 import { apiClient, versionPath, type DecisionAnswer } from '../api-client.js';
+import { afterApproval, summary, waitFor } from '../wait.js';
 import { MlflowError } from '../../mlflow/errors.js';
 import { LIFECYCLE_WORKFLOW, type LifecycleState } from '../../workflows/definitions.js';
 import { CliError, type CliContext } from '../context.js';
@@ -16,18 +17,7 @@ function parseVersion(raw: string): number {
   return Number(raw);
 }
 
-function summary(s: LifecycleState): string {
-  const approvals = s.approvals.map((a) => a.by).join(', ');
-  const parts = [`${s.model} v${s.version}: stage ${s.stage}, ${s.phase.replace(/_/g, ' ')}`];
-  if (s.outcome) parts.push(`outcome ${s.outcome}${s.outcomeReason ? ` (${s.outcomeReason})` : ''}`);
-  if (approvals) parts.push(`approved by ${approvals}`);
-  if (s.phase === 'awaiting_approval' && s.policy) {
-    parts.push(`needs ${s.policy.approval.quorum - s.approvals.length} more approval(s) before ${s.approvalDeadline}`);
-  }
-  return parts.join('; ');
-}
-
-function printState(s: LifecycleState, json: boolean): void {
+export function printState(s: LifecycleState, json: boolean): void {
   if (json) return printJson(s);
   process.stdout.write(`${summary(s)}\n`);
   if (s.evaluation) {
@@ -39,7 +29,7 @@ function printState(s: LifecycleState, json: boolean): void {
 }
 
 /** Versions that do not exist in MLflow are refused before any workflow is started. */
-async function assertVersionExists(ctx: CliContext, model: string, version: number): Promise<void> {
+export async function assertVersionExists(ctx: CliContext, model: string, version: number): Promise<void> {
   try {
     await ctx.mlflow().getModelVersion(model, version);
   } catch (err) {
@@ -60,16 +50,20 @@ export function registerLifecycleCommands(program: Command, ctx: () => CliContex
     .option('--no-wait', 'return as soon as the lifecycle is started')
     .option('--token-file <file>', 'your modelgate API token (default: MODELGATE_TOKEN / MODELGATE_TOKEN_FILE)')
     .option('--timeout <seconds>', 'how long to wait for the evaluation', parsePositiveInt, 300)
+    .option('--again', 'promote a version whose lifecycle ended (expired, rejected, archived) anew: a new run; needs --reason')
+    .option('--reason <text>', 'why it is promoted again (with --again)')
     .option('--json', 'machine-readable output')
-    .action(async (model: string, rawVersion: string, opts: { wait: boolean; timeout: number; json?: boolean; tokenFile?: string }) => {
+    .action(async (model: string, rawVersion: string, opts: { wait: boolean; timeout: number; json?: boolean; tokenFile?: string; again?: boolean; reason?: string }) => {
       const c = ctx();
       const version = parseVersion(rawVersion);
+      if (opts.reason !== undefined && !opts.again) throw new CliError('--reason goes with --again (a re-promotion); a first promotion takes none');
       await assertVersionExists(c, model, version);
       // Through the API: the promotion is attested as requested by the token's identity (a four-eyes registrant).
       const api = apiClient(c.config.cli, opts.tokenFile);
-      const started = (await api.post<{ workflowId: string; started: boolean }>('/v1/promotions', { model, version, source: 'cli' })).body;
+      const again = opts.again ? { again: true, ...(opts.reason !== undefined ? { reason: opts.reason } : {}) } : {};
+      const started = (await api.post<{ workflowId: string; started: boolean }>('/v1/promotions', { model, version, source: 'cli', ...again })).body;
       const client = await c.client();
-      if (!opts.json) process.stderr.write(`${started.started ? 'started' : 'found running'} lifecycle ${started.workflowId}\n`);
+      if (!opts.json) process.stderr.write(`${started.started ? (opts.again ? 'started a new run of' : 'started') : 'found running'} lifecycle ${started.workflowId}\n`);
       if (!opts.wait) return opts.json ? printJson(started) : undefined;
       const deadline = Date.now() + opts.timeout * 1000;
       let last = '';
@@ -78,7 +72,13 @@ export function registerLifecycleCommands(program: Command, ctx: () => CliContex
         const line = summary(s);
         if (line !== last && !opts.json) process.stderr.write(`  … ${line}\n`);
         last = line;
-        if (TERMINAL_OR_WAITING.has(s.phase)) return printState(s, !!opts.json);
+        if (TERMINAL_OR_WAITING.has(s.phase)) {
+          // A plain promote of a version whose lifecycle ended finds that run: say how to promote it anew.
+          if (s.phase === 'done' && !started.started && !opts.again && !opts.json) {
+            process.stderr.write(`its lifecycle ended (${s.outcome ?? 'done'}); to promote it anew: modelgate promote ${model} ${version} --again --reason <text>\n`);
+          }
+          return printState(s, !!opts.json);
+        }
         if (Date.now() > deadline) throw new CliError(`${model} v${version} is still ${s.phase.replace(/_/g, ' ')} after ${opts.timeout}s (it goes on; check \`modelgate status ${model} ${version}\`)`);
         await new Promise((r) => setTimeout(r, 500));
       }
@@ -98,13 +98,25 @@ export function registerLifecycleCommands(program: Command, ctx: () => CliContex
 
   program
     .command('approve <model> <version>')
-    .description('approve a Staging version for Production (as the identity of your API token)')
+    .description('approve a Staging version for Production (as the identity of your API token); waits until it serves, waits again, or ends')
     .option('--comment <text>', 'why')
     .option(...TOKEN_FILE)
+    .option('--no-wait', 'return as soon as the approval is recorded')
+    .option('--timeout <seconds>', 'how long to wait for the deployment', parsePositiveInt, 600)
     .option('--json', 'machine-readable output')
-    .action((model: string, rawVersion: string, opts: { comment?: string; json?: boolean; tokenFile?: string }) =>
-      decision('approve', model, rawVersion, opts.comment ? { comment: opts.comment } : {}, opts),
-    );
+    .action(async (model: string, rawVersion: string, opts: { comment?: string; json?: boolean; tokenFile?: string; wait: boolean; timeout: number }) => {
+      const c = ctx();
+      const version = parseVersion(rawVersion);
+      const api = apiClient(c.config.cli, opts.tokenFile);
+      const { body: answer } = await api.post<DecisionAnswer>(`${versionPath(model, version)}/approve`, { ...(opts.comment ? { comment: opts.comment } : {}), via: 'cli' });
+      if (answer.already && !opts.json) process.stderr.write(`${answer.message}\n`);
+      if (!opts.wait) return printState(answer.state, !!opts.json);
+      const progress = opts.json ? undefined : (line: string) => void process.stderr.write(`${line}\n`);
+      const end = await waitFor(api, answer.state, (s, left) => afterApproval(answer.state, s, left), { timeoutSec: opts.timeout, progress });
+      printState(end.state, !!opts.json);
+      if (!end.ok) throw new CliError(end.message);
+      if (!opts.json) process.stderr.write(`${end.message}\n`);
+    });
 
   program
     .command('reject <model> <version>')
