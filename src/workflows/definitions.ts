@@ -71,11 +71,34 @@ export interface PromotionRequest {
   reason: string;
 }
 
+/** What a lifecycle hands to its next run when it continues as new (the entity pattern). */
+export interface LifecycleCarry {
+  state: LifecycleState;
+  slack?: { channel?: string; ts?: string };
+  /** Approvals kept after a failed re-check: not re-checked before this time (epoch ms). */
+  recheckAt?: number;
+  recheckFailures?: number;
+  /** A pull-request hint arrived just before: the next run checks the PR first. */
+  prHinted?: boolean;
+  /** The PR check interval reached by back-off. */
+  prPollMs?: number;
+}
+
+/** Events after which a waiting lifecycle continues as new (Temporal warns at 10,240 and stops at 51,200). */
+export const HISTORY_BUDGET = 5_000;
+
 export interface LifecycleInput {
   model: string;
   version: number;
   /** Absent on a version's first run. The start's attestation must be kind `promote` (again) or `rollback`. */
   request?: PromotionRequest;
+  /** Set by the lifecycle itself when it continues as new: everything the next run needs to go on waiting. */
+  carry?: LifecycleCarry;
+  /**
+   * Continue as new once the history reaches this many events (default HISTORY_BUDGET, or earlier when the
+   * server suggests it). Tests set it low to force continue-as-new.
+   */
+  historyBudget?: number;
   /**
    * `by` is informational; only `attestation` (a signed `promote` decision of a front door) makes the requester
    * a verified registrant for four-eyes.
@@ -180,6 +203,8 @@ export interface LifecycleState {
   fence?: number;
   /** The evaluation re-run under the lock against what served at that moment. */
   recheck?: EvaluationResult;
+  /** How many times this run of the lifecycle continued as new (one story across Temporal runs). */
+  continuedAsNew?: number;
   supersededBy?: number;
   promotedAt?: string;
   timeline: TimelineEntry[];

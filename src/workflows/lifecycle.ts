@@ -8,6 +8,7 @@ import {
   ApplicationFailure,
   CancellationScope,
   condition,
+  continueAsNew,
   getExternalWorkflowHandle,
   log,
   patched,
@@ -46,6 +47,8 @@ import {
   type Stage,
   type SupersededInput,
   type LockGrant,
+  type LifecycleCarry,
+  HISTORY_BUDGET,
 } from './definitions.js';
 import {
   approvalDecision,
@@ -84,6 +87,8 @@ import { PATCHES } from './patches.js';
 const SUPERSEDE_ACK_TIMEOUT_MS = 2 * 60 * 1000;
 /** A lifecycle waiting for the lock asks again this often (rebuilds a lock workflow that was terminated). */
 const LOCK_REREQUEST_MS = 5 * 60 * 1000;
+/** PR checks back off to this interval while nothing changes (a webhook hint resets it). */
+const PR_POLL_MAX_MS = 15 * 60 * 1000;
 /** The holder stops changing Production this long before its lease runs out (clocks of two workflows). */
 const LEASE_MARGIN_MS = 30 * 1000;
 
@@ -108,6 +113,9 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
   /** After a failed re-check with approvals kept: not before this time again. */
   let recheckAt: number | undefined;
   let recheckFailures = 0;
+  const carried = input.carry;
+  let prPollMs = carried?.prPollMs ?? PR_POLL_MS;
+  let slack: { channel?: string; ts?: string } = {};
   let superseded: SupersededInput | undefined;
   let retireRequest: { by: string; reason?: string } | undefined;
   const acks = new Set<number>();
@@ -253,6 +261,19 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
   // One decision for the whole run, taken before any command: executions started on an earlier release keep
   // its unfenced promotion path through every replay (docs/operations.md).
   const fenced = patched(PATCHES.fencedPromotion);
+  const bounded = patched(PATCHES.boundedHistory);
+  /** Keeps the Slack message in step with the lifecycle (when the policy names a channel). */
+  const tellSlack = async (snapshot: LifecycleState) => {
+    if (slack.channel) await bestEffort(() => notify.notifyUpdate({ state: snapshot, channel: slack.channel!, ts: slack.ts }));
+  };
+  if (carried) {
+    // The previous run of this execution chain continued as new while waiting: go on where it stopped.
+    Object.assign(state, carried.state);
+    slack = carried.slack ?? {};
+    recheckAt = carried.recheckAt;
+    recheckFailures = carried.recheckFailures ?? 0;
+    if (carried.prHinted) prEvents.push({ hint: true });
+  } else {
   note(input.trigger.by ?? input.trigger.source, 'lifecycle started', `trigger: ${input.trigger.source}`);
   details('waiting for MLflow to finish registering the version');
 
@@ -309,17 +330,12 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
   // The Slack card shows the approve buttons only for a version awaiting approval.
   state.phase = 'awaiting_approval';
   const channel = state.policy.notify.slackChannel;
-  const slack: { channel?: string; ts?: string } = channel
-    ? ((await bestEffort(() => notify.notifyStaging({ state, channel }))) ?? { channel })
-    : {};
-  /** Keeps the Slack message in step with the lifecycle (when the policy names a channel). */
-  const tellSlack = async (snapshot: LifecycleState) => {
-    if (slack.channel) await bestEffort(() => notify.notifyUpdate({ state: snapshot, channel: slack.channel!, ts: slack.ts }));
-  };
+  slack = channel ? ((await bestEffort(() => notify.notifyStaging({ state, channel }))) ?? { channel }) : {};
+  }
 
   // ---- approval, then deployment; a PR that changes after approval sends it back for approval ----
-  let promotion: { approvedBy: string };
   for (;;) {
+    if (state.phase === 'production') break;
     const decision = await awaitDecision();
     if (decision !== 'approved') {
       const outcome: Outcome = decision === 'rejected' ? 'rejected' : 'expired';
@@ -343,10 +359,7 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
       await tellSlack(state);
       continue;
     }
-    if (result.kind === 'promoted') {
-      promotion = result;
-      break;
-    }
+    if (result.kind === 'promoted') break;
     if (result.kind === 'rolled_back') {
       await tellSlack({ ...state, outcome: 'rolled_back' });
       return finish('rolled_back', result.reason);
@@ -355,14 +368,16 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
   }
 
   // ---- Production until superseded or retired ----
+  const resumedInProduction = state.phase === 'production';
   state.phase = 'production';
-  details(`serving in Production since ${state.promotedAt} (approved by ${promotion.approvedBy})`);
-  await tellSlack(state);
+  details(`serving in Production since ${state.promotedAt} (approved by ${state.approvals.map((a) => a.by).join(',')})`);
+  if (!resumedInProduction) await tellSlack(state);
   // The `superseded` signal can come from any Temporal client: newer lifecycles check that MLflow agrees
   // (the superseder moved the production alias under the lock before signalling) and ignore it otherwise.
   const verifySupersede = patched(PATCHES.verifiedSupersede);
   for (;;) {
-    await condition(() => superseded !== undefined || retireRequest !== undefined);
+    await condition(() => superseded !== undefined || retireRequest !== undefined || overBudget());
+    if (!superseded && !retireRequest) await rollOver();
     if (!superseded || !verifySupersede) break;
     const holder = await registry.productionHolder({ model });
     if (holder === superseded.byVersion) break;
@@ -378,6 +393,31 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
   setStage('Archived', r.by, r.reason ?? 'retired');
   await bestEffort(() => cache.invalidateActiveVersion({ model }));
   return finish('retired', r.reason ?? `retired by ${r.by}`);
+
+  /** Over the history budget (or the server suggests it): time to continue as new. Old executions never do. */
+  function overBudget(): boolean {
+    if (!bounded) return false;
+    const info = workflowInfo();
+    return info.continueAsNewSuggested || info.historyLength >= (input.historyBudget ?? HISTORY_BUDGET);
+  }
+
+  /**
+   * Continue as new carrying the whole state, only between steps and after every handler finished, so no
+   * decision is half-applied. Decisions deduplicate across runs through the state (approvals, rounds).
+   */
+  async function rollOver(): Promise<never> {
+    await condition(allHandlersFinished);
+    state.continuedAsNew = (state.continuedAsNew ?? 0) + 1;
+    const carry: LifecycleCarry = {
+      state,
+      slack,
+      ...(recheckAt !== undefined ? { recheckAt } : {}),
+      recheckFailures,
+      prHinted: prEvents.length > 0,
+      prPollMs,
+    };
+    return continueAsNew<typeof modelLifecycle>({ ...input, carry });
+  }
 
   /** The superseder holds the lock and moved the alias; this lifecycle archives itself and says so. */
   async function archiveSuperseded(by: SupersededInput): Promise<LifecycleState> {
@@ -416,12 +456,18 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
       }
       if (decision !== 'pending') return decision;
       if (remaining <= 0) return 'expired';
-      const wait = state.pullRequest ? Math.min(remaining, PR_POLL_MS) : remaining;
-      const woken = await condition(() => approvalDecision(state) !== 'pending' || prEvents.length > 0, wait);
+      const wait = state.pullRequest ? Math.min(remaining, bounded ? prPollMs : PR_POLL_MS) : remaining;
+      const woken = await condition(() => approvalDecision(state) !== 'pending' || prEvents.length > 0 || overBudget(), wait);
+      if (approvalDecision(state) === 'pending' && overBudget()) await rollOver();
       const hinted = prEvents.splice(0).length > 0;
       // Timed out (time to look ourselves) or a webhook hinted: either way the Git host is asked, never believed.
       if (state.pullRequest && (!woken || hinted) && approvalDecision(state) === 'pending') {
-        await onPullRequestFinding(await checkPullRequest(state, dropRound));
+        const headBefore = state.pullRequest.headSha;
+        const finding = await checkPullRequest(state, dropRound);
+        await onPullRequestFinding(finding);
+        // Back off while nothing changes (1 min → 15 min); a hint or a change looks again at once next time.
+        const quiet = finding.kind === 'open' && state.pullRequest?.headSha === headBefore && !hinted;
+        prPollMs = quiet ? Math.min(PR_POLL_MAX_MS, prPollMs * 2) : PR_POLL_MS;
       }
     }
   }

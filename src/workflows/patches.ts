@@ -14,4 +14,6 @@ export const PATCHES = {
    * version from history, adoption of Production set outside modelgate, retire under the lock, again/rollback.
    */
   fencedPromotion: 'fenced-promotion-v1',
+  /** Waiting lifecycles continue as new within a history budget; PR checks back off while nothing changes. */
+  boundedHistory: 'bounded-history-v1',
 } as const;
