@@ -97,6 +97,7 @@ describe('policy file', () => {
         mergeMethod: 'merge',
         storageUriPrefixMap: [],
         reapproveOnChange: true,
+        onRetire: 'previous',
       },
       kserve: {
         deploymentMode: 'Serverless',

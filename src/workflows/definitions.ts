@@ -148,6 +148,22 @@ export interface PullRequestRef {
   unapprovedMerge?: { sha: string; by: string; revertUrl: string; reason: string };
 }
 
+/** The latest retire attempt in GitOps mode: the pull request that takes the InferenceService off this version. */
+export interface RetirementRecord {
+  /** 1, 2, …: a failed retire may be asked again; each attempt has its own branch. */
+  attempt: number;
+  by: string;
+  reason?: string;
+  onRetire: 'previous' | 'remove';
+  /** onRetire previous: the version the InferenceService goes back to. */
+  toVersion?: number;
+  pullRequest?: PullRequestRef;
+  /** The revert of a merged retire whose rollout failed. */
+  revertUrl?: string;
+  /** Why this attempt failed (the version stayed in Production). */
+  failure?: string;
+}
+
 export interface LifecycleState {
   model: string;
   version: number;
@@ -179,6 +195,8 @@ export interface LifecycleState {
   /** The evaluation re-run under the lock against what served at that moment. */
   recheck?: EvaluationResult;
   supersededBy?: number;
+  /** GitOps mode: the latest retire attempt (retire-steps.ts). */
+  retirement?: RetirementRecord;
   promotedAt?: string;
   timeline: TimelineEntry[];
 }

@@ -69,6 +69,7 @@ import {
   settlePullRequestOnEnd,
   type PullRequestFinding,
 } from './gitops-steps.js';
+import { retireThroughGitops } from './retire-steps.js';
 import { TAG } from '../mlflow/tags.js';
 import { PATCHES } from './patches.js';
 
@@ -302,6 +303,11 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
   const verifySupersede = patched(PATCHES.verifiedSupersede);
   for (;;) {
     await condition(() => superseded !== undefined || retireRequest !== undefined);
+    if (!superseded && state.policy.deployment.mode === 'gitops' && patched(PATCHES.gitopsRetire)) {
+      if ((await retireThroughGitops(state, note, details, prEvents, retireRequest!)).ok) break;
+      retireRequest = undefined; // failed: still Production, and a retire may be asked again
+      continue;
+    }
     if (!superseded || !verifySupersede) break;
     const holder = await registry.productionHolder({ model });
     if (holder === superseded.byVersion) break;

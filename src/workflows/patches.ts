@@ -7,4 +7,6 @@ export const PATCHES = {
   attestedDecisions: 'attested-decisions-v1',
   /** A `superseded` signal is acted on only when MLflow's production alias names the superseder. */
   verifiedSupersede: 'verified-supersede-v1',
+  /** A retire in GitOps mode merges a PR that takes the InferenceService off the version before archiving it. */
+  gitopsRetire: 'gitops-retire-v1',
 } as const;
