@@ -59,7 +59,8 @@ export class GitPlumbing {
       if (opts.base) await this.ok(['read-tree', opts.base], undefined, env);
       for (const f of opts.files) {
         if (f.content === null) {
-          await this.ok(['update-index', '--force-remove', '--', f.path], undefined, env);
+          // Mode 0 removes the path (`--force-remove` would need a work tree).
+          await this.ok(['update-index', '--index-info'], `0 ${'0'.repeat(40)}\t${f.path}\n`, env);
           continue;
         }
         const blob = (await this.ok(['hash-object', '-w', '--stdin'], f.content)).trim();
