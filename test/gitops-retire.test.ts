@@ -13,7 +13,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Client } from '@temporalio/client';
 import { getState } from '../src/client.js';
 import { approve, retire, startLifecycle } from './support/identity.js';
-import type { LifecycleState } from '../src/workflows/definitions.js';
+import { lifecycleWorkflowId, type LifecycleState } from '../src/workflows/definitions.js';
 import { INFERENCE_SERVICES } from '../src/k8s/types.js';
 import { parsePolicy } from '../src/policy/load.js';
 import type { MlflowClient } from '../src/mlflow/client.js';
@@ -25,6 +25,7 @@ import { registerTrainedVersion, testMlflow } from './support/fixtures.js';
 import { eventually, startTestWorker, type RunningWorker } from './support/worker.js';
 import { crdSchemasMissing } from './support/k8s-crds.js';
 import { K8sDouble } from './support/k8s-double.js';
+import { captureHistory } from './support/histories.js';
 import { applyStorageUri, createServingInferenceService, markFailedToLoad, markReady } from './support/k8s-fixtures.js';
 
 const NAMESPACE = 'models';
@@ -178,6 +179,7 @@ defaults:
     assert.equal((await mlflow.getVersionByAlias(model, 'production'))?.version, v1.version);
     assert.match(mv1.tags['modelgate.reinstated_by'] ?? '', new RegExp(`retire of v${v2.version} by bob`));
     assert.equal(servedUri(model), v1.storageUri);
+    await captureHistory(client.workflow.getHandle(lifecycleWorkflowId(model, v2.version)), 'gitops-retired-back-to-previous');
   });
 
   it('when a version is retired with onRetire remove, then the merged PR deletes the manifest and it is archived once the InferenceService is gone', async () => {
@@ -195,6 +197,7 @@ defaults:
     assert.equal((await mlflow.getModelVersion(model, v1.version)).current_stage, 'Archived');
     assert.equal(await mlflow.getVersionByAlias(model, 'production'), null);
     assert.match(git(model, 'log', '-1', '--format=%B', `modelgate/${model}/v${v1.version}-retire-1`), /remove its InferenceService[\s\S]*product sunset/);
+    await captureHistory(client.workflow.getHandle(lifecycleWorkflowId(model, v1.version)), 'gitops-retired-removed');
   });
 
   it('when the only Production version is retired with onRetire previous, then the retire fails saying why and the version stays Production and serving', async () => {
@@ -246,6 +249,7 @@ defaults:
     assert.equal(end.outcome, 'retired');
     assert.equal(end.retirement?.attempt, 2);
     assert.equal((await mlflow.getModelVersion(model, v1.version)).current_stage, 'Production');
+    await captureHistory(client.workflow.getHandle(lifecycleWorkflowId(model, v2.version)), 'gitops-retire-failed-reverted-retried');
   });
 
   it('when every scenario above has run, then every object the double stored or served conformed to the published CRD schemas', { skip: crdSchemasMissing() }, () => {
