@@ -6,8 +6,7 @@
  * archive the version. Any failure leaves the version in Production (a merged retire whose rollout failed is
  * reverted first), says why in the timeline, and a retire may be asked again (a new attempt, a new branch).
  */
-import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
-import { condition } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, condition } from '@temporalio/workflow';
 import { lifecycleWorkflowId, type LifecycleState, type PullRequestEvent, type RetirementRecord } from './definitions.js';
 import { deployment, gitops, isFailureOfType, registry } from './activities.js';
 import { PR_POLL_MS } from './gitops-steps.js';
