@@ -218,7 +218,8 @@ export async function decide(
           }),
         }
       : { by: input.by, via: channel, ...text };
-    const updateId = kind === 'retire' ? `retire:${input.by}` : `${kind}:${input.by}:r${round}`;
+    // A failed GitOps retire may be asked again by the same person: its id names the attempt, like rounds do.
+    const updateId = kind === 'retire' ? `retire:${input.by}:a${(s.retirement?.attempt ?? 0) + 1}` : `${kind}:${input.by}:r${round}`;
     return handle.executeUpdate(decisionUpdates[kind], { args: [body], updateId });
   };
   return signed(client, handle, model, version, attempt, !!sign);

@@ -16,7 +16,7 @@ import { createGitopsActivities } from '../src/activities/gitops.js';
 import { createProviderFactory, loadGitopsConfig } from '../src/config/gitops.js';
 import { createGitRunner, type GitRunner } from '../src/gitops/git-cli.js';
 import { initLocalGitopsRepo, sampleInferenceService } from '../src/gitops/local-repo.js';
-import { applyServingFields, mapStorageUri, readServingFields } from '../src/gitops/manifest.js';
+import { applyServingFields, mapStorageUri, readServingFields, removeInferenceService } from '../src/gitops/manifest.js';
 import { promotionBody } from '../src/gitops/pr-text.js';
 import { promotionBranch, revertBranch } from '../src/gitops/provider.js';
 import type { MlflowRegistry, ModelVersion, Run } from '../src/mlflow/types.js';
@@ -669,6 +669,15 @@ apiVersion: v1
 kind: ConfigMap
 metadata: {name: unrelated}
 `;
+
+  test('when a retire removes the InferenceService, then only its document goes (the whole file when it is alone)', () => {
+    const out = removeInferenceService(manifest, target);
+    assert.equal(out, `# GitOps manifest for the fraud model\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: unrelated}\n`);
+    assert.throws(() => readServingFields(out, target), /expected serving.kserve.io\/v1beta1 InferenceService models\/fraud/);
+    const alone = manifest.slice(0, manifest.lastIndexOf('---\napiVersion: v1'));
+    assert.equal(removeInferenceService(alone, target), null);
+    assert.throws(() => removeInferenceService(manifest, { namespace: 'models', name: 'other' }), /expected serving.kserve.io\/v1beta1 InferenceService models\/other/);
+  });
 
   test('when the manifest is edited, then only the changed lines differ and comments, quotes and other documents stay', () => {
     const out = applyServingFields(manifest, target, { storageUri: 's3://bucket/v2', model: 'fraud', version: '2', runId: 'abc' });

@@ -13,7 +13,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { createGitopsActivities } from '../src/activities/gitops.js';
 import { createProviderFactory, loadGitopsConfig, type ProviderFactoryOptions } from '../src/config/gitops.js';
 import { readServingFields } from '../src/gitops/manifest.js';
-import { promotionBranch, revertBranch } from '../src/gitops/provider.js';
+import { promotionBranch, retireBranch, retireRevertBranch, revertBranch } from '../src/gitops/provider.js';
 import type { IdentityRef } from '../src/identity/types.js';
 import type { GitopsPolicy } from '../src/policy/types.js';
 import { PROJECT_ROOT } from '../src/stack/embedded.js';
@@ -388,6 +388,69 @@ describe('GitHub provider against the OpenAPI-validated double', { concurrency: 
     const reverted = await s.activities.mergeRevertPullRequest(s.input);
     assert.equal(s.double.file('main', s.policy.manifestPath), original);
     assert.equal(reverted.mergeSha, s.double.branch('main'));
+    assert.deepEqual(s.double.problems, []);
+  });
+
+  test('when a Production version is retired with onRetire previous, then the retire PR points the manifest back at the previous version and merges', async () => {
+    const s = await setup({ mergeMethod: 'merge' });
+    await s.activities.openPromotionPullRequest(s.input);
+    await s.activities.mergePromotionPullRequest({ ...s.input, approvers: ['alice'] });
+    const key = { ...s.input, attempt: 1 };
+    const ref = await s.activities.openRetirePullRequest({ ...key, retiredBy: 'bob', reason: 'drift', onRetire: 'previous', previousVersion: 1 });
+    assert.equal(ref.branch, retireBranch(s.model, 2, 1));
+    assert.equal(ref.storageUri, 's3://mlflow/3/models/m-1/artifacts');
+    assert.equal(ref.previousStorageUri, 's3://mlflow/3/models/m-2/artifacts');
+    assert.deepEqual(await s.activities.openRetirePullRequest({ ...key, retiredBy: 'bob', reason: 'drift', onRetire: 'previous', previousVersion: 1 }), ref, 'a retry adopts it');
+    const pr = s.double.pullRequests().find((p) => p.head === ref.branch);
+    assert.equal(pr?.title, `Retire ${s.model} v2: back to v1`);
+    assert.match(pr?.body ?? '', /\| Retired by \| bob \|[\s\S]*\| Reason \| drift \|/);
+    const merged = await s.activities.mergeRetirePullRequest({ ...key, expectedHeadSha: ref.headSha, retiredBy: 'bob', previousVersion: 1 });
+    assert.equal(merged.mergeSha, s.double.branch('main'));
+    assert.deepEqual(readServingFields(s.double.file('main', s.policy.manifestPath)!, { namespace: 'models', name: s.model }), {
+      storageUri: 's3://mlflow/3/models/m-1/artifacts',
+      model: s.model,
+      version: '1',
+      runId: 'run1',
+    });
+    assert.deepEqual(s.double.problems, []);
+  });
+
+  test('when a version is retired with onRetire remove, then the retire PR deletes the manifest (no secret in its body) and its revert restores the file', async () => {
+    const s = await setup({ mergeMethod: 'merge' });
+    await s.activities.openPromotionPullRequest(s.input);
+    await s.activities.mergePromotionPullRequest({ ...s.input, approvers: ['alice'] });
+    const promoted = s.double.file('main', s.policy.manifestPath);
+    const key = { ...s.input, attempt: 1 };
+    const reason = 'sunset, see https://bob:hunter2secret@wiki.example/sunset';
+    const ref = await s.activities.openRetirePullRequest({ ...key, retiredBy: 'bob', reason, onRetire: 'remove' });
+    assert.equal(ref.deletesFile, true);
+    assert.equal(ref.storageUri, undefined);
+    assert.ok(writes(s.double).includes('repos/delete-file'));
+    assert.equal(s.double.file(ref.branch, s.policy.manifestPath), undefined, 'the branch deletes the manifest');
+    assert.deepEqual(await s.activities.openRetirePullRequest({ ...key, retiredBy: 'bob', reason, onRetire: 'remove' }), ref, 'a retry adopts it');
+    const pr = s.double.pullRequests().find((p) => p.head === ref.branch);
+    assert.equal(pr?.title, `Retire ${s.model} v2: remove its InferenceService`);
+    assert.ok(!pr?.body?.includes('hunter2secret'), 'URL credentials in the reason are masked');
+    assert.ok(!pr?.body?.includes(MARKER_SECRET));
+    const { mergeSha } = await s.activities.mergeRetirePullRequest({ ...key, expectedHeadSha: ref.headSha, retiredBy: 'bob' });
+    assert.equal(s.double.file('main', s.policy.manifestPath), undefined, 'main no longer has the manifest');
+
+    const revert = await s.activities.openRetireRevertPullRequest({ ...key, mergeSha, reason: 'not pruned' });
+    assert.equal(revert.branch, retireRevertBranch(s.model, 2, 1));
+    await s.activities.mergeRevertPullRequest({ ...s.input, retireAttempt: 1 });
+    assert.equal(s.double.file('main', s.policy.manifestPath), promoted, 'the revert restores the file byte for byte');
+    assert.deepEqual(s.double.problems, []);
+  });
+
+  test('when the base no longer serves the version being retired, then opening the retire fails RetireNotApplicable and nothing is written', async () => {
+    const s = await setup();
+    const before = writes(s.double).length;
+    await rejectsWith(
+      s.activities.openRetirePullRequest({ ...s.input, attempt: 1, retiredBy: 'bob', onRetire: 'remove' }),
+      'RetireNotApplicable',
+      /serves s3:\/\/models\/.*\/v0, not .* v2/,
+    );
+    assert.equal(writes(s.double).length, before);
     assert.deepEqual(s.double.problems, []);
   });
 

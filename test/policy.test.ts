@@ -97,6 +97,7 @@ describe('policy file', () => {
         mergeMethod: 'merge',
         storageUriPrefixMap: [],
         reapproveOnChange: true,
+        onRetire: 'previous',
       },
       kserve: {
         deploymentMode: 'Serverless',
@@ -106,6 +107,13 @@ describe('policy file', () => {
         smokeUrl: 'http://churn.ml-prod.svc/v2/models/churn/ready',
       },
     });
+  });
+
+  test('when a gitops section sets onRetire: remove, then it resolves as written (and previous when left out)', () => {
+    const text = FULL.replace('        inferenceService: churn\n', '        inferenceService: churn\n        onRetire: remove\n');
+    assert.notEqual(text, FULL);
+    assert.equal(parsePolicy(text, 'p.yaml').policyFor('churn').deployment.gitops?.onRetire, 'remove');
+    assert.equal(parsePolicy(FULL, 'p.yaml').policyFor('churn').deployment.gitops?.onRetire, 'previous');
   });
 
   test('when a model is not listed and defaults exist, then it gets the defaults under its own name', () => {
@@ -283,6 +291,29 @@ describe('policy errors name file:line:col and the key path', () => {
         '      inferenceService: m',
       ),
       message: 'policy.yaml:7:13: defaults.deployment.gitops.repo: must be "owner/name" when provider is github',
+    },
+    {
+      when: 'onRetire names something other than previous or remove',
+      text: yaml(
+        'defaults:',
+        '  approval: { approvers: [a] }',
+        '  deployment:',
+        '    mode: gitops',
+        '    gitops:',
+        '      provider: git',
+        '      repo: ./gitops.git',
+        '      manifestPath: isvc.yaml',
+        '      namespace: ml',
+        '      inferenceService: m',
+        '      onRetire: rollback',
+      ),
+      message: 'policy.yaml:11:17: defaults.deployment.gitops.onRetire: must be one of previous, remove (got "rollback")',
+    },
+    {
+      when: 'onRetire is put under kserve instead of gitops',
+      text: yaml('defaults:', '  approval: { approvers: [a] }', '  deployment:', '    kserve: { onRetire: remove }'),
+      message:
+        'policy.yaml:4:15: defaults.deployment.kserve.onRetire: unknown key (allowed: argocdApplication, deploymentMode, rolloutDeadline, smokeUrl, rollback)',
     },
     {
       when: 'a kserve rollout deadline is not a duration',

@@ -10,8 +10,8 @@ import type { KservePolicy } from '../policy/types.js';
 import { FailureTypes } from '../workflows/definitions.js';
 import type { K8sClient } from '../k8s/client.js';
 import { describeCall, isK8sStatus } from '../k8s/errors.js';
-import { judgeArgoApplication, judgeInferenceService } from '../k8s/rollout.js';
-import { ARGO_APPLICATIONS, INFERENCE_SERVICES } from '../k8s/types.js';
+import { judgeArgoApplication, judgeInferenceService, type Verdict } from '../k8s/rollout.js';
+import { ARGO_APPLICATIONS, INFERENCE_SERVICES, type K8sObject } from '../k8s/types.js';
 import { updateWithRetry } from '../k8s/update.js';
 import { waitForObject, type WaitOutcome } from '../k8s/wait.js';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -41,6 +41,15 @@ export interface WaitForRollbackInput {
   /** The storageUri of the version that served before (what the revert restores). */
   storageUri: string;
   /** The revert's merge commit; with kserve.argocdApplication set the ArgoCD gate applies only when given. */
+  mergeSha?: string;
+  kserve: KservePolicy;
+  startedAt?: string;
+}
+
+export interface WaitForRemovalInput {
+  namespace: string;
+  inferenceService: string;
+  /** The retire's merge commit; with kserve.argocdApplication set the ArgoCD gate applies only when given. */
   mergeSha?: string;
   kserve: KservePolicy;
   startedAt?: string;
@@ -81,9 +90,10 @@ export interface RolloutCheckpoint {
 }
 
 interface Target {
-  label: 'rollout' | 'rollback';
+  label: 'rollout' | 'rollback' | 'removal';
   namespace: string;
   inferenceService: string;
+  /** '' for a removal: the InferenceService is to be gone. */
   storageUri: string;
   mergeSha?: string;
   kserve: KservePolicy;
@@ -172,10 +182,14 @@ export function createDeployActivities(deps: DeployDeps) {
       if (cp.phase === 'inferenceService') {
         const mode = t.kserve.deploymentMode;
         const r = await wait(INFERENCE_SERVICES, t.namespace, t.inferenceService, (o) =>
-          judgeInferenceService(o, { storageUri: t.storageUri, mode }),
+          t.label === 'removal' ? judgeRemoved(o) : judgeInferenceService(o, { storageUri: t.storageUri, mode }),
         );
         if (r.status === 'deadline') return deadlineFailure();
         if (r.status === 'failed') return failed(`InferenceService ${t.namespace}/${t.inferenceService}: ${r.reason}`);
+        if (t.label === 'removal') {
+          ended = 'ready';
+          return { outcome: 'serving', observedAt: new Date().toISOString() };
+        }
         cp.revision = r.revision;
         advance('smoke', `InferenceService serves ${t.storageUri}${r.revision ? ` (revision ${r.revision})` : ''}`);
       }
@@ -232,10 +246,22 @@ export function createDeployActivities(deps: DeployDeps) {
       checkTarget(input);
       return run({ label: 'rollback', ...input });
     },
+
+    /** Wait until the InferenceService is gone after a retire that removes it merged (`serving` = removed). */
+    async waitForRemoval(input: WaitForRemovalInput): Promise<RolloutResult> {
+      checkTarget({ ...input, storageUri: '(removal)' });
+      return run({ label: 'removal', ...input, storageUri: '' });
+    },
   };
 }
 
 export type DeployActivities = ReturnType<typeof createDeployActivities>;
+
+/** A retire that removes the InferenceService: done once the cluster no longer has it. */
+function judgeRemoved(o: K8sObject | undefined): Verdict {
+  if (!o) return { status: 'serving' };
+  return { status: 'waiting', why: o.metadata?.deletionTimestamp ? 'InferenceService is being deleted' : 'InferenceService still exists (removal not applied yet)' };
+}
 
 function invalid(message: string): ApplicationFailure {
   return ApplicationFailure.create({ type: FailureTypes.InvalidInput, nonRetryable: true, message });

@@ -9,7 +9,14 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { foreignPullRequest, ManifestError, permanent, GitopsFailureTypes as T } from '../gitops/errors.js';
-import { applyServingFields, mapStorageUri, readServingFields, type ManifestTarget, type ServingFields } from '../gitops/manifest.js';
+import {
+  applyServingFields,
+  mapStorageUri,
+  readServingFields,
+  removeInferenceService,
+  type ManifestTarget,
+  type ServingFields,
+} from '../gitops/manifest.js';
 import {
   MIN_MARKER_SECRET_LENGTH,
   mergeSeal,
@@ -20,9 +27,22 @@ import {
   type MarkerFacts,
   type MarkerKind,
 } from '../gitops/marker.js';
-import { changeCommitMessage, promotionBody, promotionTitle, revertBody, revertTitle, type GitopsLinks } from '../gitops/pr-text.js';
+import {
+  changeCommitMessage,
+  promotionBody,
+  promotionTitle,
+  retireBody,
+  retireRevertBody,
+  retireRevertTitle,
+  retireTitle,
+  revertBody,
+  revertTitle,
+  type GitopsLinks,
+} from '../gitops/pr-text.js';
 import {
   promotionBranch,
+  retireBranch,
+  retireRevertBranch,
   revertBranch,
   type GitopsProvider,
   type MergeOutcome,
@@ -61,6 +81,46 @@ export interface OpenPromotionInput extends PromotionKey {
 export interface PullRequestStatusInput extends PromotionKey {
   /** The revert PR (`…/v<version>-revert`) instead of the promotion PR. */
   revert?: boolean;
+  /** The PR of this retire attempt (`…/v<version>-retire-<n>`; with `revert`, its revert). */
+  retireAttempt?: number;
+}
+
+export interface RetireKey extends PromotionKey {
+  /** 1, 2, …: every retire attempt of the version has its own branch. */
+  attempt: number;
+}
+
+export interface OpenRetireInput extends RetireKey {
+  workflowId: string;
+  /** The identity of the attested retire decision, and its reason: shown in the PR. */
+  retiredBy: string;
+  reason?: string;
+  onRetire: 'previous' | 'remove';
+  /** onRetire previous: the version the InferenceService goes back to. */
+  previousVersion?: number;
+}
+
+export interface MergeRetireInput extends RetireKey {
+  /** The head opened; a different head (someone pushed to the branch) fails with PullRequestHeadChanged. */
+  expectedHeadSha?: string;
+  retiredBy: string;
+  previousVersion?: number;
+}
+
+export interface CloseRetireInput extends RetireKey {
+  reason: string;
+}
+
+export interface OpenRetireRevertInput extends RetireKey {
+  mergeSha: string;
+  reason: string;
+  workflowId?: string;
+}
+
+/** The retire PR; `storageUri` is what it points KServe at (undefined: removed), `previousStorageUri` the retired version's. */
+export interface RetirePullRequestRef extends PullRequestRef {
+  /** onRetire remove: the change deletes the manifest file (it held nothing but the InferenceService). */
+  deletesFile?: boolean;
 }
 
 export interface MergePromotionInput extends PromotionKey {
@@ -168,7 +228,11 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
   }
 
   async function getPullRequestStatus(input: PullRequestStatusInput): Promise<PullRequestStatus | null> {
-    const branch = input.revert ? revertBranch(input.model, input.version) : promotionBranch(input.model, input.version);
+    const { model, version, retireAttempt: n } = input;
+    const branch =
+      n !== undefined
+        ? input.revert ? retireRevertBranch(model, version, n) : retireBranch(model, version, n)
+        : input.revert ? revertBranch(model, version) : promotionBranch(model, version);
     const provider = deps.providerFor(input.policy);
     return interpret(provider, branch, input.policy.baseBranch, await provider.getPullRequest(branch, input.policy.baseBranch));
   }
@@ -264,18 +328,224 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
     return adopt(provider, policy, status, { kind: 'revert', model, version, mergeSha: input.mergeSha });
   }
 
-  async function mergeRevertPullRequest(input: PromotionKey): Promise<MergeOutcome> {
+  async function mergeRevertPullRequest(input: PromotionKey & { retireAttempt?: number }): Promise<MergeOutcome> {
     const provider = deps.providerFor(input.policy);
-    const branch = revertBranch(input.model, input.version);
+    const n = input.retireAttempt;
+    const branch = n !== undefined ? retireRevertBranch(input.model, input.version, n) : revertBranch(input.model, input.version);
     const outcome = await provider.merge({
       branch,
       baseBranch: input.policy.baseBranch,
       method: input.policy.mergeMethod,
       approvedBy: [],
-      title: revertTitle(input.model, input.version),
+      title: n !== undefined ? retireRevertTitle(input.model, input.version) : revertTitle(input.model, input.version),
       seal: sealer(provider, branch, input.policy.baseBranch),
     });
     return interpret(provider, branch, input.policy.baseBranch, outcome);
+  }
+
+  /**
+   * The retire PR of one attempt: the InferenceService goes back to `previousVersion` (its storage URI and run
+   * recomputed from MLflow, never read from PR text or the manifest) or is removed. The base must still serve
+   * the retired version (RetireNotApplicable otherwise: a retire undoes nothing else). Adopted on retry like a
+   * promotion PR: only with a marker that verifies against the manifest (or its absence) at the head.
+   */
+  async function openRetirePullRequest(input: OpenRetireInput): Promise<RetirePullRequestRef> {
+    const { model, version, policy } = input;
+    const secret = markerSecret();
+    const provider = deps.providerFor(policy);
+    const branch = retireBranch(model, version, input.attempt);
+    const file = policy.manifestPath;
+    if (input.onRetire === 'previous' && input.previousVersion === undefined) {
+      throw permanent(T.RetireNotApplicable, `${model} v${version} has no previous Production version to go back to (onRetire: previous)`);
+    }
+    const retiredUri = await storageUriOf(model, version, policy);
+    const restores =
+      input.onRetire === 'previous'
+        ? {
+            version: input.previousVersion!,
+            storageUri: await storageUriOf(model, input.previousVersion!, policy),
+            runId: (await deps.mlflow.getModelVersion(model, input.previousVersion!)).run_id || undefined,
+          }
+        : undefined;
+    const want = restores?.storageUri ?? '';
+    const facts = (content: string): MarkerFacts => ({
+      kind: 'retire',
+      branch,
+      baseBranch: policy.baseBranch,
+      model,
+      version,
+      manifestPath: file,
+      content,
+      storageUri: want,
+      previousStorageUri: retiredUri,
+    });
+    let deletesFile = false;
+    const existing = await provider.getPullRequest(branch, policy.baseBranch);
+    const status =
+      existing ??
+      (await provider.openPromotion({
+        branch,
+        baseBranch: policy.baseBranch,
+        path: file,
+        render: (current) => {
+          const now = manifest(() => readServingFields(current, target(policy), file));
+          if (now.storageUri !== retiredUri) {
+            throw permanent(
+              T.RetireNotApplicable,
+              `${file} on ${policy.baseBranch} serves ${now.storageUri ?? 'nothing'}${now.version ? ` (v${now.version})` : ''}, not ${model} v${version} (${retiredUri}): there is nothing to retire there`,
+            );
+          }
+          const content = restores
+            ? manifest(() =>
+                applyServingFields(current, target(policy), { storageUri: restores.storageUri, model, version: String(restores.version), runId: restores.runId }, file),
+              )
+            : manifest(() => removeInferenceService(current, target(policy), file));
+          deletesFile = content === null;
+          const marker = renderMarker(secret, facts(content ?? ''));
+          const title = retireTitle(model, version, restores?.version);
+          const body = retireBody({
+            model,
+            version,
+            retiredBy: input.retiredBy,
+            reason: input.reason,
+            replaced: now,
+            restores,
+            deletesFile,
+            workflowId: input.workflowId,
+            manifestPath: file,
+            inferenceService: target(policy),
+            links: deps.links,
+            marker,
+          });
+          const what = restores
+            ? `Set spec.predictor.model.storageUri of ${policy.namespace}/${policy.inferenceService} back to ${restores.storageUri} (v${restores.version}).`
+            : `Remove ${policy.namespace}/${policy.inferenceService}.`;
+          const commitMessage = changeCommitMessage(
+            title,
+            [what, '', `Modelgate-Model: ${model}`, `Modelgate-Version: ${version}`, `Modelgate-Retired-by: ${input.retiredBy.replace(/[\r\n]+/g, ' ')}`],
+            marker,
+          );
+          return { content, title, body, commitMessage };
+        },
+        isOwnChange: (c) => verifyMarker(secret, parseMarker(c.message, branch), facts(c.content ?? '')),
+      }));
+    // What this call found or created is read back and checked, as for a promotion.
+    const marker = parseMarker(status.body, branch);
+    if (!marker) throw foreignPullRequest(branch);
+    if (status.baseBranch !== policy.baseBranch) throw foreignPullRequest(branch, `its pull request targets ${status.baseBranch}, not ${policy.baseBranch}`);
+    const head = status.headSha ? await provider.readFile(file, status.headSha) : null;
+    const fields = head ? servingFieldsOrNone(head.content, policy) : undefined;
+    if ((fields?.storageUri ?? '') !== want) {
+      throw foreignPullRequest(branch, `its manifest at ${short(status.headSha)} points at ${fields?.storageUri ?? 'nothing'}, not ${want || 'nothing (removed)'}`);
+    }
+    if (!verifyMarker(secret, marker, facts(head?.content ?? ''))) {
+      throw foreignPullRequest(branch, `was not opened by modelgate (no valid marker for the manifest at ${short(status.headSha)})`);
+    }
+    return {
+      ...toRef(status),
+      ...(want ? { storageUri: want } : {}),
+      previousStorageUri: retiredUri,
+      ...(head === null || deletesFile ? { deletesFile: true } : {}),
+    };
+  }
+
+  async function mergeRetirePullRequest(input: MergeRetireInput): Promise<MergeOutcome> {
+    const provider = deps.providerFor(input.policy);
+    const branch = retireBranch(input.model, input.version, input.attempt);
+    const outcome = await provider.merge({
+      branch,
+      baseBranch: input.policy.baseBranch,
+      expectedHeadSha: input.expectedHeadSha,
+      method: input.policy.mergeMethod,
+      // The retire decision is the approval of this change.
+      approvedBy: [input.retiredBy],
+      title: retireTitle(input.model, input.version, input.previousVersion),
+      seal: sealer(provider, branch, input.policy.baseBranch),
+    });
+    return interpret(provider, branch, input.policy.baseBranch, outcome);
+  }
+
+  async function closeRetirePullRequest(input: CloseRetireInput): Promise<PullRequestStatus | null> {
+    const provider = deps.providerFor(input.policy);
+    const branch = retireBranch(input.model, input.version, input.attempt);
+    return interpret(provider, branch, input.policy.baseBranch, await provider.close({ branch, baseBranch: input.policy.baseBranch, reason: input.reason }));
+  }
+
+  /**
+   * Undo a merged retire whose rollout failed: the file as it was before the retire's merge when nothing else
+   * changed since (also when the retire deleted it), else only the serving fields of the retired version.
+   */
+  async function openRetireRevertPullRequest(input: OpenRetireRevertInput): Promise<PullRequestRef> {
+    const { model, version, policy } = input;
+    const secret = markerSecret();
+    const provider = deps.providerFor(policy);
+    const branch = retireRevertBranch(model, version, input.attempt);
+    const file = policy.manifestPath;
+    const facts = (content: string, storageUri: string, previousStorageUri?: string): MarkerFacts => ({
+      kind: 'revert',
+      branch,
+      baseBranch: policy.baseBranch,
+      model,
+      version,
+      manifestPath: file,
+      content,
+      storageUri,
+      previousStorageUri,
+      mergeSha: input.mergeSha,
+    });
+    const status = await provider.openRevert({
+      branch,
+      baseBranch: policy.baseBranch,
+      path: file,
+      mergeSha: input.mergeSha,
+      mayBeMissing: true,
+      render: (current, beforeMerge) => {
+        const restored = manifest(() => readServingFields(beforeMerge ?? '', target(policy), file));
+        if (!restored.storageUri) throw permanent(T.RevertNotApplicable, `${file} had no storageUri before ${input.mergeSha}`);
+        const now = current === '' ? undefined : servingFieldsOrNone(current, policy);
+        let content: string;
+        if (current === '') content = beforeMerge!;
+        else if (!now) {
+          if (current !== manifest(() => removeInferenceService(beforeMerge!, target(policy), file))) {
+            throw permanent(T.RevertNotApplicable, `${file} changed on ${policy.baseBranch} since the retire ${input.mergeSha}: restore ${policy.inferenceService} by hand`);
+          }
+          content = beforeMerge!;
+        } else {
+          const merged = now.storageUri
+            ? manifest(() => applyServingFields(beforeMerge!, target(policy), { ...now, storageUri: now.storageUri! }, file))
+            : undefined;
+          content =
+            merged === current
+              ? beforeMerge!
+              : manifest(() => applyServingFields(current, target(policy), { ...restored, storageUri: restored.storageUri! }, file));
+        }
+        const marker = renderMarker(secret, facts(content, restored.storageUri, now?.storageUri));
+        const title = retireRevertTitle(model, version);
+        const body = retireRevertBody({
+          model,
+          version,
+          mergeSha: input.mergeSha,
+          reason: input.reason,
+          restored,
+          workflowId: input.workflowId,
+          manifestPath: file,
+          inferenceService: target(policy),
+          links: deps.links,
+          marker,
+        });
+        const commitMessage = changeCommitMessage(
+          title,
+          [`This reverts commit ${input.mergeSha}.`, '', `Reason: ${input.reason.replace(/[\r\n]+/g, ' ')}`],
+          marker,
+        );
+        return { content, title, body, commitMessage };
+      },
+      isOwnChange: (c) => {
+        const restored = c.content !== undefined ? servingFieldsOrNone(c.content, policy) : undefined;
+        return !!restored?.storageUri && verifyMarker(secret, parseMarker(c.message, branch), facts(c.content!, restored.storageUri));
+      },
+    });
+    return adopt(provider, policy, status, { kind: 'revert', model, version, mergeSha: input.mergeSha });
   }
 
   /** Plain git: modelgate's merges carry a seal; without the secret it does not merge at all. */
@@ -410,6 +680,10 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
     openRevertPullRequest,
     mergeRevertPullRequest,
     readServingManifest,
+    openRetirePullRequest,
+    mergeRetirePullRequest,
+    closeRetirePullRequest,
+    openRetireRevertPullRequest,
   };
 }
 

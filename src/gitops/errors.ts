@@ -19,6 +19,8 @@ export const GitopsFailureTypes = {
   PullRequestNotMergeable: 'PullRequestNotMergeable',
   PullRequestHeadChanged: 'PullRequestHeadChanged',
   RevertNotApplicable: 'RevertNotApplicable',
+  /** The base branch does not serve the version being retired (or it has no previous version to go back to). */
+  RetireNotApplicable: 'RetireNotApplicable',
   GitopsNotConfigured: 'GitopsNotConfigured',
   GitopsAuthFailed: 'GitopsAuthFailed',
   GitopsForbidden: 'GitopsForbidden',

@@ -46,10 +46,10 @@ export class GitPlumbing {
     throw new Error(`git merge-base failed: ${r.stderr.trim()}`);
   }
 
-  /** A commit whose tree is `base`'s tree with `files` replaced. */
+  /** A commit whose tree is `base`'s tree with `files` replaced (content null: removed). */
   async commitFiles(opts: {
     base?: string;
-    files: Array<{ path: string; content: string; mode?: string }>;
+    files: Array<{ path: string; content: string | null; mode?: string }>;
     parents: string[];
     message: string;
   }): Promise<string> {
@@ -58,6 +58,11 @@ export class GitPlumbing {
     try {
       if (opts.base) await this.ok(['read-tree', opts.base], undefined, env);
       for (const f of opts.files) {
+        if (f.content === null) {
+          // Mode 0 removes the path (`--force-remove` would need a work tree).
+          await this.ok(['update-index', '--index-info'], `0 ${'0'.repeat(40)}\t${f.path}\n`, env);
+          continue;
+        }
         const blob = (await this.ok(['hash-object', '-w', '--stdin'], f.content)).trim();
         await this.ok(['update-index', '--add', '--cacheinfo', `${f.mode ?? '100644'},${blob},${f.path}`], undefined, env);
       }

@@ -164,7 +164,7 @@ export class GitProvider implements GitopsProvider {
     if (existing) return existing;
     const base = await this.baseCommit(change.baseBranch);
     const file = await this.git.readBlob(base, change.path);
-    if (!file) throw permanent(T.ManifestNotFound, `${change.path} does not exist on ${change.baseBranch} of ${this.display}`);
+    if (!file && !change.mayBeMissing) throw permanent(T.ManifestNotFound, `${change.path} does not exist on ${change.baseBranch} of ${this.display}`);
     let beforeMerge: string | undefined;
     if (revertOf) {
       const merge = await this.git.resolve(revertOf);
@@ -173,14 +173,14 @@ export class GitProvider implements GitopsProvider {
       beforeMerge = parent ? (await this.git.readBlob(parent, change.path))?.content : undefined;
       if (beforeMerge === undefined) throw permanent(T.RevertNotApplicable, `${change.path} did not exist before ${revertOf}`);
     }
-    const r = change.render(file.content, beforeMerge);
-    if (r.content === file.content) {
+    const r = change.render(file?.content ?? '', beforeMerge);
+    if (r.content === (file?.content ?? null)) {
       throw permanent(T.ManifestUnchanged, `${change.path} on ${change.baseBranch} already has this content; there is nothing to propose`);
     }
     // The branch commit is the pull request: its message is the title and the body.
     const commit = await this.git.commitFiles({
       base,
-      files: [{ path: change.path, content: r.content, mode: file.mode }],
+      files: [{ path: change.path, content: r.content, mode: file?.mode }],
       parents: [base],
       message: `${r.title}\n\n${r.body}\n`,
     });

@@ -162,15 +162,17 @@ export class GitHubProvider implements GitopsProvider {
     const base = await this.branchHead(change.baseBranch);
     if (!base) throw permanent(T.BaseBranchNotFound, `branch ${change.baseBranch} does not exist in ${this.owner}/${this.repo}`);
     const current = await this.getFile(change.path, base);
-    if (!current) throw permanent(T.ManifestNotFound, `${change.path} does not exist on ${change.baseBranch} of ${this.owner}/${this.repo}`);
+    if (!current && !change.mayBeMissing) {
+      throw permanent(T.ManifestNotFound, `${change.path} does not exist on ${change.baseBranch} of ${this.owner}/${this.repo}`);
+    }
     let beforeMerge: string | undefined;
     if (revertOf) {
       const parent = await this.parentOf(revertOf);
       beforeMerge = (await this.getFile(change.path, parent))?.content;
       if (beforeMerge === undefined) throw permanent(T.RevertNotApplicable, `${change.path} did not exist before ${revertOf}`);
     }
-    const r = change.render(current.content, beforeMerge);
-    if (r.content === current.content) {
+    const r = change.render(current?.content ?? '', beforeMerge);
+    if (r.content === (current?.content ?? null)) {
       throw permanent(T.ManifestUnchanged, `${change.path} on ${change.baseBranch} already has this content; there is nothing to propose`);
     }
 
@@ -222,12 +224,19 @@ export class GitHubProvider implements GitopsProvider {
     throw foreignPullRequest(change.branch);
   }
 
-  /** Put `content` at `path` on the branch unless it is already there; retries a concurrent update (409). */
-  private async writeFile(branch: string, path: string, content: string, message: string): Promise<void> {
+  /**
+   * Put `content` at `path` on the branch unless it is already there (null: delete the file unless it is
+   * already gone); retries a concurrent update (409).
+   */
+  private async writeFile(branch: string, path: string, content: string | null, message: string): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       const onBranch = await this.getFile(path, branch);
-      if (onBranch?.content === content) return;
+      if (content === null ? !onBranch : onBranch?.content === content) return;
       try {
+        if (content === null) {
+          await this.gh.rest.repos.deleteFile({ owner: this.owner, repo: this.repo, path, branch, message, sha: onBranch!.sha });
+          return;
+        }
         await this.gh.rest.repos.createOrUpdateFileContents({
           owner: this.owner,
           repo: this.repo,

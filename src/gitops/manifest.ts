@@ -124,6 +124,22 @@ export function applyServingFields(
 }
 
 /**
+ * Take the target InferenceService out of a manifest file (a retire with `onRetire: remove`): null when it is
+ * the file's only document (the file is deleted), else the file without that document, every other byte kept.
+ */
+export function removeInferenceService(text: string, target: ManifestTarget, file = 'manifest'): string | null {
+  const docs = parseDocs(text, file);
+  const doc = selectTarget(docs, target, file);
+  const others = docs.filter((d) => d !== doc && d.contents !== null);
+  if (others.length === 0) return null;
+  const [start, , end] = doc.range;
+  const removed = text.slice(0, start) + text.slice(end);
+  const expected: unknown[] = docs.filter((d) => d !== doc).map((d): unknown => d.toJS() as unknown);
+  if (!sameData(removed, expected)) throw new ManifestError(`${file}: could not remove InferenceService ${target.name} without altering the other documents`);
+  return removed;
+}
+
+/**
  * KServe cannot download MLflow's `models:/…` URIs; the physical location comes from get-download-uri and the
  * policy may map its prefix (e.g. the MLflow artifact root) to what the cluster reads (`s3://bucket/…`).
  * The first matching `from` wins.

@@ -12,7 +12,8 @@
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
-export type MarkerKind = 'promotion' | 'revert';
+/** `retire`: the change that takes the InferenceService off a retired version (back to the previous one, or removed). */
+export type MarkerKind = 'promotion' | 'revert' | 'retire';
 
 /** What the MAC covers; nothing of it is read back from PR text. */
 export interface MarkerFacts {
@@ -22,9 +23,9 @@ export interface MarkerFacts {
   model: string;
   version: number;
   manifestPath: string;
-  /** The whole manifest file the change sets (at the branch head). */
+  /** The whole manifest file the change sets (at the branch head); '' when the change deletes the file. */
   content: string;
-  /** What the manifest points KServe at (for a revert: the restored URI). */
+  /** What the manifest points KServe at (for a revert: the restored URI; a retire that removes it: ''). */
   storageUri: string;
   /** What the base branch served when the change was opened (the rollback target of a promotion). */
   previousStorageUri?: string;
@@ -100,7 +101,7 @@ export function parseMarker(text: string | undefined, branch: string): PullReque
       if (
         v.v === 2 &&
         v.branch === branch &&
-        (v.kind === 'promotion' || v.kind === 'revert') &&
+        (v.kind === 'promotion' || v.kind === 'revert' || v.kind === 'retire') &&
         typeof v.model === 'string' &&
         typeof v.version === 'number' &&
         typeof v.mac === 'string' &&

@@ -4,6 +4,7 @@
  * evaluation verdict, and the candidate's metrics beside the current Production version's.
  */
 import type { EvaluationResult } from '../workflows/definitions.js';
+import { maskUrlCredentials } from '../util/url-credentials.js';
 import type { ServingFields } from './manifest.js';
 
 export interface GitopsLinks {
@@ -46,6 +47,39 @@ export interface RevertText {
   marker: string;
 }
 
+export interface RetireText {
+  model: string;
+  version: number;
+  /** Who retired it: the identity of the attested retire decision. */
+  retiredBy: string;
+  reason?: string;
+  /** What the base serves now (the retired version). */
+  replaced: ServingFields;
+  /** previous: the version the InferenceService goes back to; remove: undefined. */
+  restores?: { version: number; storageUri: string; runId?: string };
+  /** remove: whether the whole file goes (it held nothing but the InferenceService). */
+  deletesFile?: boolean;
+  workflowId: string;
+  manifestPath: string;
+  inferenceService: { namespace: string; name: string };
+  links: GitopsLinks;
+  marker: string;
+}
+
+export interface RetireRevertText {
+  model: string;
+  version: number;
+  mergeSha: string;
+  reason: string;
+  /** The retired version's storage URI the revert restores. */
+  restored: ServingFields;
+  workflowId?: string;
+  manifestPath: string;
+  inferenceService: { namespace: string; name: string };
+  links: GitopsLinks;
+  marker: string;
+}
+
 /** GitHub rejects bodies over 65536 characters. */
 const MAX_BODY = 60_000;
 const MAX_METRIC_ROWS = 100;
@@ -56,6 +90,14 @@ export function promotionTitle(model: string, version: number): string {
 
 export function revertTitle(model: string, version: number): string {
   return `Revert ${model} v${version}`;
+}
+
+export function retireTitle(model: string, version: number, restores?: number): string {
+  return restores !== undefined ? `Retire ${model} v${version}: back to v${restores}` : `Retire ${model} v${version}: remove its InferenceService`;
+}
+
+export function retireRevertTitle(model: string, version: number): string {
+  return `Undo the retire of ${model} v${version}`;
 }
 
 export function mlflowVersionUrl(ui: string | undefined, model: string, version: number): string | undefined {
@@ -104,6 +146,56 @@ export function revertBody(t: RevertText): string {
     rows.push(['Temporal execution', link(code(t.workflowId), temporalWorkflowUrl(t.links.temporalUiUrl, t.links.namespace, t.workflowId))]);
   }
   return withMarker([`Reverts the promotion of **${md(t.model)}** v${t.version}.`, `Reason: ${md(t.reason)}`, table(['', ''], rows)].join('\n\n'), t.marker);
+}
+
+/**
+ * The retire PR: who retired the version and why (their own words, with any URL credentials masked: a PR body
+ * is readable by everyone with access to the repository), what it replaces and what it restores or removes.
+ */
+export function retireBody(t: RetireText): string {
+  const isvc = `${t.inferenceService.namespace}/${t.inferenceService.name}`;
+  const versionLink = link(`${md(t.model)} v${t.version}`, mlflowVersionUrl(t.links.mlflowUiUrl, t.model, t.version));
+  const what = t.restores
+    ? `the InferenceService ${code(isvc)} goes back to the previous Production version **v${t.restores.version}**`
+    : t.deletesFile
+      ? `the InferenceService ${code(isvc)} is removed (this deletes ${code(t.manifestPath)})`
+      : `the InferenceService ${code(isvc)} is removed from ${code(t.manifestPath)}`;
+  const rows: Array<[string, string]> = [
+    ['Retired version', versionLink],
+    ['Retired by', md(redact(t.retiredBy))],
+    ['Reason', t.reason ? md(redact(t.reason)) : '(none given)'],
+    ['Replaces', t.replaced.storageUri ? code(t.replaced.storageUri) : '(nothing)'],
+    [
+      t.restores ? 'Restores' : 'Removes',
+      t.restores
+        ? `${link(`v${t.restores.version}`, mlflowVersionUrl(t.links.mlflowUiUrl, t.model, t.restores.version))}: ${code(t.restores.storageUri)}`
+        : `${code(isvc)}`,
+    ],
+    ['InferenceService', `${code(isvc)} in ${code(t.manifestPath)}`],
+    ['Temporal execution', link(code(t.workflowId), temporalWorkflowUrl(t.links.temporalUiUrl, t.links.namespace, t.workflowId))],
+  ];
+  const parts = [
+    `Retires **${md(t.model)}** version **${t.version}** from Production: ${what}.`,
+    table(['', ''], rows),
+    'The retire was decided in modelgate (an attested retire decision of an authorized approver): modelgate merges this pull request itself, waits until the cluster applied it, and only then archives the version in MLflow. Until then the version stays in Production.',
+  ];
+  return withMarker(parts.join('\n\n'), t.marker);
+}
+
+export function retireRevertBody(t: RetireRevertText): string {
+  const isvc = `${t.inferenceService.namespace}/${t.inferenceService.name}`;
+  const rows: Array<[string, string]> = [
+    ['Reverts', `${code(t.mergeSha)} (retire of ${md(t.model)} v${t.version})`],
+    ['Restores storage URI', t.restored.storageUri ? code(t.restored.storageUri) : '(none)'],
+    ['InferenceService', `${code(isvc)} in ${code(t.manifestPath)}`],
+  ];
+  if (t.workflowId) {
+    rows.push(['Temporal execution', link(code(t.workflowId), temporalWorkflowUrl(t.links.temporalUiUrl, t.links.namespace, t.workflowId))]);
+  }
+  return withMarker(
+    [`Undoes the retire of **${md(t.model)}** v${t.version}: it stays in Production.`, `Reason: ${md(redact(t.reason))}`, table(['', ''], rows)].join('\n\n'),
+    t.marker,
+  );
 }
 
 /**
@@ -171,6 +263,10 @@ function md(s: string): string {
 
 function cell(s: string): string {
   return s.replace(/[\r\n]+/g, ' ').replace(/\|/g, '\\|');
+}
+
+function redact(s: string): string {
+  return maskUrlCredentials(s);
 }
 
 function trimSlash(url: string): string {

@@ -59,7 +59,8 @@ export interface MergeSeal {
 }
 
 export interface RenderedChange {
-  content: string;
+  /** The new file; null deletes it (a retire that removes the InferenceService the file alone held). */
+  content: string | null;
   title: string;
   /** Markdown. */
   body: string;
@@ -74,8 +75,11 @@ export interface ProposedChange {
   /**
    * Called once with the file as the base branch serves it now (and, for a revert, the file as it was before
    * the merge being reverted); returns the new file and the PR text. May throw ManifestError.
+   * `current` is '' when the file does not exist on the base and `mayBeMissing` is set.
    */
   render(current: string, beforeMerge?: string): RenderedChange;
+  /** The file may be absent on the base (the revert of a retire that deleted it); otherwise ManifestNotFound. */
+  mayBeMissing?: boolean;
   /**
    * Whether a commit found at the head of an already existing branch (without a PR) is modelgate's own change
    * commit (its message carries a valid marker over `content`, the file at that commit). The GitHub provider
@@ -160,6 +164,16 @@ export function promotionBranch(model: string, version: number): string {
 
 export function revertBranch(model: string, version: number): string {
   return `${promotionBranch(model, version)}-revert`;
+}
+
+/** `modelgate/<model>/v<version>-retire-<attempt>`: each retire attempt of a version has its own branch. */
+export function retireBranch(model: string, version: number, attempt: number): string {
+  return `${promotionBranch(model, version)}-retire-${attempt}`;
+}
+
+/** The revert of a retire whose rollout failed. */
+export function retireRevertBranch(model: string, version: number, attempt: number): string {
+  return `${retireBranch(model, version, attempt)}-revert`;
 }
 
 function refSafe(name: string): string {

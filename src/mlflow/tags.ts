@@ -27,6 +27,11 @@ export const TAG = {
   readyRevision: 'modelgate.ready_revision',
   deploy: 'modelgate.deploy',
   flag: 'modelgate.flag',
+  /** GitOps retire: the PR that took the InferenceService off the version, and its merge. */
+  retirePrUrl: 'modelgate.retire_pr_url',
+  retireMergeSha: 'modelgate.retire_merge_sha',
+  /** On the previous version a GitOps retire (onRetire: previous) made Production again: which retire. */
+  reinstatedBy: 'modelgate.reinstated_by',
 } as const;
 
 /** Tags modelgate writes on the registered model itself. */

@@ -116,6 +116,7 @@ const gitops = strictObject({
   mergeMethod: z.enum(['merge', 'squash', 'rebase']).default('merge'),
   storageUriPrefixMap: z.array(strictObject({ from: text, to: text })).default([]),
   reapproveOnChange: z.boolean().default(true),
+  onRetire: z.enum(['previous', 'remove']).default('previous'),
 }).superRefine((g, ctx) => {
   if (g.provider === 'github' && !/^[A-Za-z0-9-]+\/[A-Za-z0-9._-]+$/.test(g.repo)) {
     ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['repo'], message: 'must be "owner/name" when provider is github' });

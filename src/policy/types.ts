@@ -77,6 +77,11 @@ export interface GitopsPolicy {
   storageUriPrefixMap: Array<{ from: string; to: string }>;
   /** When the PR head changes after approval or checks fail, approvals are dropped. */
   reapproveOnChange: boolean;
+  /**
+   * What a retire does to the InferenceService: `previous` points it back at the previous Production version,
+   * `remove` deletes it from the manifest. Undefined (lifecycles started before this setting existed) = previous.
+   */
+  onRetire?: 'previous' | 'remove';
 }
 
 export interface KservePolicy {

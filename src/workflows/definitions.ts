@@ -173,6 +173,22 @@ export interface PullRequestRef {
   unapprovedMerge?: { sha: string; by: string; revertUrl: string; reason: string };
 }
 
+/** The latest retire attempt in GitOps mode: the pull request that takes the InferenceService off this version. */
+export interface RetirementRecord {
+  /** 1, 2, …: a failed retire may be asked again; each attempt has its own branch. */
+  attempt: number;
+  by: string;
+  reason?: string;
+  onRetire: 'previous' | 'remove';
+  /** onRetire previous: the version the InferenceService goes back to. */
+  toVersion?: number;
+  pullRequest?: PullRequestRef;
+  /** The revert of a merged retire whose rollout failed. */
+  revertUrl?: string;
+  /** Why this attempt failed (the version stayed in Production). */
+  failure?: string;
+}
+
 export interface LifecycleState {
   model: string;
   version: number;
@@ -206,6 +222,8 @@ export interface LifecycleState {
   /** How many times this run of the lifecycle continued as new (one story across Temporal runs). */
   continuedAsNew?: number;
   supersededBy?: number;
+  /** GitOps mode: the latest retire attempt (retire-steps.ts). */
+  retirement?: RetirementRecord;
   promotedAt?: string;
   timeline: TimelineEntry[];
 }

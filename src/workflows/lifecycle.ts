@@ -80,6 +80,7 @@ import {
   settlePullRequestOnEnd,
   type PullRequestFinding,
 } from './gitops-steps.js';
+import { retireThroughGitops } from './retire-steps.js';
 import { TAG } from '../mlflow/tags.js';
 import { PATCHES } from './patches.js';
 
@@ -378,7 +379,22 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
   for (;;) {
     await condition(() => superseded !== undefined || retireRequest !== undefined || overBudget());
     if (!superseded && !retireRequest) await rollOver();
-    if (!superseded || !verifySupersede) break;
+    if (!superseded && !fenced) {
+      // Lifecycles started before the fenced lock retire as before (GitOps: through a PR, without the lock).
+      if (state.policy!.deployment.mode === 'gitops' && patched(PATCHES.gitopsRetire)) {
+        if ((await retireThroughGitops(state, note, details, prEvents, retireRequest!)).ok) break;
+        retireRequest = undefined; // failed: still Production, and a retire may be asked again
+        continue;
+      }
+      break;
+    }
+    if (!superseded) {
+      const retired = await retireUnderLock();
+      if (retired !== 'failed') break;
+      retireRequest = undefined;
+      continue;
+    }
+    if (!verifySupersede) break;
     const holder = await registry.productionHolder({ model });
     if (holder === superseded.byVersion) break;
     note(superseded.byWorkflowId, 'superseded signal ignored', `MLflow says version ${holder ?? 'none'} holds the production alias, not ${superseded.byVersion}`);
@@ -386,10 +402,7 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
   }
   if (superseded) return archiveSuperseded(superseded);
   const r = retireRequest!;
-  if (fenced) {
-    const retired = await retireUnderLock();
-    if (retired === 'superseded') return archiveSuperseded(superseded!);
-  } else await registry.archiveVersion({ model, version, at: now(), outcome: 'retired' });
+  if (!fenced) await registry.archiveVersion({ model, version, at: now(), outcome: 'retired' });
   setStage('Archived', r.by, r.reason ?? 'retired');
   await bestEffort(() => cache.invalidateActiveVersion({ model }));
   return finish('retired', r.reason ?? `retired by ${r.by}`);
@@ -638,7 +651,7 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
    * Retire under the lock, so it cannot race a promotion: the alias is removed only while it still names this
    * version. A verified supersede that arrives meanwhile wins (the superseder already moved Production).
    */
-  async function retireUnderLock(): Promise<'retired' | 'superseded'> {
+  async function retireUnderLock(): Promise<'retired' | 'superseded' | 'failed'> {
     const newer = () => superseded !== undefined;
     for (;;) {
       details('retiring: waiting for the Production lock');
@@ -652,6 +665,18 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
           if (!held) continue;
         }
         const fence = held?.token !== undefined ? { token: held.token, until: held.until } : undefined;
+        // GitOps: the PR that takes the InferenceService off this version, verified, before MLflow changes.
+        if (state.policy!.deployment.mode === 'gitops' && patched(PATCHES.gitopsRetire)) {
+          try {
+            const out = await retireThroughGitops(state, note, details, prEvents, retireRequest!, fence);
+            if (!out.ok) return 'failed';
+          } catch (err) {
+            if (!isFailureOfType(err, FailureTypes.StaleFence)) throw err;
+            note('modelgate', 'lost the Production lock while retiring', 'retire again when the lock is free');
+            state.phase = 'production';
+            return 'failed';
+          }
+        }
         try {
           await registry.archiveVersion({ model, version, at: now(), outcome: 'retired', ...(fence ? { fence } : {}) });
           return 'retired';

@@ -16,4 +16,6 @@ export const PATCHES = {
   fencedPromotion: 'fenced-promotion-v1',
   /** Waiting lifecycles continue as new within a history budget; PR checks back off while nothing changes. */
   boundedHistory: 'bounded-history-v1',
+  /** A retire in GitOps mode merges a PR that takes the InferenceService off the version before archiving it. */
+  gitopsRetire: 'gitops-retire-v1',
 } as const;

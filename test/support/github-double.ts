@@ -134,6 +134,7 @@ export class GitHubDouble {
     'repos/compare-commits-with-basehead',
     'repos/get-content',
     'repos/create-or-update-file-contents',
+    'repos/delete-file',
     'pulls/list',
     'pulls/create',
     'pulls/get',
@@ -535,6 +536,24 @@ export class GitHubDouble {
         this.refs.set(`heads/${branch}`, sha);
         return build(existing === undefined ? 201 : 200, {
           content: this.contentOverlay(p.path, content, branch),
+          commit: { sha, message: String(body.message), html_url: this.htmlUrl(`commit/${sha}`), url: this.apiUrl(`git/commits/${sha}`) },
+        });
+      }
+      case 'repos/delete-file': {
+        const branch = String(body.branch ?? 'main');
+        const head = this.refs.get(`heads/${branch}`);
+        if (!head) return notFound;
+        const tree = new Map(this.commits.get(head)!.tree);
+        const existing = tree.get(p.path);
+        if (existing === undefined) return notFound;
+        if (body.sha !== blobSha(existing)) {
+          return { status: 409, body: { message: `${p.path} does not match ${String(body.sha)}`, documentation_url: OCTOCAT_DOCS, status: '409' } };
+        }
+        tree.delete(p.path);
+        const sha = this.commit({ parents: [head], tree, message: String(body.message), author: this.actor() });
+        this.refs.set(`heads/${branch}`, sha);
+        return build(200, {
+          content: null,
           commit: { sha, message: String(body.message), html_url: this.htmlUrl(`commit/${sha}`), url: this.apiUrl(`git/commits/${sha}`) },
         });
       }
