@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Client } from '@temporalio/client';
 import { getState } from '../src/client.js';
-import { approve, reject, startLifecycle } from './support/identity.js';
+import { approve, reject, startLifecycle, startRun } from './support/identity.js';
 import { lifecycleWorkflowId, pullRequestSignal, type LifecycleState } from '../src/workflows/definitions.js';
 import { INFERENCE_SERVICES } from '../src/k8s/types.js';
 import { parsePolicy } from '../src/policy/load.js';
@@ -210,6 +210,37 @@ defaults:
     assert.equal(await mlflow.getVersionByAlias(model, 'production'), null);
     const events = await client.workflow.getHandle(lifecycleWorkflowId(model, v.version)).fetchHistory();
     assert.ok((events.events?.length ?? 0) > 0);
+  });
+
+  it('when v2 replaced v1 and v1 is rolled back to, then a PR of its own points the InferenceService back at v1 and v1 serves', async () => {
+    const model = await gitopsModel('gitops-rollback');
+    const v1 = await registerTrainedVersion(mlflow, model);
+    await start(model, v1.version);
+    const s1 = await phaseIs(model, v1.version, 'awaiting_approval');
+    await approve(client, model, v1.version, { by: 'alice' });
+    await phaseIs(model, v1.version, 'production');
+    const v2 = await registerTrainedVersion(mlflow, model);
+    await start(model, v2.version);
+    await phaseIs(model, v2.version, 'awaiting_approval');
+    await approve(client, model, v2.version, { by: 'alice' });
+    await phaseIs(model, v2.version, 'production');
+    await phaseIs(model, v1.version, 'done');
+
+    await startRun(client, model, v1.version, { kind: 'rollback', reason: 'v2 drifts on EU traffic' }, 'bob', worker.taskQueue);
+    const back = await eventually('rollback PR open', async () => {
+      const s = await getState(client, model, v1.version);
+      return s.phase === 'awaiting_approval' && s.request?.kind === 'rollback' ? s : undefined;
+    }, 120_000);
+    // Not the first run's (merged) branch: the rollback run's own.
+    assert.match(back.pullRequest?.branch ?? '', new RegExp(`^modelgate/${model}/v${v1.version}-rollback-[0-9a-z]+$`));
+    assert.equal(back.pullRequest?.storageUri, s1.pullRequest?.storageUri);
+    await approve(client, model, v1.version, { by: 'alice' });
+    const prod = await phaseIs(model, v1.version, 'production');
+    assert.equal(servedUri(model), s1.pullRequest?.storageUri);
+    assert.equal(prod.previousProductionVersion, v2.version);
+    assert.equal((await phaseIs(model, v2.version, 'done')).outcome, 'superseded');
+    assert.equal((await mlflow.getVersionByAlias(model, 'production'))?.version, v1.version);
+    await captureHistory(client.workflow.getHandle(lifecycleWorkflowId(model, v1.version)), 'gitops-rollback-own-pr');
   });
 
   /** A person merges (or pushes to) the promotion branch by hand, with plain git, outside modelgate. */

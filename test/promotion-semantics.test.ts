@@ -8,15 +8,12 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Client } from '@temporalio/client';
-import { TypedSearchAttributes, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import { getState } from '../src/client.js';
-import { approve, reject, retire, startLifecycle, TEST_SIGNER } from './support/identity.js';
+import { approve, reject, retire, startLifecycle, startRun as startRunAs } from './support/identity.js';
 import {
   LIFECYCLE_WORKFLOW,
   lifecycleWorkflowId,
   lockWorkflowId,
-  MODEL_NAME,
-  MODEL_VERSION,
   type LifecycleInput,
   type LifecycleState,
   type PromotionRequest,
@@ -86,21 +83,7 @@ describe('promotion judged against what serves now, fenced, with a way back', ()
   });
 
   const start = (model: string, version: number) => startLifecycle(client, model, version, { source: 'test' }, taskQueue);
-  /** A new run of an ended lifecycle: `again` or `rollback`, attested like the API does it. */
-  const startRun = async (model: string, version: number, request: PromotionRequest, by = 'carol') => {
-    const attestation = TEST_SIGNER.sign({
-      kind: request.kind === 'rollback' ? 'rollback' : 'promote', model, version, identity: by, groups: [], channel: 'test', reason: request.reason,
-    });
-    const input: LifecycleInput = { model, version, request, trigger: { source: 'test', by, attestation } };
-    await client.workflow.start(LIFECYCLE_WORKFLOW, {
-      taskQueue,
-      workflowId: lifecycleWorkflowId(model, version),
-      args: [input],
-      workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
-      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-      typedSearchAttributes: new TypedSearchAttributes([{ key: MODEL_NAME, value: model }, { key: MODEL_VERSION, value: version }]),
-    });
-  };
+  const startRun = (model: string, version: number, request: PromotionRequest, by = 'carol') => startRunAs(client, model, version, request, by, taskQueue);
   const state = (model: string, version: number) => getState(client, model, version);
   const until = (model: string, version: number, what: string, ok: (s: LifecycleState) => boolean, ms = 120_000) =>
     eventually(`${model} v${version}: ${what}`, async () => {

@@ -71,6 +71,8 @@ export interface PromotionKey {
   model: string;
   version: number;
   policy: GitopsPolicy;
+  /** A later run of the version (rollback, again): its PRs get branches of their own. */
+  run?: string;
 }
 
 export interface OpenPromotionInput extends PromotionKey {
@@ -161,7 +163,7 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
     const { model, version, policy } = input;
     const secret = markerSecret();
     const provider = deps.providerFor(policy);
-    const branch = promotionBranch(model, version);
+    const branch = promotionBranch(model, version, input.run);
     // Never from PR text: the storage URI always comes from MLflow, also when adopting an earlier attempt's PR.
     const storageUri = await storageUriOf(model, version, policy);
     const existing = await provider.getPullRequest(branch, policy.baseBranch);
@@ -231,15 +233,15 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
     const { model, version, retireAttempt: n } = input;
     const branch =
       n !== undefined
-        ? input.revert ? retireRevertBranch(model, version, n) : retireBranch(model, version, n)
-        : input.revert ? revertBranch(model, version) : promotionBranch(model, version);
+        ? input.revert ? retireRevertBranch(model, version, n, input.run) : retireBranch(model, version, n, input.run)
+        : input.revert ? revertBranch(model, version, input.run) : promotionBranch(model, version, input.run);
     const provider = deps.providerFor(input.policy);
     return interpret(provider, branch, input.policy.baseBranch, await provider.getPullRequest(branch, input.policy.baseBranch));
   }
 
   async function mergePromotionPullRequest(input: MergePromotionInput): Promise<MergeOutcome> {
     const provider = deps.providerFor(input.policy);
-    const branch = promotionBranch(input.model, input.version);
+    const branch = promotionBranch(input.model, input.version, input.run);
     const outcome = await provider.merge({
       branch,
       baseBranch: input.policy.baseBranch,
@@ -254,7 +256,7 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
 
   async function closePromotionPullRequest(input: ClosePromotionInput): Promise<PullRequestStatus | null> {
     const provider = deps.providerFor(input.policy);
-    const branch = promotionBranch(input.model, input.version);
+    const branch = promotionBranch(input.model, input.version, input.run);
     const status = await provider.close({ branch, baseBranch: input.policy.baseBranch, reason: input.reason, by: input.by });
     return interpret(provider, branch, input.policy.baseBranch, status);
   }
@@ -263,7 +265,7 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
     const { model, version, policy } = input;
     const secret = markerSecret();
     const provider = deps.providerFor(policy);
-    const branch = revertBranch(model, version);
+    const branch = revertBranch(model, version, input.run);
     const file = policy.manifestPath;
     const facts = (content: string, storageUri: string, previousStorageUri?: string): MarkerFacts => ({
       kind: 'revert',
@@ -331,7 +333,7 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
   async function mergeRevertPullRequest(input: PromotionKey & { retireAttempt?: number }): Promise<MergeOutcome> {
     const provider = deps.providerFor(input.policy);
     const n = input.retireAttempt;
-    const branch = n !== undefined ? retireRevertBranch(input.model, input.version, n) : revertBranch(input.model, input.version);
+    const branch = n !== undefined ? retireRevertBranch(input.model, input.version, n, input.run) : revertBranch(input.model, input.version, input.run);
     const outcome = await provider.merge({
       branch,
       baseBranch: input.policy.baseBranch,
@@ -353,7 +355,7 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
     const { model, version, policy } = input;
     const secret = markerSecret();
     const provider = deps.providerFor(policy);
-    const branch = retireBranch(model, version, input.attempt);
+    const branch = retireBranch(model, version, input.attempt, input.run);
     const file = policy.manifestPath;
     if (input.onRetire === 'previous' && input.previousVersion === undefined) {
       throw permanent(T.RetireNotApplicable, `${model} v${version} has no previous Production version to go back to (onRetire: previous)`);
@@ -451,7 +453,7 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
 
   async function mergeRetirePullRequest(input: MergeRetireInput): Promise<MergeOutcome> {
     const provider = deps.providerFor(input.policy);
-    const branch = retireBranch(input.model, input.version, input.attempt);
+    const branch = retireBranch(input.model, input.version, input.attempt, input.run);
     const outcome = await provider.merge({
       branch,
       baseBranch: input.policy.baseBranch,
@@ -467,7 +469,7 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
 
   async function closeRetirePullRequest(input: CloseRetireInput): Promise<PullRequestStatus | null> {
     const provider = deps.providerFor(input.policy);
-    const branch = retireBranch(input.model, input.version, input.attempt);
+    const branch = retireBranch(input.model, input.version, input.attempt, input.run);
     return interpret(provider, branch, input.policy.baseBranch, await provider.close({ branch, baseBranch: input.policy.baseBranch, reason: input.reason }));
   }
 
@@ -479,7 +481,7 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
     const { model, version, policy } = input;
     const secret = markerSecret();
     const provider = deps.providerFor(policy);
-    const branch = retireRevertBranch(model, version, input.attempt);
+    const branch = retireRevertBranch(model, version, input.attempt, input.run);
     const file = policy.manifestPath;
     const facts = (content: string, storageUri: string, previousStorageUri?: string): MarkerFacts => ({
       kind: 'revert',

@@ -157,23 +157,26 @@ export interface GitopsProvider {
   readFile(path: string, ref: string): Promise<FileAtRef | null>;
 }
 
-/** `modelgate/<model>/v<version>`; model names that are not ref-safe get a short hash so names never collide. */
-export function promotionBranch(model: string, version: number): string {
-  return `modelgate/${refSafe(model)}/v${version}`;
+/**
+ * `modelgate/<model>/v<version>`; model names that are not ref-safe get a short hash so names never collide. A
+ * later run of the version (rollback, again) has its own branches: `…/v<version>-<run>` (see promotionRun).
+ */
+export function promotionBranch(model: string, version: number, run?: string): string {
+  return `modelgate/${refSafe(model)}/v${version}${run ? `-${run}` : ''}`;
 }
 
-export function revertBranch(model: string, version: number): string {
-  return `${promotionBranch(model, version)}-revert`;
+export function revertBranch(model: string, version: number, run?: string): string {
+  return `${promotionBranch(model, version, run)}-revert`;
 }
 
 /** `modelgate/<model>/v<version>-retire-<attempt>`: each retire attempt of a version has its own branch. */
-export function retireBranch(model: string, version: number, attempt: number): string {
-  return `${promotionBranch(model, version)}-retire-${attempt}`;
+export function retireBranch(model: string, version: number, attempt: number, run?: string): string {
+  return `${promotionBranch(model, version, run)}-retire-${attempt}`;
 }
 
 /** The revert of a retire whose rollout failed. */
-export function retireRevertBranch(model: string, version: number, attempt: number): string {
-  return `${retireBranch(model, version, attempt)}-revert`;
+export function retireRevertBranch(model: string, version: number, attempt: number, run?: string): string {
+  return `${retireBranch(model, version, attempt, run)}-revert`;
 }
 
 function refSafe(name: string): string {

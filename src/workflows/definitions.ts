@@ -214,7 +214,11 @@ export interface LifecycleState {
   pullRequest?: PullRequestRef;
   previousProductionVersion?: number;
   /** Copied from the input: this run re-promotes or rolls back (the audit marks it). */
-  request?: PromotionRequest & { by?: string };
+  request?: PromotionRequest & {
+    by?: string;
+    /** This run's key for its own GitOps branches: `<kind>-<start time>` (set once, carried across continue-as-new). */
+    run?: string;
+  };
   /** The fencing token of the Production lock grant this run holds or last held. */
   fence?: number;
   /** The evaluation re-run under the lock against what served at that moment. */

@@ -18,9 +18,15 @@ export type DeployResult =
 /** How often the PR is checked while nothing is heard from the webhook (a lost webhook only delays). */
 export const PR_POLL_MS = 60_000;
 
+/** A rollback or again run's own PR branches (the first run of a version has none). */
+export function runOf(state: LifecycleState): { run?: string } {
+  return state.request?.run ? { run: state.request.run } : {};
+}
+
 export async function openPromotionPr(state: LifecycleState, note: Note): Promise<void> {
   const g = state.policy!.deployment.gitops!;
   state.pullRequest = await gitops.openPromotionPullRequest({
+    ...runOf(state),
     model: state.model,
     version: state.version,
     workflowId: state.workflowId,
@@ -43,7 +49,7 @@ export type PullRequestFinding =
 export async function checkPullRequest(state: LifecycleState, dropRound: DropRound): Promise<PullRequestFinding> {
   const g = state.policy!.deployment.gitops!;
   const pr = state.pullRequest!;
-  const status = await gitops.getPullRequestStatus({ model: state.model, version: state.version, policy: g });
+  const status = await gitops.getPullRequestStatus({ ...runOf(state), model: state.model, version: state.version, policy: g });
   if (!status) return { kind: 'open' };
   if (status.state === 'merged') return { kind: 'merged', status };
   if (status.state === 'closed') return { kind: 'closed', by: status.closedBy ?? 'unknown' };
@@ -67,8 +73,8 @@ export async function revertUnapprovedMerge(state: LifecycleState, note: Note, s
   const by = status.mergedBy ?? 'unknown';
   const reason = `merge by ${by} not accepted: ${why}`;
   note(by, 'merged the pull request without approval', why);
-  const revert = await gitops.openRevertPullRequest({ model: state.model, version: state.version, policy: g, mergeSha: status.mergeSha!, reason });
-  const merged = await gitops.mergeRevertPullRequest({ model: state.model, version: state.version, policy: g });
+  const revert = await gitops.openRevertPullRequest({ ...runOf(state), model: state.model, version: state.version, policy: g, mergeSha: status.mergeSha!, reason });
+  const merged = await gitops.mergeRevertPullRequest({ ...runOf(state), model: state.model, version: state.version, policy: g });
   pr.unapprovedMerge = { sha: status.mergeSha!, by, revertUrl: revert.url, reason };
   note('modelgate', 'reverted the unapproved merge', `${revert.url} (${merged.mergeSha})`);
   await registry.tagVersion({ model: state.model, version: state.version, tags: { [TAG.flag]: `${reason}; reverted by ${merged.mergeSha}` } });
@@ -79,7 +85,7 @@ export type DropRound = (reason: string) => void;
 /** A lifecycle ending without promotion closes its PR (if any and still open). */
 export async function settlePullRequestOnEnd(state: LifecycleState, reason: string): Promise<void> {
   if (!state.pullRequest || state.pullRequest.mergeSha || state.pullRequest.unapprovedMerge) return;
-  await gitops.closePromotionPullRequest({ model: state.model, version: state.version, policy: state.policy!.deployment.gitops!, reason });
+  await gitops.closePromotionPullRequest({ ...runOf(state), model: state.model, version: state.version, policy: state.policy!.deployment.gitops!, reason });
 }
 
 /**
@@ -101,6 +107,7 @@ export async function deployThroughGitops(
     pr.previousStorageUri = (await gitops.readServingManifest({ policy: g })).storageUri;
     try {
       const merged = await gitops.mergePromotionPullRequest({
+    ...runOf(state),
         model,
         version,
         policy: g,
@@ -125,7 +132,7 @@ export async function deployThroughGitops(
         await condition(() => prEvents.length > 0, Math.min(PR_POLL_MS, Math.max(1, deadline - Date.now())));
         prEvents.splice(0);
         // The Git host's record only; the webhook's event just made us look sooner.
-        const status = await gitops.getPullRequestStatus({ model, version, policy: g });
+        const status = await gitops.getPullRequestStatus({ ...runOf(state), model, version, policy: g });
         if (status?.state === 'merged') {
           if (approvedHead && status.headSha !== approvedHead) {
             await revertUnapprovedMerge(state, note, status, `the merged head ${status.headSha.slice(0, 10)} is not the approved head ${approvedHead.slice(0, 10)}`);
@@ -164,11 +171,11 @@ export async function deployThroughGitops(
   // ---- rollback ----
   note('kserve', 'rollout failed', rollout.reason);
   details(`rollout failed (${rollout.reason}); reverting`);
-  const revert = await gitops.openRevertPullRequest({ model, version, policy: g, mergeSha: pr.mergeSha!, reason: rollout.reason });
+  const revert = await gitops.openRevertPullRequest({ ...runOf(state), model, version, policy: g, mergeSha: pr.mergeSha!, reason: rollout.reason });
   note('modelgate', 'opened revert pull request', revert.url);
   let revertSha: string | undefined;
   if (k.rollback === 'auto') {
-    const merged = await gitops.mergeRevertPullRequest({ model, version, policy: g });
+    const merged = await gitops.mergeRevertPullRequest({ ...runOf(state), model, version, policy: g });
     revertSha = merged.mergeSha;
     note('modelgate', 'merged revert', merged.mergeSha);
   } else {

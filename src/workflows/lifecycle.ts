@@ -284,7 +284,9 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
   state.policy = fenced ? effectivePolicy(policy, input.request) : policy;
   const request = fenced ? input.request : undefined;
   if (request) {
-    state.request = { ...request, ...(state.requestedBy ? { by: state.requestedBy.identity } : {}) };
+    // The run's start time (not its run id) tells its PR branches from the version's earlier runs'.
+    const run = `${request.kind}-${workflowInfo().startTime.toISOString().toLowerCase().replace(/[^0-9a-z]/g, '')}`;
+    state.request = { ...request, ...(state.requestedBy ? { by: state.requestedBy.identity } : {}), run };
     note(state.requestedBy?.identity ?? input.trigger.by ?? 'unknown', request.kind === 'rollback' ? 'rollback requested' : 'promotion requested again', request.reason);
   }
   try {

@@ -6,6 +6,7 @@
  * archive the version. Any failure leaves the version in Production (a merged retire whose rollout failed is
  * reverted first), says why in the timeline, and a retire may be asked again (a new attempt, a new branch).
  */
+import { runOf } from './gitops-steps.js';
 import { ActivityFailure, ApplicationFailure, condition } from '@temporalio/workflow';
 import { lifecycleWorkflowId, type LifecycleState, type PullRequestEvent, type RetirementRecord } from './definitions.js';
 import { deployment, gitops, isFailureOfType, registry } from './activities.js';
@@ -62,7 +63,7 @@ export async function retireThroughGitops(
   details(onRetire === 'previous' ? `retiring: opening the pull request back to v${toVersion}` : 'retiring: opening the pull request that removes the InferenceService');
   let pr;
   try {
-    pr = await gitops.openRetirePullRequest({ ...key, workflowId, retiredBy: request.by, reason: request.reason, onRetire, previousVersion: toVersion });
+    pr = await gitops.openRetirePullRequest({ ...runOf(state), ...key, workflowId, retiredBy: request.by, reason: request.reason, onRetire, previousVersion: toVersion });
   } catch (err) {
     const why = permanentMessage(err);
     if (why === undefined) throw err;
@@ -72,7 +73,7 @@ export async function retireThroughGitops(
   note('modelgate', 'opened retire pull request', pr.url);
   if (!pr.mergeSha) {
     try {
-      const merged = await gitops.mergeRetirePullRequest({ ...key, expectedHeadSha: pr.headSha, retiredBy: request.by, previousVersion: toVersion });
+      const merged = await gitops.mergeRetirePullRequest({ ...runOf(state), ...key, expectedHeadSha: pr.headSha, retiredBy: request.by, previousVersion: toVersion });
       pr.mergeSha = merged.mergeSha;
       note('modelgate', 'merged retire pull request', merged.mergeSha);
     } catch (err) {
@@ -80,7 +81,7 @@ export async function retireThroughGitops(
       if (why === undefined) throw err;
       // Not merged: nothing changed on the cluster. Close it so the next attempt starts clean.
       if (!isFailureOfType(err, 'PullRequestClosed')) {
-        await gitops.closeRetirePullRequest({ ...key, reason: `retire attempt ${r.attempt} failed: ${why}` });
+        await gitops.closeRetirePullRequest({ ...runOf(state), ...key, reason: `retire attempt ${r.attempt} failed: ${why}` });
       }
       return fail(`the retire pull request ${pr.url} was not merged: ${why}`);
     }
@@ -135,18 +136,19 @@ async function undoRetire(
   const pr = r.pullRequest!;
   details(`retire rollout failed (${reason}); reverting the retire`);
   const revert = await gitops.openRetireRevertPullRequest({
+    ...runOf(state),
     model, version, policy: g, attempt: r.attempt, mergeSha: pr.mergeSha!, reason: `retire rollout failed: ${reason}`, workflowId: state.workflowId,
   });
   r.revertUrl = revert.url;
   note('modelgate', 'opened revert of the retire', revert.url);
   let revertSha: string | undefined;
   if (k.rollback === 'auto') {
-    revertSha = (await gitops.mergeRevertPullRequest({ model, version, policy: g, retireAttempt: r.attempt })).mergeSha;
+    revertSha = (await gitops.mergeRevertPullRequest({ ...runOf(state), model, version, policy: g, retireAttempt: r.attempt })).mergeSha;
     note('modelgate', 'merged revert of the retire', revertSha);
   } else {
     details(`retire rollout failed; revert ${revert.url} awaits a person's merge`);
     for (;;) {
-      const status = await gitops.getPullRequestStatus({ model, version, policy: g, retireAttempt: r.attempt, revert: true });
+      const status = await gitops.getPullRequestStatus({ ...runOf(state), model, version, policy: g, retireAttempt: r.attempt, revert: true });
       if (status?.state === 'merged') {
         revertSha = status.mergeSha;
         break;

@@ -8,7 +8,7 @@ import * as real from '../../src/client.js';
 import { parseDirectory } from '../../src/identity/load.js';
 import { DecisionSigner, generateSigningKey, parsePrivateKey } from '../../src/identity/signer.js';
 import type { IdentityDirectory } from '../../src/identity/directory.js';
-import type { TriggerSource } from '../../src/workflows/definitions.js';
+import type { PromotionRequest, TriggerSource } from '../../src/workflows/definitions.js';
 
 export const TEST_IDENTITIES_YAML = `
 identities:
@@ -60,6 +60,20 @@ export function startLifecycle(
   const by = trigger.by ?? 'dana';
   const attestation = TEST_SIGNER.sign({ kind: 'promote', model, version, identity: by, groups: groupsOf(by), channel: trigger.source });
   return real.startLifecycle(client, model, version, { ...trigger, by, attestation }, taskQueue);
+}
+
+/** A later run of an ended lifecycle (rollback or again), requested by `by` and attested like the API does it. */
+export function startRun(
+  client: Client,
+  model: string,
+  version: number,
+  request: PromotionRequest,
+  by: string,
+  taskQueue?: string,
+): Promise<real.StartResult> {
+  const kind = request.kind === 'rollback' ? 'rollback' : 'promote';
+  const attestation = TEST_SIGNER.sign({ kind, model, version, identity: by, groups: groupsOf(by), channel: 'test', reason: request.reason });
+  return real.startLifecycle(client, model, version, { source: 'test', by, attestation }, taskQueue, request);
 }
 
 export function approve(client: Client, model: string, version: number, input: real.DecisionBy): ReturnType<typeof real.approve> {

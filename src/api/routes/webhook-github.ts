@@ -59,9 +59,9 @@ export function githubWebhookTargets(policies: Pick<PolicySet, 'models' | 'polic
   return [...seen.values()];
 }
 
-/** `modelgate/<model>/v<version>` → key; model names may contain `/`. */
+/** `modelgate/<model>/v<version>` (or `…-<run>` of a rollback/again run) → key; model names may contain `/`. */
 export function parseBranch(ref: string | undefined): { model: string; version: number } | undefined {
-  const m = /^modelgate\/(.+)\/v([1-9]\d{0,9})$/.exec(ref ?? '');
+  const m = /^modelgate\/(.+)\/v([1-9]\d{0,9})(?:-(?:again|rollback)-[0-9a-z]+)?$/.exec(ref ?? '');
   return m ? { model: m[1], version: Number(m[2]) } : undefined;
 }
 
