@@ -97,6 +97,20 @@ async function rejectsWith(p: Promise<unknown>, type: string, message?: RegExp):
 
 
 describe('GitHub provider against the OpenAPI-validated double', { concurrency: true }, () => {
+  test('when modelgate explains on the PR why it was not promoted, then the comment is written once per key and masks credentials', async () => {
+    const s = await setup();
+    await s.activities.openPromotionPullRequest(s.input);
+    const note = { ...s.input, key: 'recheck-r1-1', body: 'the re-check failed: accuracy 0.92 < 0.95 (see https://bot:hunter2@mlflow.example/x)' };
+    assert.equal(await s.activities.commentOnPullRequest(note), true);
+    assert.equal(await s.activities.commentOnPullRequest(note), true);
+    assert.equal(count(s.double, 'issues/create-comment'), 1);
+    const body = s.double.commentBodies(1).join('\n');
+    assert.match(body, /accuracy 0\.92 < 0\.95/);
+    assert.doesNotMatch(body, /hunter2/);
+    await s.activities.commentOnPullRequest({ ...note, key: 'recheck-r2-2' });
+    assert.equal(count(s.double, 'issues/create-comment'), 2);
+  });
+
   test('when a version is promoted, then one branch, one commit and one PR are created and approval squash-merges it', async () => {
     const s = await setup();
     const ref = await s.activities.openPromotionPullRequest({ ...s.input, evaluation: { passed: true, checks: [], reasons: [], candidateMetrics: { auc: 0.91 }, baselineMetrics: { auc: 0.9 }, baselineVersion: 1 } });

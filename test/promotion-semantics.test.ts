@@ -259,6 +259,7 @@ describe('promotion judged against what serves now, fenced, with a way back', ()
     assert.equal(m.tags[MODEL_TAG.lockToken], String(Math.max(...fences)));
     assert.ok(fences[0] < fences[1]);
     await capture(model, v1.version, 'lock-lease-revoked-holder-re-judged');
+    await captureHistory(client.workflow.getHandle(lockWorkflowId(model)), 'lock-workflow-lease-revoked');
     await reject(client, model, v1.version, { by: 'carol', reason: 'v2 serves' });
   });
 
@@ -287,6 +288,7 @@ describe('promotion judged against what serves now, fenced, with a way back', ()
       if (s.phase === 'awaiting_approval') await reject(client, model, v.version, { by: 'carol', reason: 'newer serves' });
     }
     assert.deepEqual(await production(model), { stage: [newest], alias: newest });
+    await captureHistory(client.workflow.getHandle(lockWorkflowId(model)), 'lock-workflow-rebuilt-after-terminate');
   });
 
   it('when retire races a promotion, 5 rounds over, then exactly one version is Production and the alias is never lost', async () => {
@@ -303,6 +305,7 @@ describe('promotion judged against what serves now, fenced, with a way back', ()
       const old = await phaseIs(model, serving, 'done');
       assert.ok(old.outcome === 'superseded' || old.outcome === 'retired', `round ${round}: ${String(old.outcome)}`);
       assert.deepEqual(await production(model), { stage: [next], alias: next }, `round ${round}`);
+      if (round === 0) await capture(model, serving, `retire-raced-promotion-${old.outcome}`);
       serving = next;
     }
   });

@@ -7,6 +7,7 @@
  * manifest at the PR head and the storage URI recomputed from MLflow; a branch or PR someone else created for
  * the (model, version) fails with ForeignPullRequest.
  */
+import { maskUrlCredentials } from '../util/url-credentials.js';
 import { ApplicationFailure } from '@temporalio/common';
 import { foreignPullRequest, ManifestError, permanent, GitopsFailureTypes as T } from '../gitops/errors.js';
 import {
@@ -674,9 +675,21 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
     }
   }
 
+  /** A note on the promotion PR (e.g. why the re-check refused it); once per key, masked, plain git: none. */
+  async function commentOnPullRequest(input: PromotionKey & { key: string; body: string }): Promise<boolean> {
+    const provider = deps.providerFor(input.policy);
+    return provider.comment({
+      branch: promotionBranch(input.model, input.version, input.run),
+      baseBranch: input.policy.baseBranch,
+      key: input.key,
+      body: maskUrlCredentials(input.body).slice(0, 60_000),
+    });
+  }
+
   return {
     openPromotionPullRequest,
     getPullRequestStatus,
+    commentOnPullRequest,
     mergePromotionPullRequest,
     closePromotionPullRequest,
     openRevertPullRequest,

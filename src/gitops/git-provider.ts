@@ -131,6 +131,11 @@ export class GitProvider implements GitopsProvider {
     });
   }
 
+  /** A plain git remote has no PR conversation: the lifecycle's timeline and MLflow tags carry the message. */
+  comment(): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+
   close(req: CloseRequest): Promise<PullRequestStatus | null> {
     return this.exclusive(async () => {
       await this.fetch();

@@ -144,6 +144,19 @@ export class GitHubProvider implements GitopsProvider {
     });
   }
 
+  comment(req: { branch: string; baseBranch: string; key: string; body: string }): Promise<boolean> {
+    return this.guard('comment on the pull request', async () => {
+      const pr = await this.findPull(req.branch, req.baseBranch);
+      if (!pr || pr.state !== 'open') return false;
+      const marker = `<!-- modelgate:${req.key.replace(/[^A-Za-z0-9._-]/g, '')} -->`;
+      const comments = await this.gh.paginate(this.gh.rest.issues.listComments, { owner: this.owner, repo: this.repo, issue_number: pr.number, per_page: 100 });
+      if (!comments.some((c) => c.body?.includes(marker))) {
+        await this.gh.rest.issues.createComment({ owner: this.owner, repo: this.repo, issue_number: pr.number, body: `${req.body}\n\n${marker}` });
+      }
+      return true;
+    });
+  }
+
   readFile(path: string, ref: string): Promise<FileAtRef | null> {
     return this.guard('read the manifest', async () => {
       const commit = SHA.test(ref) ? ref : await this.branchHead(ref);

@@ -155,6 +155,11 @@ export interface GitopsProvider {
   openRevert(change: RevertChange): Promise<PullRequestStatus>;
   /** The file at a branch name or commit SHA; null when the file does not exist there. */
   readFile(path: string, ref: string): Promise<FileAtRef | null>;
+  /**
+   * Say something on the open PR of `branch`, once per `key` (retries do not repeat it). Returns false when the
+   * host has no PR conversation (plain git) or there is no open PR.
+   */
+  comment(req: { branch: string; baseBranch: string; key: string; body: string }): Promise<boolean>;
 }
 
 /**

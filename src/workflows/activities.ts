@@ -31,6 +31,12 @@ export const trust = proxyActivities<TrustActivities>({ startToCloseTimeout: '10
 /** Git pushes and GitHub calls; rate-limit waits happen inside, hence the long timeout. */
 export const gitops = proxyActivities<GitopsActivities>({ startToCloseTimeout: '15m', heartbeatTimeout: '2m', retry });
 
+/** Notes on a PR (why it was not promoted): best effort, like notifications; never holds the lifecycle for long. */
+export const gitopsNotes = proxyActivities<Pick<GitopsActivities, 'commentOnPullRequest'>>({
+  startToCloseTimeout: '2m',
+  retry: { ...retry, maximumAttempts: 5 },
+});
+
 /** Rollout waits last up to the policy deadline and heartbeat their watch position. */
 export const deployment = proxyActivities<DeployActivities>({
   startToCloseTimeout: '6h',

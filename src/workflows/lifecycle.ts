@@ -69,7 +69,7 @@ import {
   type Actor,
   type Verdict,
 } from './transitions.js';
-import { bestEffort, cache, isFailureOfType, lockActs, notify, registry, registryWaits, trust } from './activities.js';
+import { bestEffort, cache, gitopsNotes, isFailureOfType, lockActs, notify, registry, registryWaits, trust } from './activities.js';
 import type { Attestation, DecisionKind } from '../identity/types.js';
 import {
   checkPullRequest,
@@ -77,6 +77,7 @@ import {
   openPromotionPr,
   PR_POLL_MS,
   revertUnapprovedMerge,
+  runOf,
   settlePullRequestOnEnd,
   type PullRequestFinding,
 } from './gitops-steps.js';
@@ -639,6 +640,16 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
     const text = reasons.join('; ').slice(0, 4000);
     await registry.tagVersion({ model, version, tags: { [TAG.recheck]: 'failed', [TAG.reasons]: text } });
     recheckFailures++;
+    if (state.pullRequest && state.policy!.deployment.gitops) {
+      const g = state.policy!.deployment.gitops;
+      const against = state.recheck?.baselineVersion !== undefined ? ` against version ${state.recheck.baselineVersion}, which serves now` : '';
+      await bestEffort(() =>
+        gitopsNotes.commentOnPullRequest({
+          ...runOf(state), model, version, policy: g, key: `recheck-r${currentRound(state)}-${recheckFailures}`,
+          body: `modelgate did not promote ${model} version ${version}: the re-check${against} failed.\n\n${reasons.map((x) => `- ${x}`).join('\n')}`,
+        }),
+      );
+    }
     if ((state.policy!.approval.onRecheckFailure ?? 'drop') === 'keep') {
       recheckAt = Date.now() + recheckBackoffMs(recheckFailures);
       note('modelgate', 'not promoted: re-check failed; approvals kept', `${text}; next re-check after ${new Date(recheckAt).toISOString()}`);

@@ -215,6 +215,11 @@ export class GitHubDouble {
     }));
   }
 
+  /** The bodies of a PR's comments, oldest first. */
+  commentBodies(number: number): string[] {
+    return this.pulls.find((p) => p.number === number)?.comments.map((c) => c.body) ?? [];
+  }
+
   branch(name: string): string | undefined {
     return this.refs.get(`heads/${name}`);
   }
