@@ -42,6 +42,21 @@ const schema = z.object({
   MODELGATE_TOKEN: z.string().min(1).optional(),
   MODELGATE_TOKEN_FILE: z.string().min(1).optional(),
   MODELGATE_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
+  /**
+   * A stopping worker (SIGTERM) stops polling and lets its in-flight activities finish this long; then it cancels
+   * them, and an attempt that gives up is handed back to Temporal for another worker. 0: cancel at once.
+   */
+  MODELGATE_WORKER_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(60_000),
+  /**
+   * A stopping worker that still has work after this gives up and exits non-zero; must exceed the grace and stay
+   * under the pod's terminationGracePeriodSeconds (90 s), so the exit is the worker's own, not a SIGKILL.
+   */
+  MODELGATE_WORKER_SHUTDOWN_FORCE_MS: durationMs.default(80_000),
+  /**
+   * How long a workflow task waits on the sticky queue of the worker that has the workflow cached before any
+   * worker may take it: bounds how long a killed worker's workflows stall (the SDK's 10 s is too slow for us).
+   */
+  MODELGATE_STICKY_QUEUE_TIMEOUT_MS: z.coerce.number().int().min(1000).max(60_000).default(3000),
   MODELGATE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -70,7 +85,7 @@ export interface Config {
   api: { host: string; port: number };
   /** What the CLI talks to, and with which credential. */
   cli: { apiUrl: string; token?: string; tokenFile?: string };
-  worker: { maxCachedWorkflows?: number };
+  worker: { maxCachedWorkflows?: number; shutdownGraceMs: number; shutdownForceMs: number; stickyQueueTimeoutMs: number };
   logLevel: RawConfig['MODELGATE_LOG_LEVEL'];
 }
 
@@ -86,7 +101,7 @@ export function parseEnv<S extends z.ZodRawShape>(shape: S, env: NodeJS.ProcessE
   }
   const parsed = z.object(shape).safeParse(picked);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
+    const issue = parsed.error.issues[0];
     const key = String(issue.path[0]);
     // Never echo the value of a secret.
     const shown = /TOKEN|PASSWORD|KEY|SECRET/.test(key) ? '' : ` (got ${JSON.stringify(picked[key])})`;
@@ -100,6 +115,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const c = parseEnv(schema.shape, env);
   if (c.MLFLOW_TRACKING_USERNAME && !c.MLFLOW_TRACKING_PASSWORD) {
     throw new ConfigError('MLFLOW_TRACKING_PASSWORD: required when MLFLOW_TRACKING_USERNAME is set');
+  }
+  if (c.MODELGATE_WORKER_SHUTDOWN_FORCE_MS <= c.MODELGATE_WORKER_SHUTDOWN_GRACE_MS) {
+    throw new ConfigError(
+      `MODELGATE_WORKER_SHUTDOWN_FORCE_MS: must exceed MODELGATE_WORKER_SHUTDOWN_GRACE_MS (${c.MODELGATE_WORKER_SHUTDOWN_GRACE_MS}) (got ${c.MODELGATE_WORKER_SHUTDOWN_FORCE_MS})`,
+    );
   }
   const auth = c.MLFLOW_TRACKING_TOKEN
     ? ({ kind: 'bearer', token: c.MLFLOW_TRACKING_TOKEN } as const)
@@ -134,7 +154,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       token: c.MODELGATE_TOKEN,
       tokenFile: c.MODELGATE_TOKEN_FILE,
     },
-    worker: { maxCachedWorkflows: c.MODELGATE_MAX_CACHED_WORKFLOWS },
+    worker: {
+      maxCachedWorkflows: c.MODELGATE_MAX_CACHED_WORKFLOWS,
+      shutdownGraceMs: c.MODELGATE_WORKER_SHUTDOWN_GRACE_MS,
+      shutdownForceMs: c.MODELGATE_WORKER_SHUTDOWN_FORCE_MS,
+      stickyQueueTimeoutMs: c.MODELGATE_STICKY_QUEUE_TIMEOUT_MS,
+    },
     logLevel: c.MODELGATE_LOG_LEVEL,
   };
 }

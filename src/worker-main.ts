@@ -79,6 +79,8 @@ export async function buildWorkerFromConfig(
     cache: { invalidateUrl: activeConfig.invalidateUrl, token: activeConfig.internalToken, local, logger },
     links,
     maxCachedWorkflows: config.worker.maxCachedWorkflows,
+    shutdown: { graceMs: config.worker.shutdownGraceMs, forceMs: config.worker.shutdownForceMs },
+    stickyQueueTimeoutMs: config.worker.stickyQueueTimeoutMs,
     logger,
   });
   const kids = Object.keys(apiConfig.identity.verificationKeys);
@@ -122,6 +124,15 @@ export async function runWorkerFromConfig(env: NodeJS.ProcessEnv): Promise<void>
   const metrics = observability.metricsAddress ? await startMetricsServer(observability.metricsAddress) : undefined;
   if (metrics) createLogger(config.logLevel, { component: 'worker' }).info({ metrics: metrics.url }, 'modelgate metrics served');
   const rt = await buildWorkerFromConfig(env);
+  // The SDK's runtime stops the worker on these signals (polling stops, in-flight activities get the grace, then
+  // are cancelled); one line says so, since the process may stay up for the whole grace.
+  const stopping = (signal: NodeJS.Signals) =>
+    createLogger(config.logLevel, { component: 'worker' }).info(
+      { signal, shutdownGraceMs: rt.config.worker.shutdownGraceMs, shutdownForceMs: rt.config.worker.shutdownForceMs },
+      'worker stopping: in-flight activities may finish within the grace, then are cancelled and handed back',
+    );
+  process.once('SIGTERM', stopping);
+  process.once('SIGINT', stopping);
   try {
     await rt.worker.run();
   } finally {

@@ -10,7 +10,7 @@ import type { Client } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createRegistryActivities, type PolicySource } from './activities/registry.js';
 import { createLockActivities } from './activities/lock.js';
-import { createGitopsActivities, type GitopsActivityDeps } from './activities/gitops.js';
+import { createGitopsActivities } from './activities/gitops.js';
 import { createDeployActivities } from './activities/deploy.js';
 import { createNotifyActivities } from './activities/notify.js';
 import { createCacheActivities } from './activities/cache.js';
@@ -51,6 +51,13 @@ export interface WorkerDeps {
   cache?: Parameters<typeof createCacheActivities>[0];
   links?: { mlflowUiUrl?: string; temporalUiUrl?: string };
   maxCachedWorkflows?: number;
+  /**
+   * On shutdown (SIGTERM): how long in-flight activities may finish before they are cancelled (graceMs), and when
+   * the worker gives up waiting and its run() throws (forceMs). Unset: the SDK's (no grace, wait forever).
+   */
+  shutdown?: { graceMs: number; forceMs?: number };
+  /** Sticky queue schedule-to-start timeout: how soon another worker takes a dead worker's cached workflows. */
+  stickyQueueTimeoutMs?: number;
   /** Pino logger for one line per activity attempt (model, version, workflow id); none: no activity lines. */
   logger?: Logger;
   /** Overrides for tests (poll intervals, identity). */
@@ -98,6 +105,9 @@ export async function createWorker(deps: WorkerDeps): Promise<Worker> {
     activities,
     ...workflowOptions,
     ...(deps.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: deps.maxCachedWorkflows } : {}),
+    ...(deps.shutdown ? { shutdownGraceTime: deps.shutdown.graceMs } : {}),
+    ...(deps.shutdown?.forceMs !== undefined ? { shutdownForceTime: deps.shutdown.forceMs } : {}),
+    ...(deps.stickyQueueTimeoutMs !== undefined ? { stickyQueueScheduleToStartTimeout: deps.stickyQueueTimeoutMs } : {}),
     ...(deps.logger ? { interceptors: { activity: [activityLogging(deps.logger)] } } : {}),
     ...deps.workerOptions,
   });

@@ -1,7 +1,8 @@
 /**
  * A loopback HTTP proxy in front of the real MLflow server that records every request (method, path, JSON
  * body) and lets a test act at the worst moment: after MLflow has applied a write, before its answer
- * reaches the caller. Fault tests count side effects with it.
+ * reaches the caller. Fault tests count side effects with it: a write counts as applied when MLflow answered it
+ * with a 2xx (`status`), so an attempt made while MLflow was down is recorded but is no side effect.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { request } from 'undici';
@@ -10,6 +11,16 @@ export interface Recorded {
   method: string;
   path: string;
   body: Record<string, unknown> | undefined;
+  /** MLflow's HTTP status; undefined while waiting for it, or when MLflow never answered (down, killed). */
+  status?: number;
+}
+
+export interface RecordingProxyOptions {
+  /**
+   * What the caller sees when MLflow cannot be reached: a 502 as a load balancer in front of it would answer
+   * (default), or its connection reset, as when it talks to MLflow directly and the server dies.
+   */
+  whenUpstreamDown?: 'bad-gateway' | 'reset';
 }
 
 export interface RecordingProxy {
@@ -17,6 +28,8 @@ export interface RecordingProxy {
   requests: Recorded[];
   /** Called after MLflow answered, before the answer is sent back. */
   afterUpstream?: (r: Recorded) => Promise<void> | void;
+  /** Replaces MLflow's JSON answer before it is sent back (shows the caller a state MLflow is not in); undefined: as is. */
+  rewriteAnswer?: (r: Recorded, answer: Record<string, unknown>) => Record<string, unknown> | undefined;
   close(): Promise<void>;
 }
 
@@ -29,11 +42,11 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
-export async function startRecordingProxy(upstream: string): Promise<RecordingProxy> {
+export async function startRecordingProxy(upstream: string, opts: RecordingProxyOptions = {}): Promise<RecordingProxy> {
   const proxy: RecordingProxy = {
     url: '',
     requests: [],
-    close: async () => undefined,
+    close: () => Promise.resolve(),
   };
   const server: Server = createServer((req, res) => {
     void (async () => {
@@ -51,11 +64,20 @@ export async function startRecordingProxy(upstream: string): Promise<RecordingPr
         headers: { 'content-type': req.headers['content-type'] ?? 'application/json' },
         body: raw.length ? raw : undefined,
       });
-      const answer = Buffer.from(await up.body.arrayBuffer());
+      let answer = Buffer.from(await up.body.arrayBuffer());
+      rec.status = up.statusCode;
       await proxy.afterUpstream?.(rec);
+      if (proxy.rewriteAnswer && String(up.headers['content-type'] ?? '').includes('json')) {
+        const changed = proxy.rewriteAnswer(rec, JSON.parse(answer.toString('utf8')) as Record<string, unknown>);
+        if (changed) answer = Buffer.from(JSON.stringify(changed));
+      }
       res.writeHead(up.statusCode, { 'content-type': String(up.headers['content-type'] ?? 'application/json') });
       res.end(answer);
     })().catch(() => {
+      if (opts.whenUpstreamDown === 'reset') {
+        req.socket.destroy();
+        return;
+      }
       res.statusCode = 502;
       res.end();
     });
@@ -71,9 +93,14 @@ export async function startRecordingProxy(upstream: string): Promise<RecordingPr
   return proxy;
 }
 
-/** Writes of one kind for one version, e.g. transition-stage to Production. */
+/** Writes of one kind for one version, e.g. transition-stage to Production (attempted, whether or not MLflow applied them). */
 export function writes(p: RecordingProxy, path: string, match: Record<string, unknown>): Recorded[] {
   return p.requests.filter(
     (r) => r.method !== 'GET' && r.path.startsWith(`/api/2.0/mlflow/${path}`) && Object.entries(match).every(([k, v]) => String(r.body?.[k]) === String(v)),
   );
+}
+
+/** Of writes(), those MLflow applied (answered 2xx): the side effects. */
+export function appliedWrites(p: RecordingProxy, path: string, match: Record<string, unknown>): Recorded[] {
+  return writes(p, path, match).filter((r) => r.status !== undefined && r.status >= 200 && r.status < 300);
 }
