@@ -9,7 +9,7 @@ import type { Client } from '@temporalio/client';
 import { getState, ModelgateError } from '../src/client.js';
 import { approve, reject, retire, startLifecycle } from './support/identity.js';
 import { lifecycleWorkflowId, type LifecycleState } from '../src/workflows/definitions.js';
-import { parsePolicy } from '../src/policy/load.js';
+import { policiesByPrefix } from './support/policies.js';
 import type { PolicySource } from '../src/activities/registry.js';
 import type { MlflowClient } from '../src/mlflow/client.js';
 import { connectTestEnv, testStack, unique } from './support/stack.js';
@@ -34,16 +34,7 @@ models:
   expiring-model: { approval: { expiresAfter: 2s } }
 `;
 
-/** Each test uses its own model name; the policy lookup maps it to a policy "kind" by prefix. */
-function policiesFor(text: string): PolicySource {
-  const set = parsePolicy(text, 'lifecycle-test-policy.yaml');
-  return {
-    policyFor(model: string) {
-      const kind = set.models().find((m) => model.startsWith(`${m}-`));
-      return { ...set.policyFor(kind ?? model), model };
-    },
-  };
-}
+const policiesFor = (text: string): PolicySource => policiesByPrefix(text, 'lifecycle-test-policy.yaml');
 
 describe('modelLifecycle in registry mode', () => {
   let env: TestWorkflowEnvironment;

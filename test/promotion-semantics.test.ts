@@ -18,7 +18,7 @@ import {
   type LifecycleState,
   type PromotionRequest,
 } from '../src/workflows/definitions.js';
-import { parsePolicy } from '../src/policy/load.js';
+import { policiesByPrefix } from './support/policies.js';
 import type { PolicySource } from '../src/activities/registry.js';
 import type { MlflowClient } from '../src/mlflow/client.js';
 import { MODEL_TAG } from '../src/mlflow/tags.js';
@@ -46,15 +46,7 @@ models:
   expiring: { approval: { expiresAfter: 2s } }
 `;
 
-function policiesFor(text: string): PolicySource {
-  const set = parsePolicy(text, 'promotion-semantics-policy.yaml');
-  return {
-    policyFor(model: string) {
-      const kind = set.models().find((m) => model.startsWith(`${m}-`));
-      return { ...set.policyFor(kind ?? model), model };
-    },
-  };
-}
+const policiesFor = (text: string): PolicySource => policiesByPrefix(text, 'promotion-semantics-policy.yaml');
 
 describe('promotion judged against what serves now, fenced, with a way back', () => {
   let env: TestWorkflowEnvironment;

@@ -517,6 +517,18 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
     | { kind: 'recheck_failed'; reasons: string[] }
     | { kind: 'lock_lost'; reason: string };
 
+  /** GitOps: the PR merged and KServe serving the version (or rolled back); registry mode has nothing to roll out. */
+  async function rollOut(): Promise<{ tags: Record<string, string> } | DeployOutcome> {
+    if (state.policy!.deployment.mode !== 'gitops') return { tags: {} };
+    const rollout = await deployThroughGitops(state, note, details, prEvents);
+    if (!rollout.ok && rollout.reapprove) return { kind: 'reapprove', reason: rollout.reason };
+    if (!rollout.ok) {
+      await registry.tagVersion({ model, version, tags: { [TAG.deploy]: 'failed', [TAG.reasons]: rollout.reason } });
+      return { kind: 'rolled_back', reason: rollout.reason };
+    }
+    return { tags: { ...rollout.tags, [TAG.deploy]: 'serving' } };
+  }
+
   function leaseFor(): number {
     const d = state.policy!.deployment;
     return d.lockLeaseMs ?? (d.kserve?.rolloutDeadlineMs ?? 0) * 2 + 30 * 60 * 1000;
@@ -593,16 +605,9 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
         note('modelgate', state.recheck.passed ? 're-check passed' : 're-check failed', [against, ...state.recheck.reasons].join('; '));
         if (!state.recheck.passed) return { kind: 'recheck_failed', reasons: state.recheck.reasons };
       }
-      let deployTags: Record<string, string> = {};
-      if (policy.deployment.mode === 'gitops') {
-        const rollout = await deployThroughGitops(state, note, details, prEvents);
-        if (!rollout.ok && rollout.reapprove) return { kind: 'reapprove', reason: rollout.reason };
-        if (!rollout.ok) {
-          await registry.tagVersion({ model, version, tags: { [TAG.deploy]: 'failed', [TAG.reasons]: rollout.reason } });
-          return { kind: 'rolled_back', reason: rollout.reason };
-        }
-        deployTags = { ...rollout.tags, [TAG.deploy]: 'serving' };
-      }
+      const rollout = await rollOut();
+      if ('kind' in rollout) return rollout;
+      const deployTags = rollout.tags;
       const lost = lostLock(held);
       if (lost) return { kind: 'lock_lost', reason: lost };
       const previous = serving.serving !== undefined && serving.serving !== version ? serving.serving : undefined;
@@ -716,16 +721,9 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
     await condition(() => lockGranted);
     note('modelgate', 'holds the Production lock');
     try {
-      let deployTags: Record<string, string> = {};
-      if (policy.deployment.mode === 'gitops') {
-        const rollout = await deployThroughGitops(state, note, details, prEvents);
-        if (!rollout.ok && rollout.reapprove) return { kind: 'reapprove', reason: rollout.reason };
-        if (!rollout.ok) {
-          await registry.tagVersion({ model, version, tags: { [TAG.deploy]: 'failed', [TAG.reasons]: rollout.reason } });
-          return { kind: 'rolled_back', reason: rollout.reason };
-        }
-        deployTags = { ...rollout.tags, [TAG.deploy]: 'serving' };
-      }
+      const rollout = await rollOut();
+      if ('kind' in rollout) return rollout;
+      const deployTags = rollout.tags;
       const { previousVersion } = await registry.enterProduction({
         model, version, workflowId, at: now(),
         tags: { [TAG.approvedBy]: approvedBy, [TAG.approvedAt]: approvedAt, ...deployTags },
