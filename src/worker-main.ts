@@ -71,6 +71,7 @@ export async function buildWorkerFromConfig(
     client,
     mlflow,
     policies,
+    registryStages: config.registry.stages,
     verificationKeys: () => apiConfig.identity.verificationKeys,
     identities: apiConfig.identity.directory,
     gitops: { ...createProviderFactory(gitopsConfig), markerSecret: gitopsConfig.markerSecret },

@@ -1,7 +1,7 @@
 /**
  * A loopback HTTP proxy in front of the real MLflow server that records every request (method, path, JSON
  * body) and lets a test act at the worst moment: after MLflow has applied a write, before its answer
- * reaches the caller. Fault tests count side effects with it.
+ * reaches the caller, or answer in MLflow's place. Fault tests count side effects with it.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { request } from 'undici';
@@ -17,6 +17,8 @@ export interface RecordingProxy {
   requests: Recorded[];
   /** Called after MLflow answered, before the answer is sent back. */
   afterUpstream?: (r: Recorded) => Promise<void> | void;
+  /** Answers instead of MLflow when it returns an answer (e.g. a registry that refuses stage transitions). */
+  respond?: (r: Recorded) => { status: number; body: unknown } | undefined;
   close(): Promise<void>;
 }
 
@@ -46,6 +48,12 @@ export async function startRecordingProxy(upstream: string): Promise<RecordingPr
       }
       const rec: Recorded = { method: req.method ?? 'GET', path: req.url ?? '/', body };
       proxy.requests.push(rec);
+      const own = proxy.respond?.(rec);
+      if (own) {
+        res.writeHead(own.status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(own.body));
+        return;
+      }
       const up = await request(`${upstream}${req.url}`, {
         method: (req.method ?? 'GET') as 'GET',
         headers: { 'content-type': req.headers['content-type'] ?? 'application/json' },
