@@ -56,6 +56,7 @@ export function writePerformanceDoc(r: Report): string {
   p();
   p('## Machine');
   p();
+  if (s.machineLabel) p(`- Machine: ${s.machineLabel} (MODELGATE_BENCH_MACHINE)`);
   p(`- Date: ${m.date}`);
   p(`- CPU: ${m.cpuModel}, ${m.nproc} cores (nproc)`);
   p(`- Memory: ${m.memory}`);
