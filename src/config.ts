@@ -4,7 +4,6 @@
  * settings or hard-codes an address.
  */
 import { z } from 'zod';
-import { loadRegistryConfig, type RegistryConfig } from './config/registry.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -72,8 +71,6 @@ export interface Config {
   /** What the CLI talks to, and with which credential. */
   cli: { apiUrl: string; token?: string; tokenFile?: string };
   worker: { maxCachedWorkflows?: number };
-  /** How modelgate writes to the MLflow registry (src/config/registry.ts). */
-  registry: RegistryConfig;
   logLevel: RawConfig['MODELGATE_LOG_LEVEL'];
 }
 
@@ -138,7 +135,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       tokenFile: c.MODELGATE_TOKEN_FILE,
     },
     worker: { maxCachedWorkflows: c.MODELGATE_MAX_CACHED_WORKFLOWS },
-    registry: loadRegistryConfig(env),
     logLevel: c.MODELGATE_LOG_LEVEL,
   };
 }
