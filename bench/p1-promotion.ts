@@ -1,8 +1,14 @@
 /**
- * P1: wall time of one full promotion ÷ a skeleton workflow with the same number of no-op activities and one
- * update. The activity count comes from the real lifecycle's own history (a warm-up promotion), so the skeleton
- * follows the lifecycle if it changes. Median of N each, interleaved (real, skeleton, skeleton, real, …) so
- * drift in machine load hits both sides.
+ * P1: modelgate's own cost of one full promotion beyond the MLflow floor, ÷ a skeleton workflow with the same
+ * number of no-op activities and one update: (real − the same MLflow calls replayed back to back) − skeleton,
+ * over skeleton. The MLflow server's cost of recording the promotion is not modelgate's to remove (P7 counts
+ * how many calls modelgate makes; the floor is what they cost); the raw real ÷ skeleton stays as context.
+ * The activity count comes from the real lifecycle's own history (a warm-up promotion), so the skeleton follows
+ * the lifecycle if it changes. Median of N each, interleaved (real, skeleton, skeleton, real, …) so drift in
+ * machine load hits both sides.
+ *
+ * P7: MLflow calls per promotion on the happy path (a fresh model, no previous Production version, nothing
+ * retried), counted around every call of the real worker's MLflow client.
  */
 import { lifecycleWorkflowId } from '../src/workflows/definitions.js';
 import { runSkeletonPromotion, type PromotionTiming } from './skeleton-workflows.js';
@@ -21,7 +27,17 @@ export interface P1Result {
 interface RealSample extends PromotionTiming {
   mlflowMs: number;
   mlflowCalls: number;
+  /** Calls that failed and were retried (not the happy path). */
+  mlflowErrors: number;
+  /** Calls per client method, e.g. setVersionTag ×6. */
+  byMethod: Map<string, number>;
   workflowId: string;
+}
+
+function countByMethod(trace: Array<{ method: string }>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const c of trace) out.set(c.method, (out.get(c.method) ?? 0) + 1);
+  return out;
 }
 
 export async function measureP1(ctx: BenchContext, rig: PromotionRig): Promise<P1Result> {
@@ -61,7 +77,14 @@ export async function measureP1(ctx: BenchContext, rig: PromotionRig): Promise<P
     const v = versions[i + 1]!;
     rig.meter.reset();
     const t = await runRealPromotion(ctx, rig.realQueue, v.model, v.version, pollMs);
-    real.push({ ...t, mlflowMs: rig.meter.ms, mlflowCalls: rig.meter.calls, workflowId: lifecycleWorkflowId(v.model, v.version) });
+    real.push({
+      ...t,
+      mlflowMs: rig.meter.ms,
+      mlflowCalls: rig.meter.calls,
+      mlflowErrors: rig.meter.errors,
+      byMethod: countByMethod(rig.meter.trace),
+      workflowId: lifecycleWorkflowId(v.model, v.version),
+    });
     direct.push(await replayCalls(rig.authoring, [...rig.meter.trace], v, spares[i + 1]!));
   };
   const runSkeleton = async () => {
@@ -82,8 +105,16 @@ export async function measureP1(ctx: BenchContext, rig: PromotionRig): Promise<P
   const skelMedian = median(skeleton.map((r) => r.totalMs));
   const netMedian = median(real.map((r) => r.totalMs - r.mlflowMs));
   const directMedian = median(direct);
-  const p1 = realMedian / skelMedian;
+  const raw = realMedian / skelMedian;
   const floor = (skelMedian + directMedian) / skelMedian;
+  // Each real run paired with the replay of its own calls: what is left is Temporal + modelgate.
+  const beyondFloor = real.map((r, i) => r.totalMs - direct[i]);
+  const ownMedian = median(beyondFloor) - skelMedian;
+  const p1 = ownMedian / skelMedian;
+  // The happy path: runs where no MLflow call failed and was retried.
+  const clean = real.filter((r) => r.mlflowErrors === 0);
+  const p7 = median((clean.length ? clean : real).map((r) => r.mlflowCalls));
+  const p7Run = [...(clean.length ? clean : real)].sort((a, b) => a.mlflowCalls - b.mlflowCalls)[Math.floor((clean.length || real.length) / 2)];
 
   // Where the time goes, from the median real run's and median skeleton run's histories.
   const pick = <T extends { totalMs: number }>(xs: T[]) => [...xs].sort((a, b) => a.totalMs - b.totalMs)[Math.floor(xs.length / 2)]!;
@@ -103,7 +134,7 @@ export async function measureP1(ctx: BenchContext, rig: PromotionRig): Promise<P
       `${ms(lockWaitMs)} after asking, the rest ${ms(rest)} (extra workflow tasks for search attributes/memo/details, ` +
       `startLifecycle's describe, the lock workflow's own tasks, poll granularity ${ctx.settings.p1PollMs} ms)`,
     `P1 modelgate's own cost: real ${ms(realMedian)} − skeleton ${ms(skelMedian)} − the same MLflow calls replayed back to back ` +
-      `${ms(directMedian)} = ${ms(realMedian - skelMedian - directMedian)} per promotion (medians)`,
+      `${ms(directMedian)} = ${ms(realMedian - skelMedian - directMedian)} per promotion (medians; P1 pairs each run with its own replay: ${ms(ownMedian)})`,
     `P1 samples (ms) real: ${real.map((r) => r.totalMs.toFixed(0)).join(', ')}; skeleton: ${skeleton.map((r) => r.totalMs.toFixed(0)).join(', ')}; ` +
       `MLflow calls replayed without Temporal: ${direct.map((x) => x.toFixed(0)).join(', ')}`,
     `P1 median real run: start→awaiting ${ms(realMid.toAwaitingMs)}, approve update ${ms(realMid.approveMs)}, ` +
@@ -119,11 +150,30 @@ export async function measureP1(ctx: BenchContext, rig: PromotionRig): Promise<P
     figures: [
       {
         id: 'P1',
-        name: 'one promotion ÷ skeleton (same activities + 1 update)',
+        name: "modelgate's own cost of one promotion beyond the MLflow floor ÷ skeleton (same activities + 1 update)",
         value: p1,
-        target: '≤ 1.25',
-        pass: check(p1, '<=', 1.25),
-        detail: `median ${ms(realMedian)} vs ${ms(skelMedian)} over ${n} each; ${shape.activitiesBeforeApproval}+${shape.activitiesAfterApproval} activities, 1 update`,
+        target: '≤ 0.25',
+        pass: check(p1, '<=', 0.25),
+        detail:
+          `(median of real − its own calls replayed ${ms(median(beyondFloor))} − skeleton ${ms(skelMedian)}) ÷ ${ms(skelMedian)} over ${n} each; ` +
+          `${shape.activitiesBeforeApproval}+${shape.activitiesAfterApproval} activities, 1 update`,
+      },
+      {
+        id: 'P7',
+        name: 'MLflow calls per promotion (happy path: fresh model, nothing retried)',
+        value: p7,
+        target: '≤ 12',
+        pass: check(p7, '<=', 12),
+        detail:
+          `median over ${clean.length} of ${real.length} runs without a failed call (all runs ${real.map((r) => r.mlflowCalls).join('/')}); ` +
+          `a median run: ${[...p7Run.byMethod.entries()].map(([m, k]) => `${m} ×${k}`).join(', ')}`,
+      },
+      {
+        id: 'P1 raw',
+        name: 'context: one promotion ÷ skeleton, MLflow included',
+        value: raw,
+        target: '(info)',
+        detail: `median ${ms(realMedian)} vs ${ms(skelMedian)} over ${n} each`,
       },
       {
         id: 'P1 floor',

@@ -41,6 +41,8 @@ const benchEnv = {
   MODELGATE_BENCH_P6_MALLOC_ARENA_MAX: z.string().regex(/^(default|[1-9]\d*)$/, 'a positive integer or "default"').default('2'),
   /** Comma list of parts to run (p1,p2,p3,p4,p5,p6); default all. */
   MODELGATE_BENCH_ONLY: z.string().optional(),
+  /** A name for the machine in docs/PERFORMANCE.md (the hostname of a VM says little), e.g. python-svc. */
+  MODELGATE_BENCH_MACHINE: z.string().min(1).optional(),
   /** Do not rewrite docs/PERFORMANCE.md (e.g. a quick local check). */
   MODELGATE_BENCH_NO_DOC: z.enum(['0', '1', 'true', 'false']).optional(),
 };
@@ -57,6 +59,7 @@ export interface BenchSettings {
   p6MallocArenaMax?: string;
   only?: Set<string>;
   writeDoc: boolean;
+  machineLabel?: string;
 }
 
 export function loadBenchSettings(env: NodeJS.ProcessEnv = process.env): BenchSettings {
@@ -74,6 +77,7 @@ export function loadBenchSettings(env: NodeJS.ProcessEnv = process.env): BenchSe
     p6MallocArenaMax: e.MODELGATE_BENCH_P6_MALLOC_ARENA_MAX === 'default' ? undefined : e.MODELGATE_BENCH_P6_MALLOC_ARENA_MAX,
     only: e.MODELGATE_BENCH_ONLY ? new Set(e.MODELGATE_BENCH_ONLY.split(',').map((x) => x.trim().toLowerCase())) : undefined,
     writeDoc: !['1', 'true'].includes(e.MODELGATE_BENCH_NO_DOC ?? ''),
+    machineLabel: e.MODELGATE_BENCH_MACHINE,
   };
 }
 

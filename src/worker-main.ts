@@ -11,6 +11,7 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { loadK8sConfig, createK8sClient } from './config/k8s.js';
 import { loadApiConfig } from './config/api.js';
 import { loadActiveConfig } from './config/active.js';
+import { loadRegistryConfig } from './config/registry.js';
 import { loadGitopsConfig, createProviderFactory } from './config/gitops.js';
 import { MlflowClient } from './mlflow/client.js';
 import { loadPolicyFile } from './policy/load.js';
@@ -42,6 +43,7 @@ export async function buildWorkerFromConfig(
   const k8sConfig = loadK8sConfig(env);
   const apiConfig = loadApiConfig(env);
   const activeConfig = loadActiveConfig(env);
+  const registryConfig = loadRegistryConfig(env);
   const gitopsConfig = loadGitopsConfig(env);
   // Policy errors name file and line; fail before connecting to anything.
   const policies = loadPolicyFile(config.policyFile);
@@ -71,6 +73,7 @@ export async function buildWorkerFromConfig(
     client,
     mlflow,
     policies,
+    registryStages: registryConfig.stages,
     verificationKeys: () => apiConfig.identity.verificationKeys,
     identities: apiConfig.identity.directory,
     gitops: { ...createProviderFactory(gitopsConfig), markerSecret: gitopsConfig.markerSecret },

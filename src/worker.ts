@@ -19,6 +19,7 @@ import { countFailures } from './activities/counted.js';
 import { activityLogging } from './observability/activity-log.js';
 import type { Logger } from './observability/log.js';
 import type { MlflowRegistry } from './mlflow/types.js';
+import type { StagesMode } from './config/registry.js';
 import type { GitopsPolicy } from './policy/types.js';
 import type { GitopsProvider } from './gitops/provider.js';
 import type { IdentityDirectory } from './identity/directory.js';
@@ -34,6 +35,8 @@ export interface WorkerDeps {
   client: Client;
   mlflow: MlflowRegistry;
   policies: PolicySource;
+  /** MODELGATE_REGISTRY_STAGES: whether the registry serves stages (default auto: found out once per process). */
+  registryStages?: StagesMode;
   /**
    * Verification keys of the front doors' attestations (kid → raw Ed25519 public key). None: no decision can be
    * verified, so under the default policy nothing can be approved.
@@ -71,7 +74,13 @@ export async function createWorker(deps: WorkerDeps): Promise<Worker> {
   const taskQueue = deps.taskQueue ?? TASK_QUEUE;
   const activities = {
     ...countFailures(
-      createRegistryActivities({ mlflow: deps.mlflow, policies: deps.policies, readyPollMs: deps.readyPollMs, identities: deps.identities }),
+      createRegistryActivities({
+        mlflow: deps.mlflow,
+        policies: deps.policies,
+        readyPollMs: deps.readyPollMs,
+        identities: deps.identities,
+        stages: deps.registryStages,
+      }),
       'mlflow',
     ),
     ...createTrustActivities({ keys: deps.verificationKeys ?? (() => ({})) }),

@@ -21,7 +21,7 @@ import {
 import { policiesByPrefix } from './support/policies.js';
 import type { PolicySource } from '../src/activities/registry.js';
 import type { MlflowClient } from '../src/mlflow/client.js';
-import { MODEL_TAG } from '../src/mlflow/tags.js';
+import { TAG_MODEL } from '../src/mlflow/tags.js';
 import { connectTestEnv, testStack, unique } from './support/stack.js';
 import { registerTrainedVersion, testMlflow } from './support/fixtures.js';
 import { eventually, startTestWorker, type RunningWorker } from './support/worker.js';
@@ -248,7 +248,7 @@ describe('promotion judged against what serves now, fenced, with a way back', ()
     const m = await mlflow.getRegisteredModel(model);
     // MLflow holds the newest grant's token: v1's own later grant, under which it was re-judged.
     const fences = [(await state(model, v2.version)).fence ?? 0, back.fence ?? 0];
-    assert.equal(m.tags[MODEL_TAG.lockToken], String(Math.max(...fences)));
+    assert.equal(m.tags[TAG_MODEL.lockToken], String(Math.max(...fences)));
     assert.ok(fences[0] < fences[1]);
     await capture(model, v1.version, 'lock-lease-revoked-holder-re-judged');
     await captureHistory(client.workflow.getHandle(lockWorkflowId(model)), 'lock-workflow-lease-revoked');

@@ -1,11 +1,13 @@
 /**
  * One upstream read sequence for the active version: the `production` alias, then the version's run and (only
  * when neither the lifecycle's tag nor a `runs:/` source gives it) the download URI, concurrently. No caching
- * here; the cache decides when to call it.
+ * here; the cache decides when to call it. Nothing here needs MLflow stages: what serves is the alias holder,
+ * and its stage is the `modelgate.stage` tag where the registry has no stages (stageOf).
  */
 import { parseRunsUri } from '../mlflow/client.js';
 import { MlflowError } from '../mlflow/errors.js';
 import { ALIAS, TAG } from '../mlflow/tags.js';
+import { stageOf } from '../mlflow/stages.js';
 import type { MlflowRegistry, Run } from '../mlflow/types.js';
 import type { ActiveVersion } from './types.js';
 
@@ -49,7 +51,7 @@ export async function readActiveVersion(mlflow: ActiveVersionSource, model: stri
     version: v.version,
     runId: v.run_id ?? null,
     storageUri: storageUri || null,
-    stage: v.tags[TAG.stage] ?? v.current_stage,
+    stage: stageOf(v),
     aliases: [...v.aliases].sort(),
     metrics: pickMetrics(run?.metrics ?? {}, opts.keyMetrics),
     approvedBy: (v.tags[TAG.approvedBy] ?? '').split(',').map((s) => s.trim()).filter(Boolean),

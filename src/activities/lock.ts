@@ -7,7 +7,7 @@
 import type { Client } from '@temporalio/client';
 import { acquireLockSignal, LOCK_WORKFLOW, lockWorkflowId, type LockRequest } from '../workflows/definitions.js';
 import type { MlflowRegistry } from '../mlflow/types.js';
-import { MODEL_TAG } from '../mlflow/tags.js';
+import { TAG_MODEL } from '../mlflow/tags.js';
 import { toActivityError } from '../mlflow/errors.js';
 
 export interface LockDeps {
@@ -18,7 +18,7 @@ export interface LockDeps {
 
 /** The fencing token MLflow holds for a model (0 when none was ever written). */
 export function fenceTokenOf(tags: Record<string, string>): number {
-  const n = Number(tags[MODEL_TAG.lockToken]);
+  const n = Number(tags[TAG_MODEL.lockToken]);
   return Number.isSafeInteger(n) && n > 0 ? n : 0;
 }
 
@@ -45,7 +45,7 @@ export function createLockActivities(deps: LockDeps) {
         // A lock run that granted before knows the last token; only a fresh run reads MLflow's.
         const last = after ?? fenceTokenOf((await deps.mlflow.getRegisteredModel(model)).tags);
         const token = last + 1;
-        await deps.mlflow.setRegisteredModelTag(model, MODEL_TAG.lockToken, String(token));
+        await deps.mlflow.setRegisteredModelTag(model, TAG_MODEL.lockToken, String(token));
         return token;
       } catch (err) {
         throw toActivityError(err);

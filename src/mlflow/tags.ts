@@ -1,6 +1,7 @@
 /**
- * Names modelgate writes into MLflow. The lifecycle records every transition three ways — stage (while the
- * server still supports stages), alias, and these tags — so its story survives MLflow removing stages.
+ * Names modelgate writes into MLflow. The lifecycle records every transition in an alias and these tags, and
+ * the stage once: MLflow's stage while the registry serves stages, else the `modelgate.stage` tag. The
+ * timestamps (staged_at, promoted_at, archived_at) and superseded_by tell the story without stages too.
  */
 export const ALIAS = { staging: 'staging', production: 'production' } as const;
 
@@ -34,8 +35,9 @@ export const TAG = {
   reinstatedBy: 'modelgate.reinstated_by',
 } as const;
 
-/** Tags modelgate writes on the registered model itself. */
-export const MODEL_TAG = {
-  /** The fencing token of the newest Production lock grant (decimal). */
+
+/** Tags on the registered model itself. */
+export const TAG_MODEL = {
+  /** The Production lock's current fencing token (decimal); Production-changing activities check it first. */
   lockToken: 'modelgate.lock_token',
 } as const;

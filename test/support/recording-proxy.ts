@@ -1,8 +1,9 @@
 /**
  * A loopback HTTP proxy in front of the real MLflow server that records every request (method, path, JSON
  * body) and lets a test act at the worst moment: after MLflow has applied a write, before its answer
- * reaches the caller. Fault tests count side effects with it: a write counts as applied when MLflow answered it
- * with a 2xx (`status`), so an attempt made while MLflow was down is recorded but is no side effect.
+ * reaches the caller, or answer in MLflow's place. Fault tests count side effects with it: a write counts as
+ * applied when MLflow answered it with a 2xx (`status`), so an attempt made while MLflow was down is recorded
+ * but is no side effect.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { request } from 'undici';
@@ -30,6 +31,8 @@ export interface RecordingProxy {
   afterUpstream?: (r: Recorded) => Promise<void> | void;
   /** Replaces MLflow's JSON answer before it is sent back (shows the caller a state MLflow is not in); undefined: as is. */
   rewriteAnswer?: (r: Recorded, answer: Record<string, unknown>) => Record<string, unknown> | undefined;
+  /** Answers instead of MLflow when it returns an answer (e.g. a registry that refuses stage transitions). */
+  respond?: (r: Recorded) => { status: number; body: unknown } | undefined;
   close(): Promise<void>;
 }
 
@@ -59,6 +62,12 @@ export async function startRecordingProxy(upstream: string, opts: RecordingProxy
       }
       const rec: Recorded = { method: req.method ?? 'GET', path: req.url ?? '/', body };
       proxy.requests.push(rec);
+      const own = proxy.respond?.(rec);
+      if (own) {
+        res.writeHead(own.status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(own.body));
+        return;
+      }
       const up = await request(`${upstream}${req.url}`, {
         method: (req.method ?? 'GET') as 'GET',
         headers: { 'content-type': req.headers['content-type'] ?? 'application/json' },
