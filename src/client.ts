@@ -289,7 +289,7 @@ export async function mapError(client: Client, err: unknown, model: string, vers
     // Updates to a closed execution also answer "not found": tell a finished lifecycle from a missing one.
     const desc = await lifecycleHandle(client, model, version).describe().catch(() => undefined);
     if (desc) {
-      const outcome = (desc.searchAttributes as Record<string, unknown[] | undefined>).ModelgateOutcome?.[0];
+      const outcome = desc.searchAttributes.ModelgateOutcome?.[0];
       return new ModelgateError(
         'not_awaiting_approval',
         `${model} version ${version} is not awaiting approval: its lifecycle ended${outcome ? ` (${String(outcome)})` : ` (${desc.status.name.toLowerCase()})`}`,
@@ -299,7 +299,7 @@ export async function mapError(client: Client, err: unknown, model: string, vers
   }
   const cause = err instanceof WorkflowUpdateFailedError ? err.cause : err;
   if (cause instanceof ApplicationFailure && cause.type && codeByFailureType[cause.type]) {
-    return new ModelgateError(codeByFailureType[cause.type]!, cause.message);
+    return new ModelgateError(codeByFailureType[cause.type], cause.message);
   }
   if (err instanceof Error && /workflow execution already completed/i.test(err.message)) {
     return new ModelgateError('not_awaiting_approval', `${model} version ${version}: its lifecycle has already finished`);

@@ -171,8 +171,9 @@ describe('active-version cache (MLflow double)', () => {
     };
     cache = new ActiveVersionCache(source, { ttlMs: TTL, staleWhileRevalidateMs: SWR, retryAfterErrorMs: 1_000, maxWaitMs: 2_000, now: () => clock });
     app = Fastify({ logger: false });
-    app.addHook('onRequest', async () => {
+    app.addHook('onRequest', (_req, _reply, done) => {
       arrivals++;
+      done();
     });
     await app.register(activeRoutes(cache, { invalidateToken: TOKEN }));
     base = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -324,7 +325,7 @@ describe('active-version cache (MLflow double)', () => {
     await bare.register(activeRoutes(cache));
     const res = await bare.inject({ method: 'POST', url: '/internal/models/x/invalidate', headers: { authorization: `Bearer ${TOKEN}` } });
     assert.equal(res.statusCode, 403);
-    assert.equal(res.json().code, 'invalidation_disabled');
+    assert.equal(res.json<{ code: string }>().code, 'invalidation_disabled');
     await bare.close();
   });
 

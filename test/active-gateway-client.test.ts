@@ -18,16 +18,16 @@ import { until } from './support/wait.js';
 describe('ActiveVersionClient', () => {
   const production = new Map<string, number>();
   const source: ActiveVersionSource = {
-    async getVersionByAlias(model) {
+    getVersionByAlias(model) {
       const v = production.get(model);
-      if (v === undefined) return null;
-      return { name: model, version: v, creation_timestamp: 0, current_stage: 'Production', source: 's', run_id: `r${v}`, status: 'READY', tags: {}, aliases: ['production'] } satisfies ModelVersion;
+      if (v === undefined) return Promise.resolve(null);
+      return Promise.resolve({ name: model, version: v, creation_timestamp: 0, current_stage: 'Production', source: 's', run_id: `r${v}`, status: 'READY', tags: {}, aliases: ['production'] } satisfies ModelVersion);
     },
-    async getRun(id) {
-      return { run_id: id, experiment_id: '1', status: 'FINISHED', metrics: { accuracy: 0.9 }, params: {}, tags: {} };
+    getRun(id) {
+      return Promise.resolve({ run_id: id, experiment_id: '1', status: 'FINISHED', metrics: { accuracy: 0.9 }, params: {}, tags: {} });
     },
-    async getDownloadUri(model, v) {
-      return `file:///m/${model}/${v}`;
+    getDownloadUri(model, v) {
+      return Promise.resolve(`file:///m/${model}/${v}`);
     },
   };
   let app: FastifyInstance;
@@ -72,7 +72,7 @@ describe('ActiveVersionClient', () => {
     assert.equal(c.current()?.version, 4);
     const mark = statuses.length;
     await until('three more polls', () => statuses.length >= mark + 3);
-    assert.ok(statuses.slice(mark).every((s) => s === 304), `polls after the first answer 304: ${statuses.slice(mark)}`);
+    assert.ok(statuses.slice(mark).every((s) => s === 304), `polls after the first answer 304: ${statuses.slice(mark).join(',')}`);
     assert.deepEqual(changes, [4]);
   });
 

@@ -74,7 +74,7 @@ function spyClient(real: Client): { client: Client; calls: () => number } {
       };
     },
   });
-  const client = new Proxy(real, { get: (t, p, r) => (p === 'workflow' ? workflow : Reflect.get(t, p, r)) });
+  const client = new Proxy(real, { get: (t, p, r) => (p === 'workflow' ? workflow : (Reflect.get(t, p, r) as unknown)) });
   return { client, calls: () => calls };
 }
 
@@ -418,12 +418,12 @@ describe('HTTP API', () => {
     try {
       const r = await down.inject({ method: 'GET', url: '/readyz' });
       assert.equal(r.statusCode, 503);
-      const j = r.json() as { code: string; message: string };
+      const j = r.json<{ code: string; message: string }>();
       assert.equal(j.code, 'unavailable');
       assert.match(j.message, /mlflow/);
       const s = await down.inject({ method: 'POST', url: '/slack/interactions', payload: 'payload=%7B%7D', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
       assert.equal(s.statusCode, 503);
-      assert.equal((s.json() as { code: string }).code, 'not_configured');
+      assert.equal(s.json<{ code: string }>().code, 'not_configured');
     } finally {
       await down.close();
     }

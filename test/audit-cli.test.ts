@@ -85,7 +85,7 @@ describe('modelgate audit (real MLflow + Temporal)', () => {
     let out = '';
     // The root has a version flag, as a CLI usually does: `audit --version N` must still reach the subcommand.
     const program = new Command('modelgate').version('0.0.0').enablePositionalOptions().exitOverride().configureOutput({ writeErr: () => undefined });
-    registerAuditCommand(program, async () => ({ client, mlflow }), { write: (t) => (out += t) });
+    registerAuditCommand(program, () => Promise.resolve({ client, mlflow }), { write: (t) => (out += t) });
     await program.parseAsync(['node', 'modelgate', 'audit', model, ...args]);
     return out;
   }

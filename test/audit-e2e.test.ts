@@ -119,7 +119,7 @@ describe('audit trail and active endpoint after real promotions', () => {
     await program.parseAsync(['node', 'modelgate', ...args]);
     return out;
   };
-  const audit = (...args: string[]) => runCli((p, o) => registerAuditCommand(p, async () => ({ client: env.client, mlflow }), o), ['audit', model, ...args]);
+  const audit = (...args: string[]) => runCli((p, o) => registerAuditCommand(p, () => Promise.resolve({ client: env.client, mlflow }), o), ['audit', model, ...args]);
 
   it('when audited, then the answers come from the lifecycles: approvals with who/when/how, previous version and diff', async () => {
     assert.ok(v2, 'needs the promotions of the previous test');
@@ -160,7 +160,7 @@ describe('audit trail and active endpoint after real promotions', () => {
 
   it('when history is asked by approver, then the approver\'s promotion is listed with its outcome', async () => {
     assert.ok(v2, 'needs the promotions of the previous tests');
-    const history = (...args: string[]) => runCli((p, o) => registerHistoryCommand(p, async () => ({ client: env.client }), o), ['history', ...args]);
+    const history = (...args: string[]) => runCli((p, o) => registerHistoryCommand(p, () => Promise.resolve({ client: env.client }), o), ['history', ...args]);
     const mine = await eventually('alice\'s promotion in visibility', async () => {
       const rows = (JSON.parse(await history('--approver', alice, '--json')) as HistoryEntry[]).filter((e) => e.model === model);
       return rows.length === 1 && rows[0].outcome === 'superseded' ? rows : undefined;

@@ -188,30 +188,28 @@ function fakeMlflow(versions: ModelVersion[], runs: Run[]): AuditDeps['mlflow'] 
   const notFound = (what: string) => new MlflowError({ status: 404, errorCode: 'RESOURCE_DOES_NOT_EXIST', endpoint: 'x', detail: `${what} not found` });
   return {
     calls,
-    async searchModelVersions(q) {
+    searchModelVersions(q) {
       calls.push(`search ${q.filter}`);
       const name = /name='(.*)'/.exec(q.filter ?? '')?.[1];
-      return { items: versions.filter((v) => v.name === name).sort((a, b) => b.version - a.version) };
+      return Promise.resolve({ items: versions.filter((v) => v.name === name).sort((a, b) => b.version - a.version) });
     },
-    async getModelVersion(name, v) {
+    getModelVersion(name, v) {
       const found = versions.find((x) => x.name === name && x.version === v);
-      if (!found) throw notFound(`version ${v}`);
-      return found;
+      return found ? Promise.resolve(found) : Promise.reject(notFound(`version ${v}`));
     },
-    async getVersionByAlias(name, alias) {
-      return versions.find((x) => x.name === name && x.aliases.includes(alias)) ?? null;
+    getVersionByAlias(name, alias) {
+      return Promise.resolve(versions.find((x) => x.name === name && x.aliases.includes(alias)) ?? null);
     },
-    async getRun(id) {
+    getRun(id) {
       const r = runs.find((x) => x.run_id === id);
-      if (!r) throw notFound(`run ${id}`);
-      return r;
+      return r ? Promise.resolve(r) : Promise.reject(notFound(`run ${id}`));
     },
-    async getDownloadUri(name, v) {
-      return `file:///mlartifacts/${name}/${v}`;
+    getDownloadUri(name, v) {
+      return Promise.resolve(`file:///mlartifacts/${name}/${v}`);
     },
-    async getRegisteredModel(name) {
-      if (!versions.some((v) => v.name === name)) throw notFound(`model ${name}`);
-      return { name, creation_timestamp: 0, latest_versions: [], tags: {}, aliases: [] };
+    getRegisteredModel(name) {
+      if (!versions.some((v) => v.name === name)) return Promise.reject(notFound(`model ${name}`));
+      return Promise.resolve({ name, creation_timestamp: 0, latest_versions: [], tags: {}, aliases: [] });
     },
   };
 }
@@ -220,13 +218,13 @@ function fakeLifecycles(states: LifecycleState[], rows: VisibilityRow[] = [], op
   const queries: string[] = [];
   return {
     queries,
-    async list(query) {
+    list(query) {
       queries.push(query);
-      if (opts.failList) throw new Error('14 UNAVAILABLE: connect ECONNREFUSED 127.0.0.1:7233');
-      return rows;
+      if (opts.failList) return Promise.reject(new Error('14 UNAVAILABLE: connect ECONNREFUSED 127.0.0.1:7233'));
+      return Promise.resolve(rows);
     },
-    async state(model, v) {
-      return states.find((s) => s.model === model && s.version === v) ?? null;
+    state(model, v) {
+      return Promise.resolve(states.find((s) => s.model === model && s.version === v) ?? null);
     },
   };
 }

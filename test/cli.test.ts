@@ -31,6 +31,13 @@ interface Ran {
   stderr: string;
 }
 
+/** What `modelgate status --json` and `promote --json` print, as far as these tests read it. */
+interface StatusJson {
+  phase: string;
+  stage?: string;
+  approvals: unknown[];
+}
+
 describe('modelgate CLI', () => {
   let env: TestWorkflowEnvironment;
   let mlflow: MlflowClient;
@@ -38,7 +45,7 @@ describe('modelgate CLI', () => {
   let api: ApiServer;
   let apiUrl: string;
   const tokenFiles: Record<string, string> = {};
-  const as = (who: string) => ({ MODELGATE_TOKEN_FILE: tokenFiles[who]! });
+  const as = (who: string) => ({ MODELGATE_TOKEN_FILE: tokenFiles[who] });
 
   before(async () => {
     env = await connectTestEnv();
@@ -99,7 +106,7 @@ describe('modelgate CLI', () => {
     assert.notEqual(r.code, 0);
     const lines = r.stderr.trim().split('\n');
     assert.equal(lines.length, 1, `expected one line, got:\n${r.stderr}`);
-    assert.match(lines[0]!, pattern);
+    assert.match(lines[0], pattern);
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   }
 
@@ -108,16 +115,16 @@ describe('modelgate CLI', () => {
     const v = await registerTrainedVersion(mlflow, model, { user: 'dana' });
     const promoted = await cli(['promote', model, String(v.version), '--json'], as('dana'));
     assert.equal(promoted.code, 0, promoted.stderr);
-    assert.equal(JSON.parse(promoted.stdout).phase, 'awaiting_approval');
+    assert.equal((JSON.parse(promoted.stdout) as StatusJson).phase, 'awaiting_approval');
     // dana asked for the promotion (her token): four-eyes keeps her from approving it.
     oneLineError(await cli(['approve', model, String(v.version)], as('dana')), /dana registered .* and may not approve it \(four-eyes/);
-    const approved = await cli(['approve', model, String(v.version), '--comment', 'fine', '--token-file', tokenFiles.alice!]);
+    const approved = await cli(['approve', model, String(v.version), '--comment', 'fine', '--token-file', tokenFiles.alice]);
     assert.equal(approved.code, 0, approved.stderr);
     assert.match(approved.stdout, /approved by alice/);
     let status: Ran;
     do status = await cli(['status', model, String(v.version), '--json']);
-    while (JSON.parse(status.stdout).phase !== 'production');
-    assert.equal(JSON.parse(status.stdout).stage, 'Production');
+    while ((JSON.parse(status.stdout) as StatusJson).phase !== 'production');
+    assert.equal((JSON.parse(status.stdout) as StatusJson).stage, 'Production');
     const listed = await cli(['list', '--model', model, '--json']);
     assert.equal(listed.code, 0, listed.stderr);
     const rows = JSON.parse(listed.stdout) as Array<{ version: number }>;
@@ -139,7 +146,7 @@ describe('modelgate CLI', () => {
     const v = await registerTrainedVersion(mlflow, model, { user: 'dana' });
     assert.equal((await cli(['promote', model, String(v.version)], as('dana'))).code, 0);
     oneLineError(await cli(['approve', model, String(v.version)], as('mallory')), /mallory may not approve/);
-    const status = JSON.parse((await cli(['status', model, String(v.version), '--json'])).stdout);
+    const status = JSON.parse((await cli(['status', model, String(v.version), '--json'])).stdout) as StatusJson;
     assert.equal(status.approvals.length, 0);
   });
 
@@ -172,7 +179,7 @@ describe('modelgate CLI', () => {
     assert.notEqual(flagged.code, 0);
     assert.match(flagged.stderr, /unknown option '--as'/);
     oneLineError(await cli(['approve', model, String(v.version)], { MODELGATE_TOKEN: 'tok-not-a-real-token-000' }), /unknown API token/);
-    const status = JSON.parse((await cli(['status', model, String(v.version), '--json'])).stdout);
+    const status = JSON.parse((await cli(['status', model, String(v.version), '--json'])).stdout) as StatusJson;
     assert.equal(status.approvals.length, 0);
   });
 

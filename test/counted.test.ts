@@ -16,9 +16,9 @@ describe('countFailures', () => {
     let next: Error | undefined;
     const group = countFailures(
       {
-        async act(input: { policy?: { provider: string } }) {
-          if (next) throw next;
-          return input.policy?.provider ?? 'none';
+        act(input: { policy?: { provider: string } }): Promise<string> {
+          if (next) return Promise.reject(next);
+          return Promise.resolve(input.policy?.provider ?? 'none');
         },
       },
       (input) => ((input as { policy?: { provider: string } }).policy?.provider === 'github' ? 'github' : 'git'),

@@ -57,7 +57,7 @@ describe('modelLifecycle in GitOps mode', () => {
   function servedUri(model: string): string {
     const r = repos.get(model)!;
     const text = execFileSync('git', ['--git-dir', r.repo, 'show', `main:${r.manifestPath}`], { encoding: 'utf8' });
-    return /storageUri:\s*"?([^"\s]+)"?/.exec(text)![1]!;
+    return /storageUri:\s*"?([^"\s]+)"?/.exec(text)![1];
   }
 
   function policyFor(model: string) {
@@ -173,7 +173,7 @@ defaults:
     const staged = await phaseIs(model, v.version, 'awaiting_approval');
     await approve(client, model, v.version, { by: 'alice' });
     // "ArgoCD": once main serves the new URI, apply it to the cluster; then KServe becomes ready.
-    await eventually('merge on main', async () => (servedUri(model) === staged.pullRequest!.storageUri ? true : undefined), 60_000);
+    await eventually('merge on main', () => (servedUri(model) === staged.pullRequest!.storageUri ? true : undefined), 60_000);
     applyStorageUri(double, NAMESPACE, model, staged.pullRequest!.storageUri!);
     markReady(double, NAMESPACE, model);
     const prod = await phaseIs(model, v.version, 'production');
@@ -190,11 +190,11 @@ defaults:
     await start(model, v.version);
     const staged = await phaseIs(model, v.version, 'awaiting_approval');
     await approve(client, model, v.version, { by: 'bob' });
-    await eventually('merge on main', async () => (servedUri(model) === staged.pullRequest!.storageUri ? true : undefined), 60_000);
+    await eventually('merge on main', () => (servedUri(model) === staged.pullRequest!.storageUri ? true : undefined), 60_000);
     applyStorageUri(double, NAMESPACE, model, staged.pullRequest!.storageUri!);
     markFailedToLoad(double, NAMESPACE, model);
     // The revert lands on main; "ArgoCD" applies it and the previous revision serves again.
-    await eventually('revert on main', async () => (servedUri(model) === previous ? true : undefined), 60_000);
+    await eventually('revert on main', () => (servedUri(model) === previous ? true : undefined), 60_000);
     applyStorageUri(double, NAMESPACE, model, previous);
     markReady(double, NAMESPACE, model);
     const end = await phaseIs(model, v.version, 'done');

@@ -42,14 +42,14 @@ function clone(remote: string): string {
 
 function fakeMlflow(): Pick<MlflowRegistry, 'getDownloadUri' | 'getModelVersion' | 'getRun'> {
   return {
-    async getModelVersion(name, version): Promise<ModelVersion> {
-      return { name, version, creation_timestamp: 0, current_stage: 'Staging', source: `models:/m-${version}`, run_id: `run${version}abc`, status: 'READY', tags: {}, aliases: [] };
+    getModelVersion(name, version): Promise<ModelVersion> {
+      return Promise.resolve({ name, version, creation_timestamp: 0, current_stage: 'Staging', source: `models:/m-${version}`, run_id: `run${version}abc`, status: 'READY', tags: {}, aliases: [] });
     },
-    async getDownloadUri(_name, version) {
-      return `mlflow-artifacts:/7/models/m-${version}/artifacts`;
+    getDownloadUri(_name, version) {
+      return Promise.resolve(`mlflow-artifacts:/7/models/m-${version}/artifacts`);
     },
-    async getRun(runId): Promise<Run> {
-      return { run_id: runId, experiment_id: '7', status: 'FINISHED', metrics: {}, params: {}, tags: {} };
+    getRun(runId): Promise<Run> {
+      return Promise.resolve({ run_id: runId, experiment_id: '7', status: 'FINISHED', metrics: {}, params: {}, tags: {} });
     },
   };
 }
@@ -630,6 +630,22 @@ interface JsonSchema {
   'x-kubernetes-preserve-unknown-fields'?: boolean;
 }
 
+/** The parts of the InferenceService CRD's v1beta1 schema the CRD test reads (the whole is much larger). */
+interface PredictorSchema extends JsonSchema {
+  properties: Record<string, JsonSchema>;
+}
+interface InferenceServiceSchema extends JsonSchema {
+  properties: { spec: JsonSchema & { properties: { predictor: PredictorSchema } } } & Record<string, JsonSchema>;
+}
+interface InferenceServiceCrd {
+  spec: { versions: Array<{ name: string; schema: { openAPIV3Schema: InferenceServiceSchema } }> };
+}
+/** An InferenceService manifest, as far as these tests read it. */
+interface InferenceServiceDoc {
+  metadata: { labels: Record<string, string | undefined>; annotations: Record<string, string | undefined> };
+  spec: { predictor: Record<string, unknown> };
+}
+
 function undeclared(value: unknown, schema: JsonSchema | undefined, path: string): string[] {
   if (!schema || schema['x-kubernetes-preserve-unknown-fields'] || schema.additionalProperties) return [];
   if (Array.isArray(value)) return value.flatMap((v, i) => undeclared(v, schema.items, `${path}[${i}]`));
@@ -710,8 +726,8 @@ metadata: {name: unrelated}
     assert.match(out, /modelgate\.io\/version: "10"/);
     // Model names that are not label values go to annotations only.
     const spaced = applyServingFields(manifest, target, { storageUri: 's3://b/x', model: 'Fraud Model', version: '3' });
-    assert.equal(parseYaml(spaced.split('---')[1]).metadata.labels['modelgate.io/model'], undefined);
-    assert.equal(parseYaml(spaced.split('---')[1]).metadata.annotations['modelgate.io/model'], 'Fraud Model');
+    assert.equal((parseYaml(spaced.split('---')[1]) as InferenceServiceDoc).metadata.labels['modelgate.io/model'], undefined);
+    assert.equal((parseYaml(spaced.split('---')[1]) as InferenceServiceDoc).metadata.annotations['modelgate.io/model'], 'Fraud Model');
   });
 
   test('when the file is not the policy InferenceService, then the error names what is wrong', () => {
@@ -739,15 +755,15 @@ metadata: {name: unrelated}
 
   test('when the sample manifest is promoted, then it still validates against the published InferenceService CRD', { skip: crdSchemasMissing() }, () => {
     const require = createRequire(import.meta.url);
-    const Ajv = require('ajv').default as new (o: object) => { compile(s: object): ((d: unknown) => boolean) & { errors?: unknown } };
-    const crd = parseYaml(readFileSync(crdPath('kserve-inferenceservices.yaml'), 'utf8'));
-    const full = crd.spec.versions.find((v: { name: string }) => v.name === 'v1beta1').schema.openAPIV3Schema;
+    const Ajv = (require('ajv') as { default: new (o: object) => { compile(s: object): ((d: unknown) => boolean) & { errors?: unknown } } }).default;
+    const crd = parseYaml(readFileSync(crdPath('kserve-inferenceservices.yaml'), 'utf8')) as InferenceServiceCrd;
+    const full = crd.spec.versions.find((v) => v.name === 'v1beta1')!.schema.openAPIV3Schema;
     const sample = sampleInferenceService({ model: 'iris', namespace: 'models', name: 'iris' });
     const edited = applyServingFields(sample, { namespace: 'models', name: 'iris' }, { storageUri: 's3://mlflow/1/models/m-1/artifacts', model: 'iris', version: '1', runId: 'r1' });
     // The whole CRD schema takes ajv ~20 s to compile; keep the predictor fields the sample uses (all of
     // spec.predictor.model), which is what this change can break.
     const predictor = full.properties.spec.properties.predictor;
-    const used = Object.keys(parseYaml(edited).spec.predictor);
+    const used = Object.keys((parseYaml(edited) as InferenceServiceDoc).spec.predictor);
     const schema = {
       ...full,
       properties: {
@@ -758,7 +774,7 @@ metadata: {name: unrelated}
     };
     const validate = new Ajv({ strict: false, allErrors: true, logger: false }).compile(schema);
     for (const text of [sample, edited]) {
-      const obj = parseYaml(text);
+      const obj = parseYaml(text) as InferenceServiceDoc;
       assert.ok(validate(obj), JSON.stringify(validate.errors));
       // Kubernetes silently prunes fields the schema does not declare: every field we write must be declared.
       assert.deepEqual(undeclared(obj.spec, full.properties.spec, 'spec'), []);

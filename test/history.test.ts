@@ -123,7 +123,7 @@ describe('history (real Temporal visibility)', () => {
     const run = async (...args: string[]) => {
       let out = '';
       const program = new Command('modelgate').exitOverride().configureOutput({ writeErr: () => undefined });
-      registerHistoryCommand(program, async () => ({ client }), { write: (t) => (out += t) });
+      registerHistoryCommand(program, () => Promise.resolve({ client }), { write: (t) => (out += t) });
       await program.parseAsync(['node', 'modelgate', 'history', ...args]);
       return out;
     };

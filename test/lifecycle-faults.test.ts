@@ -136,7 +136,7 @@ describe('modelLifecycle when the worker process dies', () => {
     await startLifecycle(client, model, v.version, { source: 'test' }, taskQueue);
     await phaseIs(model, v.version, 'awaiting_approval');
     await approve(client, model, v.version, { by: 'bob' });
-    await eventually('the worker killed mid-promotion', async () => (killed ? true : undefined), 60_000);
+    await eventually('the worker killed mid-promotion', () => (killed ? true : undefined), 60_000);
     await killed;
     proxy.afterUpstream = undefined;
     const second = startWorkerProcess(taskQueue);

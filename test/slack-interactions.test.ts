@@ -66,7 +66,7 @@ function slowClient(real: Client, delayMs: number): { client: Client; calls: () 
         });
     },
   });
-  return { client: new Proxy(real, { get: (t, p, r) => (p === 'workflow' ? workflow : Reflect.get(t, p, r)) }), calls: () => calls };
+  return { client: new Proxy(real, { get: (t, p, r) => (p === 'workflow' ? workflow : (Reflect.get(t, p, r) as unknown)) }), calls: () => calls };
 }
 
 describe('Slack', () => {
@@ -156,12 +156,12 @@ describe('Slack', () => {
 
   const responsesFor = (id: string) => slack.responses.filter((r) => r.id === id);
   const responseArrives = (id: string, timeoutMs?: number) =>
-    eventually(`response_url ${id}`, async () => responsesFor(id)[0]?.body, timeoutMs);
+    eventually(`response_url ${id}`, () => responsesFor(id)[0]?.body, timeoutMs);
   const textOf = (b: Record<string, unknown>) => JSON.stringify(b);
 
   it('when a version reaches Staging, then a Block Kit message with its facts, links and Approve/Reject buttons is posted, and it is updated once approved', async () => {
     const { model, version } = await staged();
-    const posted = await eventually('notification posted', async () =>
+    const posted = await eventually('notification posted', () =>
       slack.messages.find((m) => JSON.stringify(m.metadata ?? {}).includes(`modelgate/${model}/v${version}`)),
     );
     assert.equal(posted.channel, CHANNEL);
@@ -179,7 +179,7 @@ describe('Slack', () => {
 
     const r = await interact(click('approve', 'U01ALICE', model, version, unique('notify')));
     assert.equal(r.status, 200);
-    await eventually('message updated after approval', async () => (posted.updates > 0 && !posted.blocks.some((b) => b.type === 'actions') ? true : undefined));
+    await eventually('message updated after approval', () => (posted.updates > 0 && !posted.blocks.some((b) => b.type === 'actions') ? true : undefined));
     assert.match(JSON.stringify(posted.blocks), /alice via slack/);
   });
 
@@ -285,7 +285,7 @@ describe('Slack', () => {
 
   it('when an approver clicks Reject, then a reason modal opens; submitting it rejects the version and updates the message', async () => {
     const { model, version } = await staged();
-    const posted = await eventually('notification posted', async () =>
+    const posted = await eventually('notification posted', () =>
       slack.messages.find((m) => JSON.stringify(m.metadata ?? {}).includes(`modelgate/${model}/v${version}`)),
     );
     const id = unique('reject');
@@ -293,7 +293,7 @@ describe('Slack', () => {
     const before = slack.callsOf('views.open').length;
     const r = await interact(payload);
     assert.equal(r.status, 200);
-    const open = await eventually('views.open', async () => slack.callsOf('views.open')[before]);
+    const open = await eventually('views.open', () => slack.callsOf('views.open')[before]);
     assert.equal(open.args.trigger_id, `trig-${id}`);
     const view = open.args.view as { callback_id: string; private_metadata: string };
     assert.equal(view.callback_id, REJECT_VIEW);
@@ -317,7 +317,7 @@ describe('Slack', () => {
       return st.rejection ? st : undefined;
     });
     assert.deepEqual([s.rejection?.by, s.rejection?.reason], ['bob', 'precision dropped on the holdout set']);
-    await eventually('message updated', async () => (posted.updates > updatesBefore && /Rejected by bob/.test(JSON.stringify(posted.blocks)) ? true : undefined));
+    await eventually('message updated', () => (posted.updates > updatesBefore && /Rejected by bob/.test(JSON.stringify(posted.blocks)) ? true : undefined));
     assert.ok(!posted.blocks.some((b) => b.type === 'actions'), 'buttons removed');
   });
 });

@@ -62,7 +62,7 @@ describe('the worker process', () => {
     assert.notEqual(await w.exited, 0);
     const lines = w.output().trim().split('\n');
     assert.equal(lines.length, 1, w.output());
-    assert.match(lines[0]!, /MODELGATE_METRICS_ADDRESS: must differ from MODELGATE_TEMPORAL_METRICS_ADDRESS/);
+    assert.match(lines[0], /MODELGATE_METRICS_ADDRESS: must differ from MODELGATE_TEMPORAL_METRICS_ADDRESS/);
   });
 
   it('when the metrics port is already in use, then startMetricsServer names the setting and the address', async () => {

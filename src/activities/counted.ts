@@ -40,7 +40,7 @@ export function countFailures<G extends Record<string, Activity>>(group: G, syst
         if (!(err instanceof CancelledFailure) && !own) countExternalError(systemOf(err, typeof system === 'function' ? system(args[0]) : system));
         throw err;
       }
-    }) as Activity;
+    });
   }
   return out as G;
 }

@@ -65,7 +65,7 @@ async function main(): Promise<void> {
     const active = loadActiveConfig(env);
     // Worker and API share the process (and its Temporal and MLflow clients): the lifecycle invalidates this
     // cache directly on Production changes. The cache reads MLflow only when asked, after the worker exists.
-    let cache: ActiveVersionCache | undefined;
+    let cache: ActiveVersionCache | undefined = undefined;
     const worker = await buildWorkerFromConfig(env, { invalidate: (model) => cache?.invalidate(model) });
     cache = new ActiveVersionCache(worker.mlflow, { ...active.cache, logger: log });
     const client = worker.client;

@@ -171,7 +171,7 @@ export async function deployThroughGitops(
   // ---- rollback ----
   note('kserve', 'rollout failed', rollout.reason);
   details(`rollout failed (${rollout.reason}); reverting`);
-  const revert = await gitops.openRevertPullRequest({ ...runOf(state), model, version, policy: g, mergeSha: pr.mergeSha!, reason: rollout.reason });
+  const revert = await gitops.openRevertPullRequest({ ...runOf(state), model, version, policy: g, mergeSha: pr.mergeSha, reason: rollout.reason });
   note('modelgate', 'opened revert pull request', revert.url);
   let revertSha: string | undefined;
   if (k.rollback === 'auto') {

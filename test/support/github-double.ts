@@ -443,8 +443,8 @@ export class GitHubDouble {
     if (!this.appKey || !this.opts.app) return false;
     const [h, p, s] = jwt.split('.');
     if (!h || !p || !s) return false;
-    const header = JSON.parse(Buffer.from(h, 'base64url').toString());
-    const payload = JSON.parse(Buffer.from(p, 'base64url').toString());
+    const header = JSON.parse(Buffer.from(h, 'base64url').toString()) as { alg?: string };
+    const payload = JSON.parse(Buffer.from(p, 'base64url').toString()) as { iss?: string | number; exp: number; iat: number };
     const signed = verify('RSA-SHA256', Buffer.from(`${h}.${p}`), this.appKey, Buffer.from(s, 'base64url'));
     const t = Date.now() / 1000;
     return signed && header.alg === 'RS256' && String(payload.iss) === this.opts.app.appId && payload.exp > t && payload.iat <= t + 60;
@@ -526,7 +526,7 @@ export class GitHubDouble {
         return build(200, this.contentOverlay(p.path, content, q.get('ref') ?? 'main'));
       }
       case 'repos/create-or-update-file-contents': {
-        const branch = String(body.branch ?? 'main');
+        const branch = typeof body.branch === 'string' ? body.branch : 'main';
         const head = this.refs.get(`heads/${branch}`);
         if (!head) return notFound;
         const tree = new Map(this.commits.get(head)!.tree);
@@ -545,7 +545,7 @@ export class GitHubDouble {
         });
       }
       case 'repos/delete-file': {
-        const branch = String(body.branch ?? 'main');
+        const branch = typeof body.branch === 'string' ? body.branch : 'main';
         const head = this.refs.get(`heads/${branch}`);
         if (!head) return notFound;
         const tree = new Map(this.commits.get(head)!.tree);
@@ -590,7 +590,7 @@ export class GitHubDouble {
           id: this.nextId++,
           number: this.pulls.length + 1,
           title: String(body.title),
-          body: body.body === undefined ? null : String(body.body),
+          body: typeof body.body === 'string' ? body.body : null,
           head,
           base,
           forkPoint: this.refs.get(`heads/${base}`)!,

@@ -7,14 +7,14 @@ export const MARKER_SECRET = 'github-test-marker-secret-0123';
 /** Registry answers for any model: version N has run `runN`, artifacts under mlflow-artifacts:/3/models/m-N. */
 export function fakeMlflow(): Pick<MlflowRegistry, 'getDownloadUri' | 'getModelVersion' | 'getRun'> {
   return {
-    async getModelVersion(name, version): Promise<ModelVersion> {
-      return { name, version, creation_timestamp: 0, current_stage: 'Staging', source: `models:/m-${version}`, run_id: `run${version}`, status: 'READY', tags: {}, aliases: [] };
+    getModelVersion(name, version): Promise<ModelVersion> {
+      return Promise.resolve({ name, version, creation_timestamp: 0, current_stage: 'Staging', source: `models:/m-${version}`, run_id: `run${version}`, status: 'READY', tags: {}, aliases: [] });
     },
-    async getDownloadUri(_name, version) {
-      return `mlflow-artifacts:/3/models/m-${version}/artifacts`;
+    getDownloadUri(_name, version) {
+      return Promise.resolve(`mlflow-artifacts:/3/models/m-${version}/artifacts`);
     },
-    async getRun(runId): Promise<Run> {
-      return { run_id: runId, experiment_id: '3', status: 'FINISHED', metrics: {}, params: {}, tags: {} };
+    getRun(runId): Promise<Run> {
+      return Promise.resolve({ run_id: runId, experiment_id: '3', status: 'FINISHED', metrics: {}, params: {}, tags: {} });
     },
   };
 }

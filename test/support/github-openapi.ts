@@ -53,9 +53,9 @@ export class GitHubOpenApi {
 
   private constructor() {
     const file = join(dirname(require.resolve('@octokit/openapi/package.json')), 'generated', 'api.github.com.json');
-    this.spec = toJsonSchema(JSON.parse(readFileSync(file, 'utf8'))) as Obj;
-    const Ajv = require('ajv').default as new (opts: object) => AjvLike;
-    const addFormats = require('ajv-formats').default as (ajv: AjvLike) => void;
+    this.spec = toJsonSchema(JSON.parse(readFileSync(file, 'utf8')) as Json) as Obj;
+    const Ajv = (require('ajv') as { default: new (opts: object) => AjvLike }).default;
+    const addFormats = (require('ajv-formats') as { default: (ajv: AjvLike) => void }).default;
     this.ajv = new Ajv({ strict: false, allErrors: true, logger: false });
     addFormats(this.ajv);
     for (const f of collectFormats(this.spec)) if (!(f in this.ajv.formats)) this.ajv.addFormat(f, true);
@@ -76,7 +76,7 @@ export class GitHubOpenApi {
         this.operations.push({
           method: method.toUpperCase(),
           template,
-          operationId: String((op as Obj).operationId),
+          operationId: specString((op as Obj).operationId, `${method} ${template} operationId`),
           pointer: pointer(['paths', template, method]),
           regex: new RegExp(`^${pattern.join('/')}$`),
           paramNames,
@@ -132,7 +132,7 @@ export class GitHubOpenApi {
     const params = located.map((l) => l.param);
     const where = `${m.operation.method} ${m.operation.template}`;
     for (const [i, p] of params.entries()) {
-      const name = String(p.name);
+      const name = specString(p.name, `${where} parameter name`);
       const raw = p.in === 'path' ? m.pathParams[name] : p.in === 'query' ? (query.get(name) ?? undefined) : undefined;
       if (p.in !== 'path' && p.in !== 'query') continue;
       if (raw === undefined) {
@@ -286,6 +286,12 @@ export class GitHubOpenApi {
   private pointerOf(node: Obj, fallback: string): string {
     return typeof node.$ref === 'string' ? node.$ref.slice(1) : fallback;
   }
+}
+
+/** A member the description always gives as a string (operationId, parameter name). */
+function specString(v: Json | undefined, what: string): string {
+  if (typeof v !== 'string') throw new Error(`GitHub's OpenAPI description: ${what} is not a string`);
+  return v;
 }
 
 // ---- OpenAPI 3.0 → JSON Schema ----

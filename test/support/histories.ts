@@ -3,9 +3,10 @@
  * that makes the workflow non-deterministic fails the build. `MODELGATE_CAPTURE_HISTORIES=1 npm test` rewrites
  * them from the lifecycle tests' real executions, in the Temporal CLI's JSON format (what the UI downloads).
  */
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { WorkflowHandle } from '@temporalio/client';
 import { PROJECT_ROOT, resolveTemporalBinary } from '../../src/stack/embedded.js';
 import { testStack } from './stack.js';
@@ -14,11 +15,11 @@ export const HISTORIES_DIR = join(PROJECT_ROOT, 'test', 'histories');
 
 export async function captureHistory(handle: WorkflowHandle, name: string): Promise<void> {
   if (!process.env.MODELGATE_CAPTURE_HISTORIES) return;
-  mkdirSync(HISTORIES_DIR, { recursive: true });
-  const json = execFileSync(
+  await mkdir(HISTORIES_DIR, { recursive: true });
+  const { stdout: json } = await promisify(execFile)(
     resolveTemporalBinary(),
     ['workflow', 'show', '--workflow-id', handle.workflowId, '--output', 'json', '--address', testStack().temporalAddress, '--namespace', 'default'],
     { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
   );
-  writeFileSync(join(HISTORIES_DIR, `${name}.json`), json);
+  await writeFile(join(HISTORIES_DIR, `${name}.json`), json);
 }

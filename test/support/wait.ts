@@ -3,7 +3,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { pollUntil } from '../../src/util/poll.js';
 
 /** Until `probe` returns a value (undefined = not yet); every 100 ms. */
-export function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+export function eventually<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
   return pollUntil(what, probe, { intervalMs: 100, timeoutMs });
 }
 

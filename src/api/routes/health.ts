@@ -24,8 +24,8 @@ async function check(what: () => Promise<void>): Promise<{ ok: boolean; error?: 
 
 export function healthRoutes(deps: HealthDeps) {
   const timeoutMs = deps.timeoutMs ?? 2000;
-  return async function health(app: FastifyInstance): Promise<void> {
-    app.get('/healthz', async () => ({ status: 'ok' }));
+  return function health(app: FastifyInstance): Promise<void> {
+    app.get('/healthz', () => Promise.resolve({ status: 'ok' }));
 
     app.get('/readyz', async (_req, reply) => {
       const checks: Record<string, { ok: boolean; error?: string }> = {};
@@ -56,5 +56,6 @@ export function healthRoutes(deps: HealthDeps) {
       const body = await metricsRegistry.metrics();
       return reply.type(metricsRegistry.contentType).send(body);
     });
+    return Promise.resolve();
   };
 }

@@ -19,7 +19,7 @@ export interface SlackRouteDeps extends SlackInteractionDeps {
 }
 
 export function slackRoute(deps: SlackRouteDeps) {
-  return async function slack(app: FastifyInstance): Promise<void> {
+  return function slack(app: FastifyInstance): Promise<void> {
     keepRawBodies(app);
     app.post('/slack/interactions', { bodyLimit: SLACK_BODY_LIMIT }, async (req, reply) => {
       if (!deps.signingSecret) throw new HttpError(503, 'not_configured', 'Slack is disabled: MODELGATE_SLACK_SIGNING_SECRET is not set');
@@ -45,5 +45,6 @@ export function slackRoute(deps: SlackRouteDeps) {
       if (plan.body) return reply.status(200).send(plan.body);
       return reply.status(200).send();
     });
+    return Promise.resolve();
   };
 }

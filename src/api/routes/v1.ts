@@ -116,7 +116,7 @@ const optionalBody = (req: { body: unknown }, _reply: unknown, done: () => void)
 };
 
 export function v1Routes(deps: V1Deps) {
-  return async function v1(app: FastifyInstance): Promise<void> {
+  return function v1(app: FastifyInstance): Promise<void> {
     app.decorateRequest('caller', null as never);
     app.addHook('onRequest', async (req) => {
       try {
@@ -215,5 +215,6 @@ export function v1Routes(deps: V1Deps) {
       const c = req.caller;
       return reply.send({ identity: c.identity, groups: c.groups, kind: c.kind, scopes: c.scopes, credential: c.credential });
     });
+    return Promise.resolve();
   };
 }

@@ -86,7 +86,7 @@ function parsePayload(raw: Buffer, contentType: string | undefined): PullRequest
 }
 
 export function githubWebhookRoute(deps: GithubWebhookDeps) {
-  return async function githubWebhook(app: FastifyInstance): Promise<void> {
+  return function githubWebhook(app: FastifyInstance): Promise<void> {
     keepRawBodies(app);
     app.post('/webhooks/github', { bodyLimit: GITHUB_WEBHOOK_BODY_LIMIT }, async (req, reply) => {
       if (!deps.secret) throw new HttpError(503, 'not_configured', 'GitHub webhooks are disabled: MODELGATE_GITHUB_WEBHOOK_SECRET is not set');
@@ -139,5 +139,6 @@ export function githubWebhookRoute(deps: GithubWebhookDeps) {
         throw err;
       }
     });
+    return Promise.resolve();
   };
 }

@@ -31,7 +31,7 @@ interface MlflowEvent {
 }
 
 export function mlflowWebhookRoute(deps: MlflowWebhookDeps) {
-  return async function mlflowWebhook(app: FastifyInstance): Promise<void> {
+  return function mlflowWebhook(app: FastifyInstance): Promise<void> {
     keepRawBodies(app);
     app.post('/webhooks/mlflow', { bodyLimit: MLFLOW_WEBHOOK_BODY_LIMIT }, async (req, reply) => {
       if (!deps.secret) throw new HttpError(503, 'not_configured', 'MLflow webhooks are disabled: MODELGATE_MLFLOW_WEBHOOK_SECRET is not set');
@@ -80,5 +80,6 @@ export function mlflowWebhookRoute(deps: MlflowWebhookDeps) {
         throw err;
       }
     });
+    return Promise.resolve();
   };
 }
