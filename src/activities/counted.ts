@@ -17,6 +17,7 @@ type Activity = (...args: never[]) => Promise<unknown>;
  */
 const NOT_EXTERNAL = new Set<string>([
   F.InvalidInput, F.NoPolicy, F.RegistrationFailed, F.NotAwaitingApproval, F.UnauthorizedApprover, F.SelfApproval, F.DuplicateApproval,
+  F.StaleFence,
   G.ManifestInvalid, G.ManifestNotFound, G.ManifestUnchanged, G.StorageUriUnresolvable, G.RevertNotApplicable,
   G.GitopsNotConfigured, G.PullRequestClosed, G.PullRequestNotMergeable, G.PullRequestHeadChanged,
   'KubernetesNotConfigured',
