@@ -106,7 +106,7 @@ export function describeCpu(use: CpuUse, cores: number): string {
  */
 export function machineBusySeconds(): number | undefined {
   try {
-    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
     const [, user, nice, system] = line.trim().split(/\s+/).map(Number);
     return ((user ?? 0) + (nice ?? 0) + (system ?? 0)) / clockTicks();
   } catch {

@@ -68,7 +68,7 @@ export async function measureExternal(part: ExternalPart, ctx: BenchContext): Pr
 }
 
 function oneLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!.slice(0, 300);
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0].slice(0, 300);
 }
 
 function normalize(part: ExternalPart, result: unknown): Figure[] {

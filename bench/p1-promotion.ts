@@ -56,9 +56,9 @@ export async function measureP1(ctx: BenchContext, rig: PromotionRig): Promise<P
 
   // Warm-up (JIT, connections, worker caches) and the lifecycle's shape from its history.
   rig.meter.reset();
-  await runRealPromotion(ctx, rig.realQueue, versions[0]!.model, versions[0]!.version, pollMs);
-  await replayCalls(rig.authoring, [...rig.meter.trace], versions[0]!, spares[0]!);
-  const warmHistory = await ctx.client.workflow.getHandle(lifecycleWorkflowId(versions[0]!.model, versions[0]!.version)).fetchHistory();
+  await runRealPromotion(ctx, rig.realQueue, versions[0].model, versions[0].version, pollMs);
+  await replayCalls(rig.authoring, [...rig.meter.trace], versions[0], spares[0]);
+  const warmHistory = await ctx.client.workflow.getHandle(lifecycleWorkflowId(versions[0].model, versions[0].version)).fetchHistory();
   const real0 = historyShape(warmHistory.events ?? []);
   const shape: SkeletonInput = {
     activitiesBeforeApproval: real0.activitiesBeforeUpdate,
@@ -74,7 +74,7 @@ export async function measureP1(ctx: BenchContext, rig: PromotionRig): Promise<P
   const direct: number[] = [];
   const skeleton: Array<PromotionTiming & { workflowId: string }> = [];
   const runReal = async (i: number) => {
-    const v = versions[i + 1]!;
+    const v = versions[i + 1];
     rig.meter.reset();
     const t = await runRealPromotion(ctx, rig.realQueue, v.model, v.version, pollMs);
     real.push({
@@ -85,7 +85,7 @@ export async function measureP1(ctx: BenchContext, rig: PromotionRig): Promise<P
       byMethod: countByMethod(rig.meter.trace),
       workflowId: lifecycleWorkflowId(v.model, v.version),
     });
-    direct.push(await replayCalls(rig.authoring, [...rig.meter.trace], v, spares[i + 1]!));
+    direct.push(await replayCalls(rig.authoring, [...rig.meter.trace], v, spares[i + 1]));
   };
   const runSkeleton = async () => {
     const workflowId = benchId('p1-skeleton');
@@ -117,7 +117,7 @@ export async function measureP1(ctx: BenchContext, rig: PromotionRig): Promise<P
   const p7Run = [...(clean.length ? clean : real)].sort((a, b) => a.mlflowCalls - b.mlflowCalls)[Math.floor((clean.length || real.length) / 2)];
 
   // Where the time goes, from the median real run's and median skeleton run's histories.
-  const pick = <T extends { totalMs: number }>(xs: T[]) => [...xs].sort((a, b) => a.totalMs - b.totalMs)[Math.floor(xs.length / 2)]!;
+  const pick = <T extends { totalMs: number }>(xs: T[]) => [...xs].sort((a, b) => a.totalMs - b.totalMs)[Math.floor(xs.length / 2)];
   const realMid = pick(real);
   const skelMid = pick(skeleton);
   const realShape = historyShape((await ctx.client.workflow.getHandle(realMid.workflowId).fetchHistory()).events ?? []);

@@ -49,7 +49,7 @@ export async function measureP2(ctx: BenchContext, rig: PromotionRig, shape: Ske
 
   ctx.log(`P2: ${m} real promotions, ${c} concurrent`);
   rig.meter.reset();
-  const real = await round(ctx, () => pool(models, c, (model, i) => runRealPromotion(ctx, rig.realQueue, model, versions[i]!.version, pollMs)));
+  const real = await round(ctx, () => pool(models, c, (model, i) => runRealPromotion(ctx, rig.realQueue, model, versions[i].version, pollMs)));
   const mlflowCalls = rig.meter.calls;
   const mlflowErrors = rig.meter.errors;
   const mlflowMs = rig.meter.ms;

@@ -213,7 +213,7 @@ export async function measureP3(ctx: BenchContext, opts: { count?: number; warmu
           ),
         );
         // Let the background update finish before the next round, so rounds do not overlap.
-        await pollUntil(`Slack outcome ${i}`, async () => (outcomes.has(path) ? true : undefined), { intervalMs: 2, timeoutMs: 30_000 });
+        await pollUntil(`Slack outcome ${i}`, () => Promise.resolve(outcomes.has(path) ? true : undefined), { intervalMs: 2, timeoutMs: 30_000 });
         if (keep) {
           block.bare.push(bare);
           block.update.push(update);

@@ -301,7 +301,7 @@ export async function measureP6(ctx: BenchContext, baselineBundlePath: string): 
     n,
     warm,
     baselineBundlePath,
-    (taskQueue, i) => startLifecycle(ctx.client, keys[i]!.model, keys[i]!.version, { source: 'test', by: 'bench' }, taskQueue),
+    (taskQueue, i) => startLifecycle(ctx.client, keys[i].model, keys[i].version, { source: 'test', by: 'bench' }, taskQueue),
     // ModelStage becomes Staging in the same workflow task that starts waiting for approval.
     async (taskQueue, expected) => {
       const ended = (await ctx.client.workflow.count(`TaskQueue = "${taskQueue}" AND ExecutionStatus != "Running"`)).count;

@@ -17,8 +17,8 @@ function verdict(f: Figure): string {
 export function printTable(figures: Figure[], out: (line: string) => void): void {
   const rows = figures.map((f) => [f.id, f.name, f.skipped ? '—' : fmt(f.value), f.target, verdict(f)]);
   const head = ['', 'figure', 'value', 'target', 'result'];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ');
   out(line(head));
   out(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const r of rows) out(line(r));

@@ -84,7 +84,7 @@ async function main(): Promise<number> {
 
     /** Runs one part; a part that fails becomes "not measured (why)" and the bench goes on. */
     const part = async (id: string, ids: string[], fn: () => Promise<{ figures: Figure[]; notes?: string[] }>) => {
-      const entry: PartLoad = { part: id, load: loadavg()[0]! };
+      const entry: PartLoad = { part: id, load: loadavg()[0] };
       loadDuring.push(entry);
       const t0 = performance.now();
       const other0 = otherLoadReading();
@@ -99,7 +99,7 @@ async function main(): Promise<number> {
         settle();
       } catch (err) {
         settle();
-        const why = (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+        const why = (err instanceof Error ? err.message : String(err)).split('\n')[0];
         log(`${id}: failed: ${why}`);
         for (const x of ids) figures.push({ id: x, name: x, target: '', skipped: why });
       }

@@ -193,7 +193,7 @@ export function meteredRegistry<T extends MlflowRegistry>(target: T): { registry
         meter.trace.push(traced);
         const t0 = performance.now();
         try {
-          return (await (v as (...a: unknown[]) => Promise<unknown>).apply(t, args)) as unknown;
+          return await (v as (...a: unknown[]) => Promise<unknown>).apply(t, args);
         } catch (err) {
           traced.failed = true;
           meter.errors++;
@@ -214,7 +214,7 @@ export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   if (!s.length) return NaN;
   const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 /** Runs fn over items with at most `concurrency` in flight; results in input order. */
@@ -224,7 +224,7 @@ export async function pool<T, R>(items: T[], concurrency: number, fn: (item: T, 
   const lanes = Array.from({ length: Math.min(concurrency, items.length) }, async () => {
     while (next < items.length) {
       const i = next++;
-      out[i] = await fn(items[i]!, i);
+      out[i] = await fn(items[i], i);
     }
   });
   await Promise.all(lanes);
@@ -327,7 +327,7 @@ function mlflowVersion(mlflowBinary: string): string {
     for (const py of readdirSync(lib)) {
       for (const name of readdirSync(join(lib, py, 'site-packages'))) {
         const m = /^mlflow-([^-]+)\.dist-info$/.exec(name);
-        if (m) return m[1]!;
+        if (m) return m[1];
       }
     }
   } catch {
@@ -347,7 +347,7 @@ export function machineInfo(temporalBinary: string, mlflowBinary: string): Machi
   let cpuModel = cpus()[0]?.model ?? 'unknown';
   try {
     const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
-    if (m) cpuModel = m[1]!.trim();
+    if (m) cpuModel = m[1].trim();
   } catch {
     // not Linux: os.cpus() already gave a model
   }
@@ -360,7 +360,7 @@ export function machineInfo(temporalBinary: string, mlflowBinary: string): Machi
     node: process.version,
     temporalCli: run(temporalBinary, ['--version']).split('\n')[0] ?? 'unknown',
     mlflow: mlflowVersion(mlflowBinary),
-    loadavg: [la[0]!, la[1]!, la[2]!],
+    loadavg: [la[0], la[1], la[2]],
   };
 }
 

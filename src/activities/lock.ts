@@ -36,15 +36,13 @@ export function createLockActivities(deps: LockDeps) {
     },
 
     /**
-     * The next token after the lock's last one, or after MLflow's when the lock run is fresh (a lock workflow
-     * started afresh, after one went idle or was terminated, learns the last token here). Written before it is
-     * returned, so a holder never hears of a token MLflow does not have.
+     * Records the grant's token on the registered model before the holder hears of it, so a holder never holds
+     * a token MLflow does not have; from then on every earlier grant's token is stale.
      */
-    async nextFenceToken({ model, after }: { model: string; after?: number }): Promise<number> {
+    async nextFenceToken({ model, after, token: given }: { model: string; after?: number; token?: number }): Promise<number> {
       try {
-        // A lock run that granted before knows the last token; only a fresh run reads MLflow's.
-        const last = after ?? fenceTokenOf((await deps.mlflow.getRegisteredModel(model)).tags);
-        const token = last + 1;
+        // The lock names the token (workflow time); lock runs of the release before asked for last + 1.
+        const token = given ?? (after ?? fenceTokenOf((await deps.mlflow.getRegisteredModel(model)).tags)) + 1;
         await deps.mlflow.setRegisteredModelTag(model, TAG_MODEL.lockToken, String(token));
         return token;
       } catch (err) {

@@ -181,11 +181,11 @@ export function createRegistryActivities(deps: RegistryDeps) {
   }
 
   return {
-    async resolvePolicy({ model }: { model: string }): Promise<ModelPolicy> {
+    resolvePolicy({ model }: { model: string }): Promise<ModelPolicy> {
       try {
-        return deps.policies.policyFor(model);
+        return Promise.resolve(deps.policies.policyFor(model));
       } catch (err) {
-        throw ApplicationFailure.create({ type: FailureTypes.NoPolicy, nonRetryable: true, message: (err as Error).message });
+        return Promise.reject(ApplicationFailure.create({ type: FailureTypes.NoPolicy, nonRetryable: true, message: (err as Error).message }));
       }
     },
 
@@ -335,7 +335,8 @@ export function createRegistryActivities(deps: RegistryDeps) {
           ...stageTag(v, 'Production'),
           [TAG.workflowId]: workflowId,
           [TAG.promotedAt]: at,
-          [TAG.previousVersion]: recorded,
+          // "none" is what an absent tag says already: written only to correct an earlier run's value.
+          ...(recorded !== 'none' || v.tags[TAG.previousVersion] !== undefined ? { [TAG.previousVersion]: recorded } : {}),
           ...tags,
         });
         recordOutcome('promoted');

@@ -328,7 +328,9 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
     return finish('rejected_by_evaluation', state.evaluation.reasons.join('; '));
   }
 
-  await registry.enterStaging({ model, version, workflowId, at: now(), tags: { [TAG.evaluation]: skipEvaluation ? 'skipped' : 'passed' } });
+  // Staging itself says the gate passed; the tag is written when it says more (skipped) or corrects an earlier run.
+  const evaluationTag = !fenced ? 'passed' : skipEvaluation ? 'skipped' : request ? 'passed' : undefined;
+  await registry.enterStaging({ model, version, workflowId, at: now(), tags: evaluationTag ? { [TAG.evaluation]: evaluationTag } : {} });
   setStage('Staging', 'modelgate', 'evaluation passed');
   if (state.policy.deployment.mode === 'gitops') await openPromotionPr(state, note);
   // The Slack card shows the approve buttons only for a version awaiting approval.

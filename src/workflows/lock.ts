@@ -82,7 +82,9 @@ export async function modelProductionLock(input: LockInput): Promise<void> {
     let granted: Holder = next;
     if (patched(PATCHES.fencedLock)) {
       // Written to MLflow before the holder hears of it: from here on, every earlier token is stale.
-      token = await fence.nextFenceToken({ model: input.model, ...(token !== undefined ? { after: token } : {}) });
+      // Workflow time in ms, above the last token: unique without reading MLflow first, also across lock runs
+      // (the check is equality, so only a reused value could let a stale holder through).
+      token = await fence.nextFenceToken({ model: input.model, token: Math.max((token ?? 0) + 1, Date.now()) });
       granted = { ...next, token, grantedAt: new Date().toISOString() };
     }
     holder = granted;
