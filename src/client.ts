@@ -6,6 +6,7 @@
 import {
   Client,
   Connection,
+  ServiceError,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
@@ -161,6 +162,22 @@ export function requireReason(reason: string | undefined, what: string): string 
   return r;
 }
 
+/**
+ * The state query, retried a few times on CANCELLED/DEADLINE_EXCEEDED/UNAVAILABLE: right after a worker dies,
+ * the server may still route the query to that worker's sticky queue until the sticky timeout hands it back.
+ */
+async function stateOf(handle: WorkflowHandle): Promise<LifecycleState> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await handle.query(stateQuery);
+    } catch (err) {
+      const code = (err as { cause?: { code?: number } }).cause?.code;
+      if (!(err instanceof ServiceError) || ![1, 4, 14].includes(code ?? -1) || attempt >= 5) throw err;
+      await new Promise((r) => setTimeout(r, 250 * 2 ** (attempt - 1)));
+    }
+  }
+}
+
 export function lifecycleHandle(client: Client, model: string, version: number): WorkflowHandle {
   validateKey(model, version);
   return client.workflow.getHandle(lifecycleWorkflowId(model, version));
@@ -204,7 +221,7 @@ export async function decide(
 ): Promise<LifecycleState> {
   const handle = lifecycleHandle(client, model, version);
   const attempt = async (): Promise<LifecycleState> => {
-    const s = await handle.query(stateQuery);
+    const s = await stateOf(handle);
     const round = s.approvalRound ?? 1;
     const channel = input.via ?? 'api';
     const text = { ...(input.comment !== undefined ? { comment: input.comment } : {}), ...(input.reason !== undefined ? { reason: input.reason } : {}) };

@@ -180,8 +180,9 @@ describe('registry activities (real MLflow)', () => {
     const mv = await direct.getModelVersion(model, v.version);
     assert.equal(mv.current_stage, 'Production');
     assert.deepEqual(mv.aliases, [ALIAS.production]);
-    // First attempts: staging = transition + alias + 2 tags; production = transition + alias + drop staging + 4 tags;
-    // each retry one read.
-    assert.equal(callsFor(model).length, 4 + 7 + 3, 'calls of both first attempts and their reading retries');
+    // First attempts: staging = transition + alias + 2 tags; production = transition + alias + drop staging + 3 tags
+    // (no previous version: an absent tag says "none" already); each retry one read.
+    assert.equal(callsFor(model).length, 4 + 6 + 3, 'calls of both first attempts and their reading retries');
+    assert.equal(mv.tags[TAG.previousVersion], undefined);
   });
 });

@@ -5,6 +5,7 @@
  * Versions whose lifecycle Temporal no longer has (deleted, past retention) are answered from the `modelgate.*`
  * tags the lifecycle wrote into MLflow, and say so.
  */
+import { stageOf } from '../mlflow/stages.js';
 import { TAG } from '../mlflow/tags.js';
 import type { MlflowRegistry, ModelVersion } from '../mlflow/types.js';
 import { LIFECYCLE_WORKFLOW } from '../workflows/definitions.js';
@@ -113,7 +114,9 @@ function newestFirst(a: HistoryEntry, b: HistoryEntry): number {
 /** A lifecycle Temporal has no record of, from the tags it wrote on the version (stage from the tag, not MLflow stages). */
 export function entryFromTags(v: ModelVersion): HistoryEntry {
   const t = v.tags;
-  const stage = t[TAG.stage] ?? null;
+  // The stage as recorded: MLflow's own while stages are served, else modelgate's tag (stageOf).
+  const recorded = stageOf(v);
+  const stage = recorded === 'None' && t[TAG.stage] === undefined ? null : recorded;
   const outcome = t[TAG.outcome] ?? null;
   const approvers = (t[TAG.approvedBy] ?? '').split(',').map((x) => x.trim()).filter(Boolean);
   const row: VisibilityRow = {

@@ -2,6 +2,7 @@
  * The audit answers as pure functions over what was read (MLflow versions and runs, lifecycle state, serving
  * facts), so each rule is unit-testable without a server; collect.ts does the reading.
  */
+import { stageOf } from '../mlflow/stages.js';
 import { registrantsOf } from '../workflows/transitions.js';
 import { ALIAS, TAG } from '../mlflow/tags.js';
 import type { ModelVersion, Run } from '../mlflow/types.js';
@@ -118,7 +119,7 @@ export function buildAuditReport(input: AuditInput): AuditReport {
       subjectIsServing: productionVersion === subject.version,
       storageUri: input.storageUri,
       // Tags and aliases first: they are written whether or not the MLflow server still has stages.
-      stage: subject.tags[TAG.stage] ?? (subject.aliases.includes(ALIAS.production) ? 'Production' : subject.current_stage),
+      stage: subject.aliases.includes(ALIAS.production) ? 'Production' : stageOf(subject),
       aliases: [...subject.aliases].sort(),
       manifest,
     },
