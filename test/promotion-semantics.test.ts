@@ -100,60 +100,59 @@ describe('promotion judged against what serves now, fenced, with a way back', ()
     await approve(client, model, version, { by });
     return phaseIs(model, version, 'production');
   };
+  /**
+   * Two versions reach Staging while nothing serves (both pass the gate); `first` is promoted, then `second` is
+   * approved by bob and must be sent back by the re-check under the lock.
+   */
+  const secondSentBack = async (model: string, metrics: [Record<string, number>?, Record<string, number>?], promoteFirst: 0 | 1 = 0) => {
+    const vs = [
+      await registerTrainedVersion(mlflow, model, metrics[0] ? { metrics: metrics[0] } : {}),
+      await registerTrainedVersion(mlflow, model, metrics[1] ? { metrics: metrics[1] } : {}),
+    ];
+    await Promise.all(vs.map((v) => start(model, v.version)));
+    await Promise.all(vs.map((v) => phaseIs(model, v.version, 'awaiting_approval')));
+    const first = vs[promoteFirst].version;
+    const second = vs[1 - promoteFirst].version;
+    await promote(model, first);
+    await approve(client, model, second, { by: 'bob' });
+    return { first, second, back: await sentBack(model, second) };
+  };
 
   it('when a worse Staging version is approved after a better one was promoted, then it is not promoted and says why', async () => {
     const model = unique('recheck');
-    const good = await registerTrainedVersion(mlflow, model, { metrics: { accuracy: 0.95 } });
-    const worse = await registerTrainedVersion(mlflow, model, { metrics: { accuracy: 0.92 } });
-    await Promise.all([start(model, good.version), start(model, worse.version)]);
-    // Both passed the gate against nothing serving; then the better one goes first.
-    await Promise.all([phaseIs(model, good.version, 'awaiting_approval'), phaseIs(model, worse.version, 'awaiting_approval')]);
-    await promote(model, good.version);
-    await approve(client, model, worse.version, { by: 'bob' });
-    const back = await sentBack(model, worse.version);
+    const { first: good, second: worse, back } = await secondSentBack(model, [{ accuracy: 0.95 }, { accuracy: 0.92 }]);
     assert.equal(back.stage, 'Staging');
     assert.equal(back.recheck?.passed, false);
-    assert.equal(back.recheck?.baselineVersion, good.version);
+    assert.equal(back.recheck?.baselineVersion, good);
     assert.match(back.recheck?.reasons.join(' ') ?? '', /accuracy/);
     // Approvals dropped (default onRecheckFailure: drop): a new round, nobody's approval counts any more.
     assert.equal(back.approvalRound, 2);
     assert.ok(back.timeline.some((t) => t.action === 're-check failed' && /against version/.test(t.detail ?? '')));
-    const mv = await mlflow.getModelVersion(model, worse.version);
+    const mv = await mlflow.getModelVersion(model, worse);
     assert.equal(mv.tags['modelgate.recheck'], 'failed');
     assert.match(mv.tags['modelgate.reasons'] ?? '', /accuracy/);
-    assert.deepEqual(await production(model), { stage: [good.version], alias: good.version });
-    await capture(model, worse.version, 'recheck-failed-approvals-dropped');
-    await reject(client, model, worse.version, { by: 'carol', reason: 'worse than production' });
+    assert.deepEqual(await production(model), { stage: [good], alias: good });
+    await capture(model, worse, 'recheck-failed-approvals-dropped');
+    await reject(client, model, worse, { by: 'carol', reason: 'worse than production' });
   });
 
   it('when an older Staging version is approved after a newer one serves, then it is not promoted: that is a rollback', async () => {
     const model = unique('older');
-    const v1 = await registerTrainedVersion(mlflow, model);
-    const v2 = await registerTrainedVersion(mlflow, model);
-    await Promise.all([start(model, v1.version), start(model, v2.version)]);
-    await Promise.all([phaseIs(model, v1.version, 'awaiting_approval'), phaseIs(model, v2.version, 'awaiting_approval')]);
-    await promote(model, v2.version);
-    await approve(client, model, v1.version, { by: 'bob' });
-    const back = await sentBack(model, v1.version);
+    // The newer one is promoted first; then the older one is approved.
+    const { first: v2, second: v1, back } = await secondSentBack(model, [], 1);
     assert.ok(back.timeline.some((t) => /newer than .*rollback/.test(t.detail ?? '')));
-    assert.deepEqual(await production(model), { stage: [v2.version], alias: v2.version });
-    await reject(client, model, v1.version, { by: 'carol', reason: 'old' });
+    assert.deepEqual(await production(model), { stage: [v2], alias: v2 });
+    await reject(client, model, v1, { by: 'carol', reason: 'old' });
   });
 
   it('when approvals are kept after a failed re-check, then they stand and the re-check is retried with back-off', async () => {
     const model = unique('keep');
-    const good = await registerTrainedVersion(mlflow, model, { metrics: { accuracy: 0.95 } });
-    const worse = await registerTrainedVersion(mlflow, model, { metrics: { accuracy: 0.92 } });
-    await Promise.all([start(model, good.version), start(model, worse.version)]);
-    await Promise.all([phaseIs(model, good.version, 'awaiting_approval'), phaseIs(model, worse.version, 'awaiting_approval')]);
-    await promote(model, good.version);
-    await approve(client, model, worse.version, { by: 'bob' });
-    const back = await sentBack(model, worse.version);
+    const { second: worse, back } = await secondSentBack(model, [{ accuracy: 0.95 }, { accuracy: 0.92 }]);
     assert.equal(back.approvalRound ?? 1, 1);
     assert.deepEqual(back.approvals.map((a) => a.by), ['bob']);
     assert.ok(back.timeline.some((t) => t.action === 'not promoted: re-check failed; approvals kept' && /next re-check after/.test(t.detail ?? '')));
-    await reject(client, model, worse.version, { by: 'carol', reason: 'not getting better' });
-    await phaseIs(model, worse.version, 'done');
+    await reject(client, model, worse, { by: 'carol', reason: 'not getting better' });
+    await phaseIs(model, worse, 'done');
   });
 
   it('when v2 replaced v1 and v1 is rolled back to, then v1 serves again, v2 is archived and the run says rollback with its reason', async () => {
