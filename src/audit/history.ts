@@ -68,6 +68,12 @@ export function classify(row: VisibilityRow): { event: HistoryEvent; detail: str
       return { event: 'expiry', detail: 'approval window expired' };
     case 'registration_failed':
       return { event: 'registration_failed', detail: 'MLflow registration failed' };
+    case 'lock_wait_timed_out':
+      return { event: 'expiry', detail: 'approved; the Production lock was not granted in time' };
+    case 'manual_merge_timed_out':
+      return { event: 'expiry', detail: 'approved; the pull request was not merged by a person in time' };
+    case 'manual_revert_timed_out':
+      return { event: 'rollback', detail: 'rollout failed; the revert was not merged by a person in time' };
   }
   if (row.status === 'RUNNING') {
     if (row.stage === 'Production') return { event: 'promotion', detail: 'in Production' };
