@@ -12,6 +12,7 @@ import { LIFECYCLE_WORKFLOW } from '../workflows/definitions.js';
 import { mlflowLiteral } from './collect.js';
 import { queryLiteral } from './temporal.js';
 import type { LifecycleReader, RunRequest, VisibilityRow } from './types.js';
+import { foldContinued } from './runs.js';
 
 export type HistoryEvent = 'promotion' | 'rejection' | 'expiry' | 'rollback' | 'registration_failed' | 'in_progress' | 'aborted';
 
@@ -189,7 +190,8 @@ export interface HistoryOptions {
 
 export async function listHistory(reader: LifecycleReader, filter: HistoryFilter, opts: HistoryOptions = {}): Promise<HistoryEntry[]> {
   const limit = opts.limit ?? 1000;
-  const rows = await reader.list(historyQuery(filter), { limit });
+  // A lifecycle that continued as new is one entry (its newest run), not one per run.
+  const rows = foldContinued(await reader.list(historyQuery(filter), { limit }));
   // Which runs are re-promotions or rollbacks: the request each run was started with.
   const requests = new Map<string, RunRequest>();
   if (reader.request) {
