@@ -75,7 +75,7 @@ describe('policy file', () => {
         noRegression: [{ metric: 'accuracy', direction: 'higher_is_better', tolerance: 0.01 }],
       },
       approval: { approvers: ['alice', 'bob'], fourEyes: true, unknownRegistrant: 'deny', requireVerifiedIdentity: true, quorum: 2, expiresAfterMs: 72 * 3_600_000, onRecheckFailure: 'drop' },
-      deployment: { mode: 'registry' },
+      deployment: { mode: 'registry', lockWaitMs: 24 * 3_600_000 },
       notify: { slackChannel: '#ml-releases' },
     });
   });
@@ -87,6 +87,7 @@ describe('policy file', () => {
     assert.equal(p.approval.quorum, 1);
     assert.deepEqual(p.deployment, {
       mode: 'gitops',
+      lockWaitMs: 24 * 3_600_000,
       gitops: {
         provider: 'github',
         repo: 'acme/serving',
@@ -98,6 +99,8 @@ describe('policy file', () => {
         storageUriPrefixMap: [],
         reapproveOnChange: true,
         onRetire: 'previous',
+        manualMergeTimeoutMs: 24 * 3_600_000,
+        manualRevertTimeoutMs: 24 * 3_600_000,
       },
       kserve: {
         deploymentMode: 'Serverless',
@@ -120,7 +123,7 @@ describe('policy file', () => {
     const p = parsePolicy(FULL, 'p.yaml').policyFor('unlisted');
     assert.equal(p.model, 'unlisted');
     assert.equal(p.approval.quorum, 1);
-    assert.deepEqual(p.deployment, { mode: 'registry' });
+    assert.deepEqual(p.deployment, { mode: 'registry', lockWaitMs: 24 * 3_600_000 });
   });
 
   test('when policyFor is called, then the result is plain JSON data and a fresh copy each time', () => {
@@ -325,6 +328,22 @@ describe('policy errors name file:line:col and the key path', () => {
       ),
       message:
         'policy.yaml:4:32: defaults.deployment.kserve.rolloutDeadline: invalid duration "soon": expected a number and a unit ms, s, m, h or d (e.g. 500ms, 30s, 15m, 72h, 7d)',
+    },
+    {
+      when: 'a lock wait is longer than 7d',
+      text: yaml('defaults:', '  approval: { approvers: [a] }', '  deployment: { lockWait: 8d }'),
+      message: "policy.yaml:3:27: defaults.deployment.lockWait: must be at most 7d (a longer wait is a person's decision: promote again)",
+    },
+    {
+      when: 'a manual merge timeout is zero',
+      text: yaml(
+        'defaults:',
+        '  approval: { approvers: [a] }',
+        '  deployment:',
+        '    mode: gitops',
+        '    gitops: { provider: git, repo: /srv/r, manifestPath: i.yaml, namespace: ml, inferenceService: m, manualMergeTimeout: 0s }',
+      ),
+      message: 'policy.yaml:5:122: defaults.deployment.gitops.manualMergeTimeout: duration "0s" must be greater than zero',
     },
     {
       when: 'a required tag is empty',

@@ -11,6 +11,7 @@ import { buildAuditReport } from './report.js';
 import { queryLiteral } from './temporal.js';
 import { previousProductionVersion, productionAt, productionIntervals } from './timeline.js';
 import type { AuditReport, LifecycleReader, LifecycleRun, ServingFacts, ServingReader, VisibilityRow } from './types.js';
+import { foldContinued } from './runs.js';
 
 export interface AuditDeps {
   mlflow: Pick<MlflowRegistry, 'searchModelVersions' | 'getModelVersion' | 'getVersionByAlias' | 'getRun' | 'getDownloadUri' | 'getRegisteredModel'>;
@@ -114,7 +115,7 @@ export async function collectAudit(deps: AuditDeps, model: string, opts: AuditOp
   if (deps.lifecycles) {
     const reader = deps.lifecycles;
     try {
-      rows = await reader.list(`WorkflowType = ${queryLiteral(LIFECYCLE_WORKFLOW, 'workflow type')} AND ModelName = ${queryLiteral(model, 'model name')}`);
+      rows = foldContinued(await reader.list(`WorkflowType = ${queryLiteral(LIFECYCLE_WORKFLOW, 'workflow type')} AND ModelName = ${queryLiteral(model, 'model name')}`));
       visibilityRead = true;
     } catch (err) {
       notes.push(`Temporal visibility could not be read (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); answers come from MLflow tags`);

@@ -12,6 +12,7 @@ import { LIFECYCLE_WORKFLOW } from '../workflows/definitions.js';
 import { mlflowLiteral } from './collect.js';
 import { queryLiteral } from './temporal.js';
 import type { LifecycleReader, RunRequest, VisibilityRow } from './types.js';
+import { foldContinued } from './runs.js';
 
 export type HistoryEvent = 'promotion' | 'rejection' | 'expiry' | 'rollback' | 'registration_failed' | 'in_progress' | 'aborted';
 
@@ -68,6 +69,12 @@ export function classify(row: VisibilityRow): { event: HistoryEvent; detail: str
       return { event: 'expiry', detail: 'approval window expired' };
     case 'registration_failed':
       return { event: 'registration_failed', detail: 'MLflow registration failed' };
+    case 'lock_wait_timed_out':
+      return { event: 'expiry', detail: 'approved; the Production lock was not granted in time' };
+    case 'manual_merge_timed_out':
+      return { event: 'expiry', detail: 'approved; the pull request was not merged by a person in time' };
+    case 'manual_revert_timed_out':
+      return { event: 'rollback', detail: 'rollout failed; the revert was not merged by a person in time' };
   }
   if (row.status === 'RUNNING') {
     if (row.stage === 'Production') return { event: 'promotion', detail: 'in Production' };
@@ -183,7 +190,8 @@ export interface HistoryOptions {
 
 export async function listHistory(reader: LifecycleReader, filter: HistoryFilter, opts: HistoryOptions = {}): Promise<HistoryEntry[]> {
   const limit = opts.limit ?? 1000;
-  const rows = await reader.list(historyQuery(filter), { limit });
+  // A lifecycle that continued as new is one entry (its newest run), not one per run.
+  const rows = foldContinued(await reader.list(historyQuery(filter), { limit }));
   // Which runs are re-promotions or rollbacks: the request each run was started with.
   const requests = new Map<string, RunRequest>();
   if (reader.request) {

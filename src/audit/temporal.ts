@@ -17,6 +17,7 @@ import {
   type LifecycleState,
 } from '../workflows/definitions.js';
 import type { LifecycleReader, LifecycleRun, RunRequest, VisibilityRow } from './types.js';
+import { foldContinued } from './runs.js';
 
 export function toVisibilityRow(info: WorkflowExecutionInfo): VisibilityRow {
   const sa = info.typedSearchAttributes;
@@ -61,9 +62,10 @@ export function temporalLifecycleReader(client: Client, opts: TemporalReaderOpti
       const workflowId = lifecycleWorkflowId(model, version);
       const rows: VisibilityRow[] = [];
       for await (const info of client.workflow.list({ query: `WorkflowId = ${queryLiteral(workflowId, 'workflow id')}` })) rows.push(toVisibilityRow(info));
-      rows.sort((a, b) => a.startTime.localeCompare(b.startTime));
+      // Runs that continued as new are one run of the story: fold each chain into the run that went on.
+      const folded = foldContinued(rows).sort((a, b) => a.startTime.localeCompare(b.startTime));
       return Promise.all(
-        rows.map(async (r): Promise<LifecycleRun> => {
+        folded.map(async (r): Promise<LifecycleRun> => {
           const state = await runState(workflowId, r.runId);
           const request = state ? state.request : (await startInput(client, workflowId, r.runId))?.request;
           return {
@@ -71,6 +73,7 @@ export function temporalLifecycleReader(client: Client, opts: TemporalReaderOpti
             ...(r.closeTime ? { closeTime: r.closeTime } : {}),
             ...(state?.outcome ?? r.outcome ? { outcome: state?.outcome ?? r.outcome } : {}),
             ...(request ? { request } : {}),
+            ...(r.continuedRuns ? { continuedAsNew: r.continuedRuns } : {}),
             state,
           };
         }),

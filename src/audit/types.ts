@@ -44,6 +44,8 @@ export interface LifecycleRun {
   closeTime?: string;
   outcome?: string;
   request?: RunRequest;
+  /** How many earlier Temporal runs continued as new into this one (one run of the story; bounded histories). */
+  continuedAsNew?: number;
   /** The run's state (its result once completed), null when it cannot be read. */
   state: LifecycleState | null;
 }

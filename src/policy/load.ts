@@ -9,7 +9,7 @@ import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Docum
 import type { z } from 'zod';
 import { fileSchema, policySchema, type ParsedPolicy } from './schema.js';
 import { findCredential } from './secrets.js';
-import type { ModelPolicy } from './types.js';
+import type { GitopsPolicy, ModelPolicy } from './types.js';
 
 export class PolicyError extends Error {
   override name = 'PolicyError';
@@ -166,12 +166,18 @@ function toModelPolicy(model: string, p: ParsedPolicy): ModelPolicy {
     deployment: {
       mode: d.mode,
       ...(d.lockLease !== undefined ? { lockLeaseMs: d.lockLease } : {}),
-      ...(d.gitops ? { gitops: d.gitops } : {}),
+      lockWaitMs: d.lockWait,
+      ...(d.gitops ? { gitops: toGitopsPolicy(d.gitops) } : {}),
       ...(kserve ? { kserve } : {}),
     },
     notify: p.notify.slackChannel ? { slackChannel: p.notify.slackChannel } : {},
     ...(p.rollback ? { rollback: p.rollback } : {}),
   };
+}
+
+function toGitopsPolicy(g: NonNullable<ParsedPolicy['deployment']['gitops']>): GitopsPolicy {
+  const { manualMergeTimeout, manualRevertTimeout, ...rest } = g;
+  return { ...rest, manualMergeTimeoutMs: manualMergeTimeout, manualRevertTimeoutMs: manualRevertTimeout };
 }
 
 function isMissing(issue: z.ZodIssue): boolean {

@@ -52,6 +52,16 @@ const duration = z
     return z.NEVER;
   });
 
+/**
+ * Longest a manual merge/revert wait may be set to: it runs inside one workflow run (under the lock), so at the
+ * 15-minute back-off (~11 events a look) it must fit the history budget: 3d ≈ 290 looks ≈ 3,200 events.
+ */
+export const MAX_MANUAL_WAIT_MS = 3 * 24 * 60 * 60 * 1000;
+/** The lock wait continues as new within the budget, so only its length for a person matters. */
+export const MAX_LOCK_WAIT_MS = 7 * 24 * 60 * 60 * 1000;
+const wait = (fallback: string, maxMs: number, max: string) =>
+  duration.default(fallback).refine((ms) => ms <= maxMs, `must be at most ${max} (a longer wait is a person's decision: promote again)`);
+
 const evaluation = strictObject({
   thresholds: z.array(threshold).default([]),
   requiredTags: z.array(text).default([]),
@@ -117,6 +127,10 @@ const gitops = strictObject({
   storageUriPrefixMap: z.array(strictObject({ from: text, to: text })).default([]),
   reapproveOnChange: z.boolean().default(true),
   onRetire: z.enum(['previous', 'remove']).default('previous'),
+  /** How long an approved PR modelgate cannot merge waits for a person to merge it (then manual_merge_timed_out). */
+  manualMergeTimeout: wait('24h', MAX_MANUAL_WAIT_MS, '3d'),
+  /** How long a revert PR (rollback: approval) waits for a person to merge it (then manual_revert_timed_out). */
+  manualRevertTimeout: wait('24h', MAX_MANUAL_WAIT_MS, '3d'),
 }).superRefine((g, ctx) => {
   if (g.provider === 'github' && !/^[A-Za-z0-9-]+\/[A-Za-z0-9._-]+$/.test(g.repo)) {
     ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['repo'], message: 'must be "owner/name" when provider is github' });
@@ -139,6 +153,8 @@ const deployment = strictObject({
   mode: z.enum(['registry', 'gitops']).default('registry'),
   /** How long one promotion may hold the model's Production lock. */
   lockLease: duration.optional(),
+  /** How long an approved version waits for the model's Production lock (then lock_wait_timed_out). */
+  lockWait: wait('24h', MAX_LOCK_WAIT_MS, '7d'),
   gitops: gitops.optional(),
   kserve: kserve.optional(),
 })

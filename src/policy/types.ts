@@ -82,6 +82,16 @@ export interface GitopsPolicy {
    * `remove` deletes it from the manifest. Undefined (lifecycles started before this setting existed) = previous.
    */
   onRetire?: 'previous' | 'remove';
+  /**
+   * How long an approved PR modelgate cannot merge (conflict, branch protection) waits for a person to merge
+   * it; then the lifecycle ends `manual_merge_timed_out`. Undefined (older lifecycles): the approval's expiry.
+   */
+  manualMergeTimeoutMs?: number;
+  /**
+   * How long a revert PR (kserve.rollback: approval) waits for a person to merge it; then the lifecycle ends
+   * `manual_revert_timed_out` (a retire attempt fails). Undefined (older lifecycles): no deadline.
+   */
+  manualRevertTimeoutMs?: number;
 }
 
 export interface KservePolicy {
@@ -99,6 +109,8 @@ export interface DeploymentPolicy {
   mode: 'registry' | 'gitops';
   /** How long a promotion may hold the model's Production lock (default: 2 × rollout deadline + 30 min). */
   lockLeaseMs?: number;
+  /** How long an approved version waits for the model's Production lock (default 24h; undefined in older lifecycles). */
+  lockWaitMs?: number;
   gitops?: GitopsPolicy;
   kserve?: KservePolicy;
 }

@@ -83,6 +83,12 @@ function outcomeLine(s: LifecycleState): string {
       return `Rolled back${s.previousProductionVersion ? ` to version ${s.previousProductionVersion}` : ''}${s.outcomeReason ? `: ${esc(s.outcomeReason)}` : ''}`;
     case 'registration_failed':
       return `Registration failed${s.outcomeReason ? `: ${esc(s.outcomeReason)}` : ''}`;
+    case 'lock_wait_timed_out':
+      return `Not promoted: the Production lock was not granted in time${s.outcomeReason ? ` (${esc(s.outcomeReason)})` : ''}`;
+    case 'manual_merge_timed_out':
+      return `Not promoted: nobody merged the pull request in time${s.outcomeReason ? ` (${esc(s.outcomeReason)})` : ''}`;
+    case 'manual_revert_timed_out':
+      return `Rollout failed and nobody merged the revert in time: a person must merge it${s.outcomeReason ? ` (${esc(s.outcomeReason)})` : ''}`;
     default:
       return `Finished (${s.stage})`;
   }

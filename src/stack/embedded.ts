@@ -69,6 +69,8 @@ export async function startTemporal(opts: {
   headless?: boolean;
   /** Keep history across restarts (default true). */
   persist?: boolean;
+  /** More `temporal server start-dev` arguments, e.g. `--dynamic-config-value limit.historyCount.warn=100`. */
+  extraArgs?: string[];
 }): Promise<TemporalServer> {
   mkdirSync(opts.dataDir, { recursive: true });
   const port = opts.port || (await freePort());
@@ -79,6 +81,7 @@ export async function startTemporal(opts: {
   if (uiPort) args.push('--ui-port', String(uiPort));
   else args.push('--headless');
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+  args.push(...(opts.extraArgs ?? []));
   const proc = startProcess('temporal', resolveTemporalBinary(), args, { logFile: join(opts.dataDir, 'temporal.log') });
   const address = `127.0.0.1:${port}`;
   await waitUntil(

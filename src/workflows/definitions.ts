@@ -58,7 +58,17 @@ export type Outcome =
   | 'superseded'
   | 'retired'
   | 'rolled_back'
-  | 'registration_failed';
+  | 'registration_failed'
+  /** Approved, but the model's Production lock was not granted within `deployment.lockWait`. */
+  | 'lock_wait_timed_out'
+  /** Approved, modelgate could not merge the PR, and no person merged it within `deployment.gitops.manualMergeTimeout`. */
+  | 'manual_merge_timed_out'
+  /** The rollout failed and no person merged the revert PR within `deployment.gitops.manualRevertTimeout`. */
+  | 'manual_revert_timed_out';
+
+/** Outcomes of a bounded wait that ran out (docs/operations.md "Bounded histories"). */
+export const TIMED_OUT_OUTCOMES = ['lock_wait_timed_out', 'manual_merge_timed_out', 'manual_revert_timed_out'] as const;
+export type TimedOutOutcome = (typeof TIMED_OUT_OUTCOMES)[number];
 
 export type TriggerSource = 'cli' | 'api' | 'mlflow-webhook' | 'kubeflow' | 'reconciler' | 'test';
 
@@ -82,6 +92,14 @@ export interface LifecycleCarry {
   prHinted?: boolean;
   /** The PR check interval reached by back-off. */
   prPollMs?: number;
+  /**
+   * A lock grant that arrived while the run was continuing as new (between deciding and completing): the next
+   * run holds it instead of asking again. The lock request itself needs no carrying: its id is the business
+   * key, so the next run's re-request is a no-op that keeps the queue place.
+   */
+  grant?: LockGrant;
+  /** A retire asked while waiting for the lock: the next run goes on retiring. */
+  retireRequest?: { by: string; reason?: string };
 }
 
 /** Events after which a waiting lifecycle continues as new (Temporal warns at 10,240 and stops at 51,200). */
@@ -221,6 +239,8 @@ export interface LifecycleState {
   };
   /** The fencing token of the Production lock grant this run holds or last held. */
   fence?: number;
+  /** Waiting for the model's Production lock: give up (lock_wait_timed_out) at this time. Carried across runs. */
+  lockWaitDeadline?: string;
   /** The evaluation re-run under the lock against what served at that moment. */
   recheck?: EvaluationResult;
   /** How many times this run of the lifecycle continued as new (one story across Temporal runs). */

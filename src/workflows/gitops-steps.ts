@@ -7,13 +7,23 @@ import type { LifecycleState, PullRequestEvent } from './definitions.js';
 import type { PullRequestStatus } from '../gitops/provider.js';
 import { deployment, gitops, isFailureOfType, registry } from './activities.js';
 import { TAG } from '../mlflow/tags.js';
+import { earliest, nextPollMs, POLL_MIN_MS, sleepMs } from './waits.js';
 
 type Note = (actor: string, action: string, detail?: string) => void;
 
 export type DeployResult =
   | { ok: true; tags: Record<string, string> }
   | { ok: false; reapprove: true; reason: string }
-  | { ok: false; reapprove?: false; reason: string };
+  | { ok: false; reapprove?: false; reason: string; timedOut?: 'manual_merge_timed_out' | 'manual_revert_timed_out' };
+
+/**
+ * Lifecycles started with PATCHES.boundedWaits: the manual waits have the policy's deadlines (the merge one
+ * also the lock's lease, past which no change may follow) and back off like the PR poll.
+ */
+export interface WaitBounds {
+  /** The Production lock grant's own end (epoch ms): waiting for a merge past it is pointless. */
+  leaseUntil?: number;
+}
 
 /** How often the PR is checked while nothing is heard from the webhook (a lost webhook only delays). */
 export const PR_POLL_MS = 60_000;
@@ -97,6 +107,7 @@ export async function deployThroughGitops(
   note: Note,
   details: (text: string) => void,
   prEvents: PullRequestEvent[],
+  bounds?: WaitBounds,
 ): Promise<DeployResult> {
   const { model, version } = state;
   const g = state.policy!.deployment.gitops!;
@@ -125,14 +136,23 @@ export async function deployThroughGitops(
       details(`pull request ${pr.url} is not mergeable; waiting for a person to merge it`);
       note('modelgate', 'pull request not mergeable', 'waiting for a manual merge');
       const approvedHead = pr.headSha;
-      // Bounded by the approval's own expiry: a PR nobody merges must not hold the Production lock for ever.
-      const deadline = Date.now() + state.policy!.approval.expiresAfterMs;
+      // Bounded by the approval's own expiry (older lifecycles) or the policy's manual-merge timeout and the
+      // lease: a PR nobody merges must not hold the Production lock for ever.
+      const wait = (bounds && g.manualMergeTimeoutMs) || state.policy!.approval.expiresAfterMs;
+      const deadline = earliest(Date.now() + wait, bounds?.leaseUntil);
+      let pollMs = POLL_MIN_MS;
       while (!pr.mergeSha) {
-        if (Date.now() > deadline) return { ok: false, reason: `pull request ${pr.url} was not merged before ${new Date(deadline).toISOString()}` };
-        await condition(() => prEvents.length > 0, Math.min(PR_POLL_MS, Math.max(1, deadline - Date.now())));
+        if (bounds ? Date.now() >= deadline : Date.now() > deadline) {
+          const reason = `pull request ${pr.url} was not merged before ${new Date(deadline).toISOString()}`;
+          if (!bounds) return { ok: false, reason };
+          note('modelgate', 'manual merge timed out', reason);
+          return { ok: false, reason, timedOut: 'manual_merge_timed_out' };
+        }
+        const woken = await condition(() => prEvents.length > 0, bounds ? sleepMs(pollMs, deadline, Date.now()) : Math.min(PR_POLL_MS, Math.max(1, deadline - Date.now())));
         prEvents.splice(0);
         // The Git host's record only; the webhook's event just made us look sooner.
         const status = await gitops.getPullRequestStatus({ ...runOf(state), model, version, policy: g });
+        pollMs = nextPollMs(pollMs, !woken);
         if (status?.state === 'merged') {
           if (approvedHead && status.headSha !== approvedHead) {
             await revertUnapprovedMerge(state, note, status, `the merged head ${status.headSha.slice(0, 10)} is not the approved head ${approvedHead.slice(0, 10)}`);
@@ -181,14 +201,22 @@ export async function deployThroughGitops(
   } else {
     details(`rollout failed; revert ${revert.url} awaits a person's merge`);
     // The revert is merged when the base branch serves the previous storage URI again.
+    const deadline = bounds && g.manualRevertTimeoutMs !== undefined ? Date.now() + g.manualRevertTimeoutMs : Number.POSITIVE_INFINITY;
+    let pollMs = POLL_MIN_MS;
     for (;;) {
       const serving = await gitops.readServingManifest({ policy: g });
       if (serving.storageUri === pr.previousStorageUri) {
         revertSha = serving.commit;
         break;
       }
-      await condition(() => prEvents.length > 0, PR_POLL_MS);
+      if (Date.now() >= deadline) {
+        const reason = `the rollout failed (${rollout.reason}) and revert ${revert.url} was not merged before ${new Date(deadline).toISOString()}; a person must merge it`;
+        note('modelgate', 'manual revert timed out', reason);
+        return { ok: false, reason, timedOut: 'manual_revert_timed_out' };
+      }
+      const woken = await condition(() => prEvents.length > 0, bounds ? sleepMs(pollMs, deadline, Date.now()) : PR_POLL_MS);
       prEvents.splice(0);
+      pollMs = nextPollMs(pollMs, !woken);
     }
     note('modelgate', 'revert merged', revertSha);
   }

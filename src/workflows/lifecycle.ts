@@ -48,6 +48,7 @@ import {
   type SupersededInput,
   type LockGrant,
   type LifecycleCarry,
+  type TimedOutOutcome,
   HISTORY_BUDGET,
 } from './definitions.js';
 import {
@@ -84,15 +85,19 @@ import {
 import { retireThroughGitops } from './retire-steps.js';
 import { TAG } from '../mlflow/tags.js';
 import { PATCHES } from './patches.js';
+import { sleepMs } from './waits.js';
 
 /** How long the superseder waits for the previous version's workflow to archive itself before doing it. */
 const SUPERSEDE_ACK_TIMEOUT_MS = 2 * 60 * 1000;
 /** A lifecycle waiting for the lock asks again this often (rebuilds a lock workflow that was terminated). */
+// Not backed off: it is also how a terminated lock workflow is rebuilt; ~11 events per ask, ~3,200 a day.
 const LOCK_REREQUEST_MS = 5 * 60 * 1000;
 /** PR checks back off to this interval while nothing changes (a webhook hint resets it). */
 const PR_POLL_MAX_MS = 15 * 60 * 1000;
 /** The holder stops changing Production this long before its lease runs out (clocks of two workflows). */
 const LEASE_MARGIN_MS = 30 * 1000;
+/** Lock wait of lifecycles whose policy was resolved before `deployment.lockWait` existed. */
+const DEFAULT_LOCK_WAIT_MS = 24 * 60 * 60 * 1000;
 
 export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleState> {
   const { model, version } = input;
@@ -119,7 +124,9 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
   let prPollMs = carried?.prPollMs ?? PR_POLL_MS;
   let slack: { channel?: string; ts?: string } = {};
   let superseded: SupersededInput | undefined;
-  let retireRequest: { by: string; reason?: string } | undefined;
+  let retireRequest: { by: string; reason?: string } | undefined = carried?.retireRequest;
+  /** A grant that reached the previous run as it continued as new. */
+  let carriedGrant: LockGrant | undefined = carried?.grant;
   const acks = new Set<number>();
   const prEvents: PullRequestEvent[] = [];
 
@@ -264,6 +271,8 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
   // its unfenced promotion path through every replay (docs/operations.md).
   const fenced = patched(PATCHES.fencedPromotion);
   const bounded = patched(PATCHES.boundedHistory);
+  // Lock wait under the budget with a deadline; manual merge/revert waits with deadlines and back-off.
+  const boundedWaits = bounded && patched(PATCHES.boundedWaits);
   /** Keeps the Slack message in step with the lifecycle (when the policy names a channel). */
   const tellSlack = async (snapshot: LifecycleState) => {
     if (slack.channel) await bestEffort(() => notify.notifyUpdate({ state: snapshot, channel: slack.channel!, ts: slack.ts }));
@@ -366,6 +375,7 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
       continue;
     }
     if (result.kind === 'promoted') break;
+    if (result.kind === 'timed_out') return endTimedOut(result.outcome, result.reason);
     if (result.kind === 'rolled_back') {
       await tellSlack({ ...state, outcome: 'rolled_back' });
       return finish('rolled_back', result.reason);
@@ -433,8 +443,18 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
       recheckFailures,
       prHinted: prEvents.length > 0,
       prPollMs,
+      ...(boundedWaits && grant ? { grant } : {}),
+      ...(boundedWaits && retireRequest ? { retireRequest } : {}),
     };
     return continueAsNew<typeof modelLifecycle>({ ...input, carry });
+  }
+
+  /** A bounded wait ran out: the outcome everywhere a person looks (MLflow tags, Slack, audit), the PR closed. */
+  async function endTimedOut(outcome: TimedOutOutcome, reason: string): Promise<LifecycleState> {
+    await settlePullRequestOnEnd(state, reason);
+    await registry.recordOutcome({ model, version, workflowId, at: now(), outcome, reasons: [reason], tags: outcome === 'lock_wait_timed_out' ? {} : { [TAG.deploy]: 'failed' } });
+    await tellSlack({ ...state, outcome });
+    return finish(outcome, reason);
   }
 
   /** The superseder holds the lock and moved the alias; this lifecycle archives itself and says so. */
@@ -517,13 +537,15 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
     | { kind: 'rolled_back'; reason: string }
     | { kind: 'reapprove'; reason: string }
     | { kind: 'recheck_failed'; reasons: string[] }
-    | { kind: 'lock_lost'; reason: string };
+    | { kind: 'lock_lost'; reason: string }
+    | { kind: 'timed_out'; outcome: TimedOutOutcome; reason: string };
 
   /** GitOps: the PR merged and KServe serving the version (or rolled back); registry mode has nothing to roll out. */
-  async function rollOut(): Promise<{ tags: Record<string, string> } | DeployOutcome> {
+  async function rollOut(leaseUntil?: number): Promise<{ tags: Record<string, string> } | DeployOutcome> {
     if (state.policy!.deployment.mode !== 'gitops') return { tags: {} };
-    const rollout = await deployThroughGitops(state, note, details, prEvents);
+    const rollout = await deployThroughGitops(state, note, details, prEvents, boundedWaits ? { leaseUntil } : undefined);
     if (!rollout.ok && rollout.reapprove) return { kind: 'reapprove', reason: rollout.reason };
+    if (!rollout.ok && rollout.timedOut) return { kind: 'timed_out', outcome: rollout.timedOut, reason: rollout.reason };
     if (!rollout.ok) {
       await registry.tagVersion({ model, version, tags: { [TAG.deploy]: 'failed', [TAG.reasons]: rollout.reason } });
       return { kind: 'rolled_back', reason: rollout.reason };
@@ -540,24 +562,43 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
    * Asks for the model's Production lock until it is granted. The request is repeated every few minutes: it
    * rebuilds a lock workflow that was terminated (signal-with-start) with every still-waiting lifecycle in its
    * queue, and is a no-op for a lock that already has it. `abort` gives up (and leaves the queue).
+   * With PATCHES.boundedWaits the wait counts against the history budget — the next run asks again under the
+   * same request id, which keeps its queue place — and ends 'timed_out' at `deployment.lockWait` (carried).
    */
-  async function acquireLock(abort: () => boolean = () => false): Promise<(LockGrant & { until: number }) | undefined> {
+  async function acquireLock(abort: () => boolean = () => false): Promise<(LockGrant & { until: number }) | 'timed_out' | undefined> {
     const leaseMs = leaseFor();
-    grant = undefined;
+    grant = carriedGrant;
+    carriedGrant = undefined;
+    if (boundedWaits && !state.lockWaitDeadline) {
+      state.lockWaitDeadline = new Date(Date.now() + (state.policy!.deployment.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS)).toISOString();
+    }
+    const deadline = state.lockWaitDeadline && boundedWaits ? Date.parse(state.lockWaitDeadline) : Number.POSITIVE_INFINITY;
+    const waitingOver = () => boundedWaits && overBudget();
     for (;;) {
       await lockActs.requestProductionLock({ model, request: { requestId: lockRequestId, workflowId, leaseMs } });
       // A few times per lease, capped: a short test lease re-requests quickly, a production one every 5 min.
-      const woken = await condition(() => grant !== undefined || abort(), Math.min(LOCK_REREQUEST_MS, Math.max(5_000, leaseMs / 4)));
+      const every = Math.min(LOCK_REREQUEST_MS, Math.max(5_000, leaseMs / 4));
+      const woken = await condition(() => grant !== undefined || abort() || waitingOver(), boundedWaits ? sleepMs(every, deadline, Date.now()) : every);
       if (grant) {
         const g: LockGrant = grant;
         state.fence = g.token;
+        delete state.lockWaitDeadline;
         // The holder's own clock for the lease: it stops changing Production a little before the lock takes it back.
         const lease = g.leaseMs ?? leaseMs;
         return { ...g, until: Date.now() + lease - Math.min(LEASE_MARGIN_MS, lease / 4) };
       }
-      if (woken) {
+      if (woken && abort()) {
         await releaseLock(undefined);
+        delete state.lockWaitDeadline;
         return undefined;
+      }
+      if (waitingOver()) await rollOver();
+      if (Date.now() >= deadline) {
+        // Leave the queue, so the lock does not grant a lifecycle that gave up.
+        await releaseLock(undefined);
+        note('modelgate', 'Production lock wait timed out', `not granted before ${state.lockWaitDeadline}`);
+        delete state.lockWaitDeadline;
+        return 'timed_out';
       }
     }
   }
@@ -591,7 +632,11 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
     const approvedBy = state.approvals.map((a) => a.by).join(',');
     const approvedAt = state.approvals[state.approvals.length - 1].at;
     details(`approved by ${approvedBy}; waiting for the ${model} Production lock`);
-    const held = (await acquireLock())!;
+    const got = await acquireLock();
+    if (got === 'timed_out') {
+      return { kind: 'timed_out', outcome: 'lock_wait_timed_out', reason: `the ${model} Production lock was not granted within the policy's deployment.lockWait` };
+    }
+    const held = got!;
     const fence = held.token !== undefined ? { token: held.token, until: held.until } : undefined;
     note('modelgate', 'holds the Production lock', held.token !== undefined ? `fencing token ${held.token}` : undefined);
     let promoted = false;
@@ -607,7 +652,7 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
         note('modelgate', state.recheck.passed ? 're-check passed' : 're-check failed', [against, ...state.recheck.reasons].join('; '));
         if (!state.recheck.passed) return { kind: 'recheck_failed', reasons: state.recheck.reasons };
       }
-      const rollout = await rollOut();
+      const rollout = await rollOut(held.until);
       if ('kind' in rollout) return rollout;
       const deployTags = rollout.tags;
       const lost = lostLock(held);
@@ -675,7 +720,13 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
     const newer = () => superseded !== undefined;
     for (;;) {
       details('retiring: waiting for the Production lock');
-      const held = await acquireLock(newer);
+      const got = await acquireLock(newer);
+      if (got === 'timed_out') {
+        note('modelgate', 'retire failed', `the ${model} Production lock was not granted within deployment.lockWait; v${version} stays in Production and the retire may be asked again`);
+        state.phase = 'production';
+        return 'failed';
+      }
+      const held = got;
       try {
         if (superseded) {
           const holder = await registry.productionHolder({ model });
@@ -688,7 +739,7 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
         // GitOps: the PR that takes the InferenceService off this version, verified, before MLflow changes.
         if (state.policy!.deployment.mode === 'gitops' && patched(PATCHES.gitopsRetire)) {
           try {
-            const out = await retireThroughGitops(state, note, details, prEvents, retireRequest!, fence);
+            const out = await retireThroughGitops(state, note, details, prEvents, retireRequest!, fence, boundedWaits ? {} : undefined);
             if (!out.ok) return 'failed';
           } catch (err) {
             if (!isFailureOfType(err, FailureTypes.StaleFence)) throw err;

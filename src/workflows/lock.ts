@@ -26,6 +26,7 @@ import {
   lockStateQuery,
   releaseLockSignal,
   type LockRequest,
+  HISTORY_BUDGET,
 } from './definitions.js';
 import type { LockActivities } from '../activities/lock.js';
 import { PATCHES } from './patches.js';
@@ -35,6 +36,10 @@ export interface LockInput {
   queue?: LockRequest[];
   /** The last token granted; absent on a fresh start, when it is rebuilt from MLflow. */
   token?: number;
+  /** The grant still held when the previous run continued as new (PATCHES.boundedLock), with its lease's end. */
+  holder?: Holder;
+  /** Continue as new at this many events (default HISTORY_BUDGET, or when the server suggests it); tests set it low. */
+  historyBudget?: number;
 }
 
 /** A holder that never releases (its workflow was terminated) loses the lock after this long. */
@@ -48,11 +53,11 @@ const fence = proxyActivities<Pick<LockActivities, 'nextFenceToken'>>({
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
 });
 
-type Holder = LockRequest & { token?: number; grantedAt?: string };
+type Holder = LockRequest & { token?: number; grantedAt?: string; /** epoch ms the lease runs out */ leaseUntil?: number };
 
 export async function modelProductionLock(input: LockInput): Promise<void> {
   const queue: LockRequest[] = [...(input.queue ?? [])];
-  let holder: Holder | undefined;
+  let holder: Holder | undefined = input.holder;
   let token = input.token;
 
   setHandler(acquireLockSignal, (req) => {
@@ -70,7 +75,38 @@ export async function modelProductionLock(input: LockInput): Promise<void> {
   });
   setHandler(lockStateQuery, () => ({ holder, queue, token }));
 
-  for (let grants = 0; grants < GRANTS_PER_RUN && !workflowInfo().continueAsNewSuggested; grants++) {
+  // Waiting lifecycles re-request every few minutes while a holder holds the lock for hours: without this the
+  // history of one long lease grows with every waiter's request (older runs keep their path through replay).
+  const bounded = patched(PATCHES.boundedLock);
+  const overBudget = () => bounded && (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= (input.historyBudget ?? HISTORY_BUDGET));
+  const rollOver = async (): Promise<never> => {
+    await condition(allHandlersFinished);
+    return continueAsNew<typeof modelProductionLock>({
+      model: input.model, queue, ...(token !== undefined ? { token } : {}), ...(holder ? { holder } : {}),
+      ...(input.historyBudget !== undefined ? { historyBudget: input.historyBudget } : {}),
+    });
+  };
+
+  /** Until the holder releases or its lease runs out (then it is revoked); continues as new over budget. */
+  const watch = async (granted: Holder, leaseMs: number): Promise<void> => {
+    const released = await condition(() => holder !== granted || overBudget(), bounded ? Math.max(1, (granted.leaseUntil ?? Date.now() + leaseMs) - Date.now()) : leaseMs);
+    if (holder !== granted) return;
+    if (released) await rollOver();
+    log.error('lock lease expired; revoking', { requester: granted.workflowId, token: granted.token });
+    holder = undefined;
+    if (granted.token !== undefined) {
+      try {
+        await getExternalWorkflowHandle(granted.workflowId).signal(lockRevokedSignal, { requestId: granted.requestId, token: granted.token });
+      } catch (err) {
+        log.warn('revoked holder is gone', { requester: granted.workflowId, error: String(err) });
+      }
+    }
+  };
+
+  // The previous run continued as new while this grant was held: the same lease goes on.
+  if (input.holder) await watch(input.holder, input.holder.leaseMs ?? DEFAULT_LEASE_MS);
+
+  for (let grants = 0; grants < GRANTS_PER_RUN && !workflowInfo().continueAsNewSuggested && !overBudget(); grants++) {
     const busy = await condition(() => queue.length > 0, IDLE_MS);
     // Completing with a signal in flight is safe: the server rejects the completion and replays with it.
     if (!busy) {
@@ -85,7 +121,7 @@ export async function modelProductionLock(input: LockInput): Promise<void> {
       // Workflow time in ms, above the last token: unique without reading MLflow first, also across lock runs
       // (the check is equality, so only a reused value could let a stale holder through).
       token = await fence.nextFenceToken({ model: input.model, token: Math.max((token ?? 0) + 1, Date.now()) });
-      granted = { ...next, token, grantedAt: new Date().toISOString() };
+      granted = { ...next, token, grantedAt: new Date().toISOString(), ...(bounded ? { leaseUntil: Date.now() + leaseMs } : {}) };
     }
     holder = granted;
     try {
@@ -98,19 +134,7 @@ export async function modelProductionLock(input: LockInput): Promise<void> {
       holder = undefined;
       continue;
     }
-    const released = await condition(() => holder !== granted, leaseMs);
-    if (!released) {
-      log.error('lock lease expired; revoking', { requester: next.workflowId, token: granted.token });
-      holder = undefined;
-      if (granted.token !== undefined) {
-        try {
-          await getExternalWorkflowHandle(next.workflowId).signal(lockRevokedSignal, { requestId: next.requestId, token: granted.token });
-        } catch (err) {
-          log.warn('revoked holder is gone', { requester: next.workflowId, error: String(err) });
-        }
-      }
-    }
+    await watch(granted, leaseMs);
   }
-  await condition(allHandlersFinished);
-  await continueAsNew<typeof modelProductionLock>({ model: input.model, queue, ...(token !== undefined ? { token } : {}) });
+  await rollOver();
 }

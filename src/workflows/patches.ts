@@ -16,6 +16,13 @@ export const PATCHES = {
   fencedPromotion: 'fenced-promotion-v1',
   /** Waiting lifecycles continue as new within a history budget; PR checks back off while nothing changes. */
   boundedHistory: 'bounded-history-v1',
+  /**
+   * The lock wait counts against the history budget (continue-as-new keeps the queue place) and ends at
+   * `deployment.lockWait`; manual merge/revert waits end at their policy timeouts and back off 1 → 15 min.
+   */
+  boundedWaits: 'bounded-waits-v1',
+  /** The lock workflow continues as new within its history budget while a holder holds it, carrying the holder. */
+  boundedLock: 'bounded-lock-v1',
   /** A retire in GitOps mode merges a PR that takes the InferenceService off the version before archiving it. */
   gitopsRetire: 'gitops-retire-v1',
 } as const;

@@ -10,7 +10,8 @@ import { runOf } from './gitops-steps.js';
 import { ActivityFailure, ApplicationFailure, condition } from '@temporalio/workflow';
 import { lifecycleWorkflowId, type LifecycleState, type PullRequestEvent, type RetirementRecord } from './definitions.js';
 import { deployment, gitops, isFailureOfType, registry } from './activities.js';
-import { PR_POLL_MS } from './gitops-steps.js';
+import { PR_POLL_MS, type WaitBounds } from './gitops-steps.js';
+import { nextPollMs, POLL_MIN_MS, sleepMs } from './waits.js';
 import { TAG } from '../mlflow/tags.js';
 
 type Note = (actor: string, action: string, detail?: string) => void;
@@ -30,6 +31,8 @@ export async function retireThroughGitops(
   request: { by: string; reason?: string },
   /** The Production lock grant the retire runs under (lifecycles started after the fenced lock). */
   fence?: { token: number; until: number },
+  /** Lifecycles started with PATCHES.boundedWaits: the manual revert wait has the policy's deadline. */
+  bounds?: WaitBounds,
 ): Promise<RetireResult> {
   const { model, version, workflowId } = state;
   const g = state.policy!.deployment.gitops!;
@@ -99,7 +102,12 @@ export async function retireThroughGitops(
         : await deployment.waitForRemoval(common);
     if (rollout.outcome === 'failed') {
       note('kserve', 'retire rollout failed', rollout.reason);
-      await undoRetire(state, note, details, prEvents, r, rollout.reason);
+      const undone = await undoRetire(state, note, details, prEvents, r, rollout.reason, bounds);
+      if (undone === 'timed_out') {
+        const why = `retire rollout failed (${rollout.reason}) and revert ${r.revertUrl} was not merged within ${g.manualRevertTimeoutMs! / 60_000} min (manual_revert_timed_out): a person must merge it`;
+        await registry.tagVersion({ model, version, tags: { [TAG.reasons]: why.slice(0, 4000) } });
+        return fail(why);
+      }
       return fail(`retire rollout failed: ${rollout.reason}`);
     }
     note('kserve', toVersion !== undefined ? `v${toVersion} serving again` : 'InferenceService removed', rollout.revision);
@@ -129,7 +137,8 @@ async function undoRetire(
   prEvents: PullRequestEvent[],
   r: RetirementRecord,
   reason: string,
-): Promise<void> {
+  bounds?: WaitBounds,
+): Promise<'timed_out' | undefined> {
   const { model, version } = state;
   const g = state.policy!.deployment.gitops!;
   const k = state.policy!.deployment.kserve!;
@@ -147,14 +156,21 @@ async function undoRetire(
     note('modelgate', 'merged revert of the retire', revertSha);
   } else {
     details(`retire rollout failed; revert ${revert.url} awaits a person's merge`);
+    const deadline = bounds && g.manualRevertTimeoutMs !== undefined ? Date.now() + g.manualRevertTimeoutMs : Number.POSITIVE_INFINITY;
+    let pollMs = POLL_MIN_MS;
     for (;;) {
       const status = await gitops.getPullRequestStatus({ ...runOf(state), model, version, policy: g, retireAttempt: r.attempt, revert: true });
       if (status?.state === 'merged') {
         revertSha = status.mergeSha;
         break;
       }
-      await condition(() => prEvents.length > 0, PR_POLL_MS);
+      if (Date.now() >= deadline) {
+        note('modelgate', 'manual revert timed out', `revert ${revert.url} of the retire was not merged before ${new Date(deadline).toISOString()}`);
+        return 'timed_out';
+      }
+      const woken = await condition(() => prEvents.length > 0, bounds ? sleepMs(pollMs, deadline, Date.now()) : PR_POLL_MS);
       prEvents.splice(0);
+      pollMs = nextPollMs(pollMs, !woken);
     }
     note(revertSha ? 'modelgate' : 'unknown', 'revert of the retire merged', revertSha);
   }
@@ -167,6 +183,7 @@ async function undoRetire(
     startedAt: new Date().toISOString(),
   });
   note('kserve', back.outcome === 'serving' ? `v${version} serving again` : `v${version} not serving`, back.outcome === 'failed' ? back.reason : undefined);
+  return undefined;
 }
 
 /** The message of a non-retryable activity failure (a person must act); undefined for anything else. */

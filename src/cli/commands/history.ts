@@ -8,11 +8,11 @@ import type { Client } from '@temporalio/client';
 import { listHistory, type HistoryRegistry } from '../../audit/history.js';
 import { renderHistoryMarkdown, renderHistoryText } from '../../audit/format.js';
 import { temporalLifecycleReader } from '../../audit/temporal.js';
-import type { Outcome } from '../../workflows/definitions.js';
+import { TIMED_OUT_OUTCOMES, type Outcome } from '../../workflows/definitions.js';
 import { CliError } from '../context.js';
 import { outputFormat, parsePositiveInt, type CommandOutput } from './audit.js';
 
-const OUTCOMES: Outcome[] = ['rejected_by_evaluation', 'rejected', 'expired', 'superseded', 'retired', 'rolled_back', 'registration_failed'];
+const OUTCOMES: Outcome[] = ['rejected_by_evaluation', 'rejected', 'expired', 'superseded', 'retired', 'rolled_back', 'registration_failed', ...TIMED_OUT_OUTCOMES];
 
 function parseOutcome(raw: string): Outcome {
   if (!(OUTCOMES as string[]).includes(raw)) throw new InvalidArgumentError(`expected one of ${OUTCOMES.join(', ')} (got "${raw}")`);

@@ -1,0 +1,35 @@
+/** The pure rules of the lifecycle's long waits: back-off, deadlines, and how many looks a wait can make. */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { earliest, looksWithin, nextPollMs, POLL_MAX_MS, POLL_MIN_MS, sleepMs } from '../src/workflows/waits.js';
+import { MAX_MANUAL_WAIT_MS } from '../src/policy/schema.js';
+import { HISTORY_BUDGET } from '../src/workflows/definitions.js';
+
+describe('bounded waits', () => {
+  test('when nothing changes, then the interval doubles from 1 min up to 15 min, and anything happening resets it', () => {
+    const seen: number[] = [];
+    let p = POLL_MIN_MS;
+    for (let i = 0; i < 6; i++) seen.push((p = nextPollMs(p, true)) / 60_000);
+    assert.deepEqual(seen, [2, 4, 8, 15, 15, 15]);
+    assert.equal(nextPollMs(POLL_MAX_MS, false), POLL_MIN_MS);
+  });
+
+  test('when the deadline is nearer than the interval, then the sleep ends at the deadline and is never zero or negative', () => {
+    assert.equal(sleepMs(60_000, 10_500, 10_000), 500);
+    assert.equal(sleepMs(60_000, 9_000, 10_000), 1);
+    assert.equal(sleepMs(60_000, Number.POSITIVE_INFINITY, 0), 60_000);
+  });
+
+  test('when several bounds apply, then the earliest wins and missing ones are ignored', () => {
+    assert.equal(earliest(5, undefined, 3), 3);
+    assert.equal(earliest(undefined), Number.POSITIVE_INFINITY);
+  });
+
+  test('when a manual wait is set to its longest (3d), then its quiet looks (about 11 events each) fit in one history budget', () => {
+    const looks = looksWithin(MAX_MANUAL_WAIT_MS);
+    // Leave a third of the budget for what the run wrote before (evaluation, approvals, lock, merge attempt).
+    assert.ok(looks * 11 <= (HISTORY_BUDGET * 2) / 3, `${looks} looks`);
+    // A day: ~100 looks at the 15-minute cap.
+    assert.ok(looksWithin(24 * 3_600_000) <= 100);
+  });
+});
