@@ -84,11 +84,17 @@ export async function buildWorkerFromConfig(
     maxCachedWorkflows: config.worker.maxCachedWorkflows,
     shutdown: { graceMs: config.worker.shutdownGraceMs, forceMs: config.worker.shutdownForceMs },
     stickyQueueTimeoutMs: config.worker.stickyQueueTimeoutMs,
+    ...(config.worker.deployment ? { deployment: config.worker.deployment } : {}),
     logger,
   });
   const kids = Object.keys(apiConfig.identity.verificationKeys);
   // Fail loud, not closed in silence: without keys no decision verifies and nothing can be approved.
   if (!kids.length) logger.warn('no attestation verification keys (MODELGATE_ATTESTATION_PUBLIC_KEYS): no decision can be verified');
+  // A versioned worker gets no task until its build is current (or ramping): say which build to make current.
+  if (config.worker.deployment) {
+    const { deploymentName, buildId } = config.worker.deployment;
+    logger.info({ deploymentName, buildId }, 'Worker Versioning on (AUTO_UPGRADE): tasks arrive once `temporal worker deployment set-current-version` names this build');
+  }
   logger.info({ taskQueue: config.temporal.taskQueue ?? TASK_QUEUE, policyFile: config.policyFile, models: policies.models(), attestationKeys: kids }, 'worker ready');
   return {
     worker,

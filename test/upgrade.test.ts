@@ -8,12 +8,14 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { getState } from '../src/client.js';
-import { PROJECT_ROOT } from '../src/stack/embedded.js';
+import { PROJECT_ROOT, resolveTemporalBinary } from '../src/stack/embedded.js';
 import { lifecycleWorkflowId, lockWorkflowId, pullRequestSignal, type LifecycleState, type Outcome } from '../src/workflows/definitions.js';
 import { MlflowClient } from '../src/mlflow/client.js';
 import { approve, reject, retire, startLifecycle } from './support/identity.js';
@@ -98,6 +100,19 @@ async function buildB(interceptorModule: string): Promise<{ code: string }> {
     logger: { log() {}, trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error },
   });
   return { code };
+}
+
+/** `temporal worker deployment set-current-version`, as the release runbook does; retried until the version has polled. */
+async function setCurrentVersion(deploymentName: string, buildId: string): Promise<void> {
+  const args = ['worker', 'deployment', 'set-current-version', '--deployment-name', deploymentName, '--build-id', buildId, '--yes'];
+  await eventually(`${deploymentName}:${buildId} current`, async () => {
+    try {
+      await promisify(execFile)(resolveTemporalBinary(), [...args, '--address', testStack().temporalAddress, '--namespace', 'default'], { encoding: 'utf8' });
+      return true;
+    } catch {
+      return undefined; // the server has not seen the version's pollers yet
+    }
+  }, 60_000);
 }
 
 describe('upgrading the worker while lifecycles are parked', () => {
@@ -232,6 +247,34 @@ describe('upgrading the worker while lifecycles are parked', () => {
       // The lock workflow was started on build A too and served every grant on B.
       if (p.kind !== 'reject') for (const f of failedTasks(await history(lockWorkflowId(p.model)))) problems.push(`${lockWorkflowId(p.model)}: workflow task failed: ${f}`);
     });
+    assert.deepEqual(problems, []);
+  });
+
+  it('when Worker Versioning is on (AUTO_UPGRADE), then lifecycles parked on build a move to build b once it is current, and end', async () => {
+    const deploymentName = unique('modelgate-upgrade');
+    const taskQueue = unique('modelgate-upgrade-versioned');
+    const a = await startTestWorker(env, { mlflow, policies, taskQueue, ...CACHE, deployment: { deploymentName, buildId: 'a' } });
+    running.push(a);
+    await setCurrentVersion(deploymentName, 'a');
+    const p = await park(await register('pair'), taskQueue);
+    // The ramp: build b polls beside build a; nothing moves until b is made current, then every AUTO_UPGRADE
+    // lifecycle's next task goes to b.
+    running.push(await startTestWorker(env, { mlflow, policies, taskQueue, ...CACHE, deployment: { deploymentName, buildId: 'b' }, workerOptions: { workflowBundle: bundleB } }));
+    await setCurrentVersion(deploymentName, 'b');
+    await finishOnB(p);
+    await a.stop();
+    const problems: string[] = [];
+    for (const v of p.versions) {
+      const handle = client.workflow.getHandle(lifecycleWorkflowId(p.model, v.version));
+      const s = (await handle.result()) as LifecycleState;
+      if (s.outcome !== v.expect) problems.push(`v${v.version}: ${s.outcome} (expected ${v.expect})`);
+      for (const f of failedTasks(await history(handle.workflowId))) problems.push(`v${v.version}: workflow task failed: ${f}`);
+      const info = (await handle.describe()).raw.workflowExecutionInfo?.versioningInfo;
+      const build = info?.deploymentVersion?.buildId ?? info?.version;
+      if (!String(build).endsWith('b')) problems.push(`v${v.version}: last ran on ${String(build)}, not build b`);
+      const tagged = UPGRADE_STEP_TAG in ((await mlflow.getModelVersion(p.model, v.version)).tags ?? {});
+      if (tagged !== v.promotedOnB) problems.push(`v${v.version}: extra step ${tagged ? 'ran' : 'did not run'}`);
+    }
     assert.deepEqual(problems, []);
   });
 
