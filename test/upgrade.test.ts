@@ -8,14 +8,12 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { getState } from '../src/client.js';
-import { PROJECT_ROOT, resolveTemporalBinary } from '../src/stack/embedded.js';
+import { PROJECT_ROOT } from '../src/stack/embedded.js';
 import { lifecycleWorkflowId, lockWorkflowId, pullRequestSignal, type LifecycleState, type Outcome } from '../src/workflows/definitions.js';
 import { MlflowClient } from '../src/mlflow/client.js';
 import { approve, reject, retire, startLifecycle } from './support/identity.js';
@@ -23,6 +21,7 @@ import { policiesByPrefix } from './support/policies.js';
 import { connectTestEnv, testStack, unique } from './support/stack.js';
 import { registerTrainedVersion } from './support/fixtures.js';
 import { eventually, startTestWorker, type RunningWorker } from './support/worker.js';
+import { setCurrentVersion } from './support/versioning.js';
 import { UPGRADE_STEP_PATCH, UPGRADE_STEP_TAG } from './workflows/upgrade-step.js';
 
 const POLICY = `
@@ -100,19 +99,6 @@ async function buildB(interceptorModule: string): Promise<{ code: string }> {
     logger: { log() {}, trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error },
   });
   return { code };
-}
-
-/** `temporal worker deployment set-current-version`, as the release runbook does; retried until the version has polled. */
-async function setCurrentVersion(deploymentName: string, buildId: string): Promise<void> {
-  const args = ['worker', 'deployment', 'set-current-version', '--deployment-name', deploymentName, '--build-id', buildId, '--yes'];
-  await eventually(`${deploymentName}:${buildId} current`, async () => {
-    try {
-      await promisify(execFile)(resolveTemporalBinary(), [...args, '--address', testStack().temporalAddress, '--namespace', 'default'], { encoding: 'utf8' });
-      return true;
-    } catch {
-      return undefined; // the server has not seen the version's pollers yet
-    }
-  }, 60_000);
 }
 
 describe('upgrading the worker while lifecycles are parked', () => {

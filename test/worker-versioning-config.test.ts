@@ -10,7 +10,12 @@ import { join } from 'node:path';
 import { loadConfig } from '../src/config.js';
 import { buildWorkerFromConfig } from '../src/worker-main.js';
 import { PROJECT_ROOT } from '../src/stack/embedded.js';
+import { versionRouting } from '../src/worker-version.js';
 import { connectTestEnv, testStack, unique } from './support/stack.js';
+import { testMlflow } from './support/fixtures.js';
+import { loadPolicyFile } from '../src/policy/load.js';
+import { eventually, startTestWorker } from './support/worker.js';
+import { setCurrentVersion, setRampingVersion } from './support/versioning.js';
 
 describe('the Worker Versioning settings', () => {
   it('when neither key is set, then the worker is unversioned', () => {
@@ -76,6 +81,33 @@ describe('the Worker Versioning settings', () => {
       rt.worker.shutdown();
       await running;
       await rt.close();
+      await env.teardown();
+    }
+  });
+
+  it('when a build is new, made current, or ramped, then versionRouting says idle, current or ramping (what the worker logs at start)', async () => {
+    const env = await connectTestEnv();
+    const mlflow = testMlflow(testStack().mlflowUri);
+    const deploymentName = unique('modelgate-routing');
+    const taskQueue = unique('versioning-routing');
+    const policies = loadPolicyFile(join(PROJECT_ROOT, 'policies', 'policy.yaml'));
+    const workers = [];
+    try {
+      assert.deepEqual(await versionRouting(env.client, 'default', { deploymentName, buildId: 'x' }), { routing: 'idle' });
+      workers.push(await startTestWorker(env, { mlflow, policies, taskQueue, deployment: { deploymentName, buildId: 'x' } }));
+      await setCurrentVersion(deploymentName, 'x');
+      assert.deepEqual(await versionRouting(env.client, 'default', { deploymentName, buildId: 'x' }), { routing: 'current', currentBuildId: 'x' });
+      // The next release polls beside it: idle (the deploy that forgot set-current-version), then ramping.
+      workers.push(await startTestWorker(env, { mlflow, policies, taskQueue, deployment: { deploymentName, buildId: 'y' } }));
+      await eventually('build y known to the deployment', async () => {
+        const r = await versionRouting(env.client, 'default', { deploymentName, buildId: 'y' });
+        return r.routing === 'idle' && r.currentBuildId === 'x' ? r : undefined;
+      });
+      await setRampingVersion(deploymentName, 'y', 25);
+      assert.deepEqual(await versionRouting(env.client, 'default', { deploymentName, buildId: 'y' }), { routing: 'ramping', currentBuildId: 'x' });
+    } finally {
+      await Promise.all(workers.map((w) => w.stop()));
+      await mlflow.close();
       await env.teardown();
     }
   });
