@@ -57,6 +57,13 @@ const schema = z.object({
    * worker may take it: bounds how long a killed worker's workflows stall (the SDK's 10 s is too slow for us).
    */
   MODELGATE_STICKY_QUEUE_TIMEOUT_MS: z.coerce.number().int().min(1000).max(60_000).default(3000),
+  /**
+   * Worker Versioning (docs/operations.md "Upgrading while lifecycles are running"), off unless both are set:
+   * the worker polls as version <deployment name>:<build id> with AUTO_UPGRADE, and receives tasks only once
+   * `temporal worker deployment set-current-version` (or a ramp) names its build. patched() stays required.
+   */
+  MODELGATE_WORKER_DEPLOYMENT_NAME: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/, 'expected letters, digits, - or _ (no dots), at most 100').optional(),
+  MODELGATE_WORKER_BUILD_ID: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$/, 'expected letters, digits, . _ + or -, at most 100 (e.g. the image tag)').optional(),
   MODELGATE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -85,8 +92,21 @@ export interface Config {
   api: { host: string; port: number };
   /** What the CLI talks to, and with which credential. */
   cli: { apiUrl: string; token?: string; tokenFile?: string };
-  worker: { maxCachedWorkflows?: number; shutdownGraceMs: number; shutdownForceMs: number; stickyQueueTimeoutMs: number };
+  worker: {
+    maxCachedWorkflows?: number;
+    shutdownGraceMs: number;
+    shutdownForceMs: number;
+    stickyQueueTimeoutMs: number;
+    /** Worker Versioning: this worker's deployment version; undefined: unversioned (every worker takes every task). */
+    deployment?: WorkerDeployment;
+  };
   logLevel: RawConfig['MODELGATE_LOG_LEVEL'];
+}
+
+/** A Worker Deployment Version: the deployment (one per task queue's workers) and this release's build. */
+export interface WorkerDeployment {
+  deploymentName: string;
+  buildId: string;
 }
 
 /**
@@ -120,6 +140,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(
       `MODELGATE_WORKER_SHUTDOWN_FORCE_MS: must exceed MODELGATE_WORKER_SHUTDOWN_GRACE_MS (${c.MODELGATE_WORKER_SHUTDOWN_GRACE_MS}) (got ${c.MODELGATE_WORKER_SHUTDOWN_FORCE_MS})`,
     );
+  }
+  // Half a version would silently run unversioned while the operator believes it pinned to a ramp: refuse.
+  if (!!c.MODELGATE_WORKER_DEPLOYMENT_NAME !== !!c.MODELGATE_WORKER_BUILD_ID) {
+    const [missing, set] = c.MODELGATE_WORKER_DEPLOYMENT_NAME
+      ? ['MODELGATE_WORKER_BUILD_ID', 'MODELGATE_WORKER_DEPLOYMENT_NAME']
+      : ['MODELGATE_WORKER_DEPLOYMENT_NAME', 'MODELGATE_WORKER_BUILD_ID'];
+    throw new ConfigError(`${missing}: required when ${set} is set (Worker Versioning needs both)`);
   }
   const auth = c.MLFLOW_TRACKING_TOKEN
     ? ({ kind: 'bearer', token: c.MLFLOW_TRACKING_TOKEN } as const)
@@ -159,6 +186,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       shutdownGraceMs: c.MODELGATE_WORKER_SHUTDOWN_GRACE_MS,
       shutdownForceMs: c.MODELGATE_WORKER_SHUTDOWN_FORCE_MS,
       stickyQueueTimeoutMs: c.MODELGATE_STICKY_QUEUE_TIMEOUT_MS,
+      ...(c.MODELGATE_WORKER_DEPLOYMENT_NAME && c.MODELGATE_WORKER_BUILD_ID
+        ? { deployment: { deploymentName: c.MODELGATE_WORKER_DEPLOYMENT_NAME, buildId: c.MODELGATE_WORKER_BUILD_ID } }
+        : {}),
     },
     logLevel: c.MODELGATE_LOG_LEVEL,
   };

@@ -7,7 +7,7 @@
 import { pathToFileURL } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { ConfigError, loadConfig, type Config, type WorkerDeployment } from './config.js';
 import { loadK8sConfig, createK8sClient } from './config/k8s.js';
 import { loadApiConfig } from './config/api.js';
 import { loadActiveConfig } from './config/active.js';
@@ -16,7 +16,8 @@ import { loadGitopsConfig, createProviderFactory } from './config/gitops.js';
 import { MlflowClient } from './mlflow/client.js';
 import { loadPolicyFile } from './policy/load.js';
 import { createWorker } from './worker.js';
-import { createLogger } from './observability/log.js';
+import { createLogger, type Logger } from './observability/log.js';
+import { versionRouting } from './worker-version.js';
 import { createSlackClient } from './slack/client.js';
 import { loadObservabilityConfig } from './config/observability.js';
 import { installTemporalRuntimeMetrics } from './observability/temporal-metrics.js';
@@ -84,11 +85,14 @@ export async function buildWorkerFromConfig(
     maxCachedWorkflows: config.worker.maxCachedWorkflows,
     shutdown: { graceMs: config.worker.shutdownGraceMs, forceMs: config.worker.shutdownForceMs },
     stickyQueueTimeoutMs: config.worker.stickyQueueTimeoutMs,
+    ...(config.worker.deployment ? { deployment: config.worker.deployment } : {}),
     logger,
   });
   const kids = Object.keys(apiConfig.identity.verificationKeys);
   // Fail loud, not closed in silence: without keys no decision verifies and nothing can be approved.
   if (!kids.length) logger.warn('no attestation verification keys (MODELGATE_ATTESTATION_PUBLIC_KEYS): no decision can be verified');
+  // A versioned worker gets no task until its build is current (or ramping): say which build to make current.
+  if (config.worker.deployment) await tellRouting(client, config.temporal.namespace, config.worker.deployment, logger);
   logger.info({ taskQueue: config.temporal.taskQueue ?? TASK_QUEUE, policyFile: config.policyFile, models: policies.models(), attestationKeys: kids }, 'worker ready');
   return {
     worker,
@@ -101,6 +105,22 @@ export async function buildWorkerFromConfig(
       await mlflow.close();
     },
   };
+}
+
+/** One line at start on whether this build gets tasks; a warning when it does not (a lookup failure is no reason to stop). */
+async function tellRouting(client: Client, namespace: string, deployment: WorkerDeployment, logger: Logger): Promise<void> {
+  const { deploymentName, buildId } = deployment;
+  try {
+    const r = await versionRouting(client, namespace, deployment);
+    if (r.routing === 'idle') {
+      logger.warn(
+        { deploymentName, buildId, currentBuildId: r.currentBuildId ?? null },
+        'Worker Versioning: this build is not current: no task arrives until `temporal worker deployment set-current-version` (or a ramp) names it',
+      );
+    } else logger.info({ deploymentName, buildId, routing: r.routing }, 'Worker Versioning on (AUTO_UPGRADE)');
+  } catch (err) {
+    logger.warn({ deploymentName, buildId, error: err instanceof Error ? err.message : String(err) }, 'Worker Versioning: could not read the deployment');
+  }
 }
 
 /**

@@ -26,6 +26,7 @@ import type { IdentityDirectory } from './identity/directory.js';
 import type { VerificationKeys } from './workflows/attestation.js';
 import { PROJECT_ROOT } from './stack/embedded.js';
 import { TASK_QUEUE } from './workflows/definitions.js';
+import type { WorkerDeployment } from './config.js';
 
 export interface WorkerDeps {
   connection: NativeConnection;
@@ -61,6 +62,12 @@ export interface WorkerDeps {
   shutdown?: { graceMs: number; forceMs?: number };
   /** Sticky queue schedule-to-start timeout: how soon another worker takes a dead worker's cached workflows. */
   stickyQueueTimeoutMs?: number;
+  /**
+   * Worker Versioning (MODELGATE_WORKER_DEPLOYMENT_NAME / _BUILD_ID): poll as this deployment version, every
+   * workflow AUTO_UPGRADE. Never PINNED: a Production lifecycle stays open for months, so it must move to new
+   * builds, which is what patched() makes safe. Unset: unversioned, as before.
+   */
+  deployment?: WorkerDeployment;
   /** Pino logger for one line per activity attempt (model, version, workflow id); none: no activity lines. */
   logger?: Logger;
   /** Overrides for tests (poll intervals, identity). */
@@ -117,6 +124,9 @@ export async function createWorker(deps: WorkerDeps): Promise<Worker> {
     ...(deps.shutdown ? { shutdownGraceTime: deps.shutdown.graceMs } : {}),
     ...(deps.shutdown?.forceMs !== undefined ? { shutdownForceTime: deps.shutdown.forceMs } : {}),
     ...(deps.stickyQueueTimeoutMs !== undefined ? { stickyQueueScheduleToStartTimeout: deps.stickyQueueTimeoutMs } : {}),
+    ...(deps.deployment
+      ? { workerDeploymentOptions: { version: deps.deployment, useWorkerVersioning: true, defaultVersioningBehavior: 'AUTO_UPGRADE' as const } }
+      : {}),
     ...(deps.logger ? { interceptors: { activity: [activityLogging(deps.logger)] } } : {}),
     ...deps.workerOptions,
   });

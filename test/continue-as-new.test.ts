@@ -66,7 +66,7 @@ describe('a waiting lifecycle continues as new within its history budget', () =>
     const attestation = TEST_SIGNER.sign({ kind: 'promote', model, version: v.version, identity: 'dana', groups: [], channel: 'test' });
     const input: LifecycleInput = { model, version: v.version, trigger: { source: 'test', by: 'dana', attestation }, historyBudget: 60 };
     const workflowId = lifecycleWorkflowId(model, v.version);
-    await client.workflow.start(LIFECYCLE_WORKFLOW, {
+    const started = await client.workflow.start(LIFECYCLE_WORKFLOW, {
       taskQueue: worker.taskQueue, workflowId, args: [input],
       typedSearchAttributes: new TypedSearchAttributes([{ key: MODEL_NAME, value: model }, { key: MODEL_VERSION, value: v.version }, { key: MODEL_STAGE, value: 'None' }]),
     });
@@ -105,5 +105,7 @@ describe('a waiting lifecycle continues as new within its history budget', () =>
     assert.deepEqual(sa.Approver, ['alice', 'bob']);
     assert.equal((await mlflow.getModelVersion(model, v.version)).current_stage, 'Production');
     await captureHistory(handle, 'continued-as-new-then-promoted');
+    // The run that decided to continue as new (its last command), replayed too: the budget check and the carry.
+    await captureHistory(handle, 'continued-as-new-first-run', started.firstExecutionRunId);
   });
 });

@@ -15,6 +15,24 @@ describe('committed workflow histories', () => {
     assert.ok(files.length >= 5, `expected at least 5 histories in ${HISTORIES_DIR}, found ${files.length}`);
   });
 
+  /** Issue #12: every path a long-lived execution can be parked on or resume through has a history here. */
+  const PATHS: Record<string, RegExp> = {
+    GitOps: /^gitops-/,
+    rollback: /rollback/,
+    're-approval (round dropped)': /reapproved|approvals-dropped/,
+    'approval expiry': /expired|expiry/,
+    'lock workflow': /^lock-workflow-/,
+    'continue-as-new (the run that continues)': /^continued-as-new-first-run/,
+    'continue-as-new (the run it starts)': /^continued-as-new-then/,
+    superseded: /^superseded/,
+    retired: /retired/,
+  };
+  for (const [path, pattern] of Object.entries(PATHS)) {
+    it(`when the suite runs, then the ${path} path has a committed history of this release`, () => {
+      assert.ok(files.some((f) => !f.includes('/') && pattern.test(f)), `no history in ${HISTORIES_DIR} matches ${String(pattern)}`);
+    });
+  }
+
   for (const file of files) {
     it(`when ${file} is replayed with the current workflow code, then it is deterministic`, async () => {
       const history = JSON.parse(readFileSync(join(HISTORIES_DIR, file), 'utf8')) as unknown; // the Temporal CLI's JSON; replay converts it

@@ -13,12 +13,14 @@ import { testStack } from './stack.js';
 
 export const HISTORIES_DIR = join(PROJECT_ROOT, 'test', 'histories');
 
-export async function captureHistory(handle: WorkflowHandle, name: string): Promise<void> {
+/** The latest run of the handle's workflow, or the run `runId` (e.g. one that ended by continuing as new). */
+export async function captureHistory(handle: WorkflowHandle, name: string, runId?: string): Promise<void> {
   if (!process.env.MODELGATE_CAPTURE_HISTORIES) return;
   await mkdir(HISTORIES_DIR, { recursive: true });
+  const run = runId ? ['--run-id', runId] : [];
   const { stdout: json } = await promisify(execFile)(
     resolveTemporalBinary(),
-    ['workflow', 'show', '--workflow-id', handle.workflowId, '--output', 'json', '--address', testStack().temporalAddress, '--namespace', 'default'],
+    ['workflow', 'show', '--workflow-id', handle.workflowId, ...run, '--output', 'json', '--address', testStack().temporalAddress, '--namespace', 'default'],
     { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
   );
   await writeFile(join(HISTORIES_DIR, `${name}.json`), json);
