@@ -50,11 +50,12 @@ describe('the soak, in small', () => {
 
   it('when a second Production version is injected, then the checker fails on exactly-one-Production and on agreement', () => {
     const s = clone(report.snapshot);
-    const model = s.models.find((m) => m.versions.some((v) => v.phase === 'production') && m.versions.some((v) => v.phase === 'done'));
-    assert.ok(model, 'some model has a serving and an ended version');
-    const ended = model.versions.find((v) => v.phase === 'done')!;
-    ended.stage = 'Production';
-    ended.mlflowStage = 'Production';
+    const model = s.models.find((m) => m.versions.some((v) => v.phase === 'production'));
+    assert.ok(model, 'some model has a serving version');
+    // An ended lifecycle whose version MLflow still shows in Production: a second Production version.
+    const version = Math.max(...model.versions.map((v) => v.version)) + 1;
+    model.versions.push({ version, stage: 'Production', mlflowStage: 'Production', aliases: [], tags: {}, phase: 'done', outcome: 'superseded' });
+    s.runs[`${model.model}#${version}`] = 1;
     const rows = checkInvariants(s);
     assert.equal(byName(rows, 'exactly one Production').pass, false, formatTable(rows).join('\n'));
     assert.equal(byName(rows, 'MLflow stage/alias/tags agree').pass, false);

@@ -280,6 +280,9 @@ async function takeSnapshot(
   for (let i = 0; i < opts.models; i++) {
     const model = `${opts.prefix}-m${i}`;
     const page = await mlflow.searchModelVersions({ filter: `name='${model}'`, maxResults: 1000 });
+    // Search answers leave the aliases out: the registered model has them.
+    const aliases = new Map<number, string[]>();
+    for (const a of (await mlflow.getRegisteredModel(model)).aliases) aliases.set(a.version, [...(aliases.get(a.version) ?? []), a.alias]);
     const versions = [];
     for (const mv of page.items.sort((a, b) => a.version - b.version)) {
       const s = runs[`${model}#${mv.version}`] ? await client.withDeadline(Date.now() + 30_000, () => getState(client, model, mv.version)).catch(() => undefined) : undefined;
@@ -287,7 +290,7 @@ async function takeSnapshot(
         version: mv.version,
         stage: stageOf(mv),
         mlflowStage: mv.current_stage,
-        aliases: mv.aliases ?? [],
+        aliases: aliases.get(mv.version) ?? [],
         tags: mv.tags,
         ...(s ? { phase: s.phase, ...(s.outcome ? { outcome: s.outcome } : {}) } : {}),
       });
