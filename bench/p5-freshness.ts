@@ -1,10 +1,12 @@
 /**
- * P5: how long after a Production change the active-version endpoint serves it, against one Temporal update
- * round trip. A change is what the lifecycle does: the `production` alias moves in MLflow, then the cache
- * activity tells the API (POST /internal/models/:model/invalidate with the bearer token). Measured from the
- * moment the alias move returned, through the invalidation, until GET /v1/models/:model/active answers with the
- * new version (the cache TTL is an hour here, so only the invalidation can make it fresh).
- * value = median(freshness) ÷ median(update round trip); target ≤ 3.
+ * P5: how long after a Production change every API replica's active-version endpoint serves it, against one
+ * Temporal update round trip. A change is what the lifecycle does: the `production` alias moves in MLflow, then
+ * the cache activity tells every replica (the worker's fan-out client: POST /internal/models/:model/invalidate
+ * with the bearer token, to each of `replicas` API servers in parallel, each with its own cache and MLflow
+ * client). Measured from the moment the alias move returned, through the invalidation, until GET
+ * /v1/models/:model/active answers with the new version on the *last* replica to do so (the cache TTL is an
+ * hour here, so only the invalidation can make a replica fresh).
+ * value = median(worst-replica freshness) ÷ median(update round trip); target ≤ 3.
  * The update round trip is the caller's (`opts.updateRoundTrip`), else one `executeUpdate` on a bare skeleton
  * workflow (bench/workflows) run by a worker on this connection.
  */
@@ -14,6 +16,7 @@ import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { ActiveVersionCache } from '../src/active/service.js';
 import { createCacheActivities } from '../src/activities/cache.js';
+import { createInvalidationClient } from '../src/active/invalidation-client.js';
 import { activeRoutes } from '../src/api/routes/active.js';
 import { buildServer } from '../src/api/server.js';
 import { MlflowClient } from '../src/mlflow/client.js';
@@ -28,6 +31,8 @@ import { releaseSignal, SKELETON_WORKFLOW, skeletonApproveUpdate, skeletonStateQ
 export interface P5Options {
   /** Production changes (and update round trips) measured; default 5. */
   samples?: number;
+  /** API replicas, each with its own cache, all told of each change; default 3. */
+  replicas?: number;
   /** One Temporal update round trip, performed by the caller (resolves when the update's result is back). */
   updateRoundTrip?: () => Promise<unknown>;
 }
@@ -76,32 +81,44 @@ async function skeletonUpdateTimes(ctx: BenchContext, samples: number): Promise<
 
 export async function measureP5(ctx: BenchContext, opts: P5Options = {}): Promise<P5Result> {
   const samples = opts.samples ?? 5;
+  const replicaCount = Math.max(1, opts.replicas ?? 3);
   const mlflow = new MlflowClient({ trackingUri: ctx.mlflowUri, timeoutMs: 30_000 });
   const model = benchId('bench-p5');
   const versions: number[] = [];
   for (let i = 0; i <= samples; i++) versions.push((await registerTrainedVersion(mlflow, model, { metrics: { accuracy: 0.9 + i / 1000 } })).version);
   await mlflow.setAlias(model, ALIAS.production, versions[0]);
 
-  const cache = new ActiveVersionCache(mlflow, { ttlMs: 3_600_000, staleWhileRevalidateMs: 0, maxWaitMs: 30_000 });
-  const app = buildServer({
-    client: ctx.client,
-    config: { identity: { directory: new IdentityDirectory([]), verificationKeys: {} }, slack: { apiUrl: 'http://127.0.0.1:9/api/', responseUrlPrefixes: [] }, reconcile: { intervalMs: 0, lookbackMs: 1, maxVersions: 1 } },
-    logger: createLogger('warn'),
-    plugins: [activeRoutes(cache, { invalidateToken: TOKEN })],
-  });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
-  const agent = new Agent({ connections: 4, keepAliveTimeout: 60_000 });
-  const acts = createCacheActivities({ invalidateUrl: base, token: TOKEN, dispatcher: agent });
-  const served = async (): Promise<number | undefined> => {
-    const res = await request(`${base}/v1/models/${model}/active`, { dispatcher: agent });
-    const body = (await res.body.json()) as { version?: number };
-    return res.statusCode === 200 ? body.version : undefined;
-  };
-
+  // Each replica as the API runs it: its own cache over its own MLflow client, its own server.
+  const replicas: { app: ReturnType<typeof buildServer>; base: string; mlflow: MlflowClient }[] = [];
+  const agent = new Agent({ connections: 4 * replicaCount, keepAliveTimeout: 60_000 });
   try {
-    await pollUntil(`${model} v${versions[0]} served`, async () => ((await served()) === versions[0] ? true : undefined), { intervalMs: 10, timeoutMs: 60_000 });
+    for (let r = 0; r < replicaCount; r++) {
+      const own = new MlflowClient({ trackingUri: ctx.mlflowUri, timeoutMs: 30_000 });
+      const cache = new ActiveVersionCache(own, { ttlMs: 3_600_000, staleWhileRevalidateMs: 0, maxWaitMs: 30_000 });
+      const app = buildServer({
+        client: ctx.client,
+        config: { identity: { directory: new IdentityDirectory([]), verificationKeys: {} }, slack: { apiUrl: 'http://127.0.0.1:9/api/', responseUrlPrefixes: [] }, reconcile: { intervalMs: 0, lookbackMs: 1, maxVersions: 1 } },
+        logger: createLogger('warn'),
+        plugins: [activeRoutes(cache, { invalidateToken: TOKEN })],
+      });
+      replicas.push({ app, base: '', mlflow: own });
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      replicas[r].base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    }
+    const acts = createCacheActivities({
+      invalidator: createInvalidationClient({ urls: replicas.map((r) => r.base), token: TOKEN, dispatcher: agent }),
+    });
+    const served = async (base: string): Promise<number | undefined> => {
+      const res = await request(`${base}/v1/models/${model}/active`, { dispatcher: agent });
+      const body = (await res.body.json()) as { version?: number };
+      return res.statusCode === 200 ? body.version : undefined;
+    };
+
+    for (const r of replicas) {
+      await pollUntil(`${model} v${versions[0]} served by ${r.base}`, async () => ((await served(r.base)) === versions[0] ? true : undefined), { intervalMs: 10, timeoutMs: 60_000 });
+    }
     const freshness: number[] = [];
+    const spread: number[] = [];
     let polls = 0;
     for (let i = 1; i <= samples; i++) {
       const target = versions[i];
@@ -109,25 +126,34 @@ export async function measureP5(ctx: BenchContext, opts: P5Options = {}): Promis
       const t0 = performance.now();
       const r = await acts.invalidateActiveVersion({ model });
       if (r.remote !== 'ok') throw new Error(`P5: invalidation failed: ${r.detail}`);
-      // No pause between polls: the first answer with the new version ends the clock.
-      for (;;) {
-        polls++;
-        if ((await served()) === target) break;
-        if (performance.now() - t0 > 60_000) throw new Error(`P5: v${target} not served within 60 s`);
-      }
-      freshness.push(performance.now() - t0);
+      // Every replica polled at once, without pause: each one's first answer with the new version ends its clock.
+      const each = await Promise.all(
+        replicas.map(async (rep) => {
+          for (;;) {
+            polls++;
+            if ((await served(rep.base)) === target) return performance.now() - t0;
+            if (performance.now() - t0 > 60_000) throw new Error(`P5: v${target} not served by ${rep.base} within 60 s`);
+          }
+        }),
+      );
+      freshness.push(Math.max(...each));
+      spread.push(Math.max(...each) - Math.min(...each));
     }
     const updates = opts.updateRoundTrip ? await timeEach(opts.updateRoundTrip, samples) : await skeletonUpdateTimes(ctx, samples);
     const f = median(freshness);
     const u = median(updates);
     const value = f / u;
     const detail =
-      `freshness median ${f.toFixed(1)} ms (${freshness.map((x) => x.toFixed(0)).join('/')}; ${polls} GETs for ${samples} changes); ` +
+      `freshness (worst of ${replicaCount} replicas) median ${f.toFixed(1)} ms (${freshness.map((x) => x.toFixed(0)).join('/')}; ` +
+      `best-to-worst replica spread median ${median(spread).toFixed(1)} ms; ${polls} GETs for ${samples} changes); ` +
       `update round trip median ${u.toFixed(1)} ms (${updates.map((x) => x.toFixed(0)).join('/')}, ${opts.updateRoundTrip ? "caller's" : 'skeleton workflow'}); ` +
-      'freshness = alias moved → invalidate (HTTP) → GET serves the new version, incl. one MLflow read sequence';
+      'freshness = alias moved → fan-out invalidate (HTTP, every replica) → GET serves the new version on every replica, incl. one MLflow read sequence each';
     return { value, pass: value <= 3, freshnessMs: f, updateRoundTripMs: u, detail };
   } finally {
-    await app.close();
+    for (const r of replicas) {
+      await r.app.close();
+      await r.mlflow.close();
+    }
     await agent.close();
     await mlflow.close();
   }

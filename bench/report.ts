@@ -2,7 +2,7 @@
  * The bench's output: a table on stdout and docs/PERFORMANCE.md (machine, figures, notes, method), rewritten on
  * every full run so the recorded figures always come from one run of the current code.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../src/stack/embedded.js';
 import { describeOtherLoad, fmt, SHARED_CORES, type BenchSettings, type Figure, type MachineInfo, type PartLoad } from './support.js';
@@ -167,6 +167,16 @@ export function writePerformanceDoc(r: Report): string {
   p('  values, not a maximum of 60, and the blocks\' own ratios give the spread.');
   p();
   const path = join(PROJECT_ROOT, 'docs', 'PERFORMANCE.md');
-  writeFileSync(path, lines.join('\n'));
+  writeFileSync(path, lines.join('\n') + handWritten(path));
   return path;
+}
+
+/** The doc's last section, figures measured apart from the bench (the soak, a P5-only run): kept across rewrites. */
+export const HAND_SECTION = '## Measured apart from `npm run bench`';
+
+function handWritten(path: string): string {
+  if (!existsSync(path)) return '';
+  const old = readFileSync(path, 'utf8');
+  const at = old.indexOf(`\n${HAND_SECTION}\n`);
+  return at < 0 ? '' : old.slice(at);
 }

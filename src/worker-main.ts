@@ -14,6 +14,7 @@ import { loadActiveConfig } from './config/active.js';
 import { loadRegistryConfig } from './config/registry.js';
 import { loadGitopsConfig, createProviderFactory } from './config/gitops.js';
 import { MlflowClient } from './mlflow/client.js';
+import { createInvalidationClient } from './active/invalidation-client.js';
 import { loadPolicyFile } from './policy/load.js';
 import { createWorker } from './worker.js';
 import { createLogger, type Logger } from './observability/log.js';
@@ -65,6 +66,10 @@ export async function buildWorkerFromConfig(
   const links = { mlflowUiUrl: config.mlflow.uiUrl, temporalUiUrl: config.temporal.uiUrl };
   const k8s = k8sClientOrNone(k8sConfig);
   // Few SDK retries: the activity's own retry policy decides, within its timeout.
+  // Every API replica hears of each Production change (DNS fan-out over a headless Service, or a list).
+  const invalidator = activeConfig.invalidateUrls.length
+    ? createInvalidationClient({ urls: activeConfig.invalidateUrls, token: activeConfig.internalToken, dns: activeConfig.invalidateDns })
+    : undefined;
   const slack = apiConfig.slack.botToken ? createSlackClient({ token: apiConfig.slack.botToken, apiUrl: apiConfig.slack.apiUrl }) : undefined;
 
   const worker = await createWorker({
@@ -80,7 +85,7 @@ export async function buildWorkerFromConfig(
     gitops: { ...createProviderFactory(gitopsConfig), markerSecret: gitopsConfig.markerSecret },
     k8s: { k8s, argocdRefresh: k8sConfig.argocdRefresh },
     notify: { slack, links: { ...links, namespace: config.temporal.namespace } },
-    cache: { invalidateUrl: activeConfig.invalidateUrl, token: activeConfig.internalToken, local, logger },
+    cache: { invalidator, local, logger },
     links,
     maxCachedWorkflows: config.worker.maxCachedWorkflows,
     shutdown: { graceMs: config.worker.shutdownGraceMs, forceMs: config.worker.shutdownForceMs },
@@ -103,6 +108,7 @@ export async function buildWorkerFromConfig(
       await connection.close();
       await clientConnection.close();
       await mlflow.close();
+      await invalidator?.close();
     },
   };
 }

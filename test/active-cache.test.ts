@@ -300,7 +300,7 @@ describe('active-version cache (MLflow double)', () => {
     assert.equal((await get(model)).body?.version, 1);
     // The worker's activity, as the lifecycle calls it after a Production change.
     const acts = createCacheActivities({ invalidateUrl: base, token: TOKEN });
-    assert.deepEqual(await acts.invalidateActiveVersion({ model }), { local: false, remote: 'ok' });
+    assert.deepEqual(await acts.invalidateActiveVersion({ model }), { local: false, remote: 'ok', targets: 1, acknowledged: 1 });
     const now = await get(model);
     assert.equal(now.body?.version, 2);
     assert.equal(double.count('registered-models/alias', model), 2);
@@ -310,7 +310,7 @@ describe('active-version cache (MLflow double)', () => {
     const model = unique('inval-fail');
     const wrong = await createCacheActivities({ invalidateUrl: base, token: 'not-the-token-000000000' }).invalidateActiveVersion({ model });
     assert.equal(wrong.remote, 'failed');
-    assert.equal(wrong.detail, 'HTTP 401');
+    assert.equal(wrong.detail, `${new URL(base).host} rejected (HTTP 401)`);
     const local: string[] = [];
     const none = await createCacheActivities({ local: { invalidate: (m) => local.push(m) } }).invalidateActiveVersion({ model });
     assert.deepEqual(none, { local: true, remote: 'skipped' });

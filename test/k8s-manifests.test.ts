@@ -461,8 +461,11 @@ describe('deploy/kubernetes', () => {
     for (const rb of rendered.filter((o) => o.kind === 'RoleBinding')) {
       assert.deepEqual(rb.subjects, [{ kind: 'ServiceAccount', name: worker.spec.serviceAccountName, namespace: NAMESPACE }], `${rb.metadata.name} binds the worker's ServiceAccount`);
     }
-    const invalidate = new URL(worker.spec.containers[0].env!.find((e) => e.name === 'MODELGATE_INVALIDATE_URL')!.value!);
-    assert.equal(`${invalidate.hostname}:${invalidate.port}`, 'modelgate-api:8080', 'MODELGATE_INVALIDATE_URL is the API Service');
+    // Every API replica hears of a Production change: the headless Service's name, resolved to each pod's address.
+    const env = (k: string) => worker.spec.containers[0].env!.find((e) => e.name === k)?.value;
+    const invalidate = new URL(env('MODELGATE_INVALIDATE_URL')!);
+    assert.equal(`${invalidate.hostname}:${invalidate.port}`, 'modelgate-api-pods:8080', 'MODELGATE_INVALIDATE_URL is the headless API Service');
+    assert.equal(env('MODELGATE_INVALIDATE_DNS'), 'true', 'the worker resolves it to every API pod');
   });
 
   test('when docs/operations.md says which Secrets to create, then it names exactly the Secrets and keys the Deployments reference', () => {

@@ -1,58 +1,70 @@
 /**
- * The lifecycle's cache activity: after every Production change it tells the active-version endpoint to drop
- * its cached value, so gateways see the change at once instead of after the TTL. Best effort by design — the
- * TTL bounds staleness anyway — so it never fails the lifecycle: problems are logged, counted and returned.
+ * The lifecycle's cache activity: after every Production change it tells every active-version endpoint (each
+ * API replica) to drop its cached value, so gateways see the change at once instead of after the TTL.
+ *
+ * When it fails (so Temporal retries it, within the bounded retry policy of src/workflows/activities.ts, after
+ * which the lifecycle goes on — the TTL bounds staleness anyway): only when some replica may still serve the old
+ * value and repeating can help — it timed out, answered 5xx, broke the connection, or the host did not resolve.
+ * A refused connection (nothing listening: no cache to be stale, it reads MLflow when it starts) and a 4xx (wrong
+ * token, route disabled: repeating cannot fix it) are logged and counted, never retried. A retry calls every
+ * replica again; invalidating twice costs one extra MLflow read, nothing else.
  */
-import { request, type Dispatcher } from 'undici';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Dispatcher } from 'undici';
+import { createInvalidationClient, RETRYABLE, type InvalidationClient, type Resolver, type TargetFailure } from '../active/invalidation-client.js';
 import type { Logger } from '../observability/log.js';
 import { countExternalError } from '../observability/metrics.js';
 
 export interface CacheActivityDeps {
-  /** Base URL of the modelgate API (MODELGATE_INVALIDATE_URL), e.g. http://127.0.0.1:8080. */
+  /** The fan-out client built once by the worker process (worker-main.ts); wins over invalidateUrl. */
+  invalidator?: InvalidationClient;
+  /** One base URL of the modelgate API, e.g. http://127.0.0.1:8080 (tests, benches): a client is built on it. */
   invalidateUrl?: string;
-  /** Bearer token of the invalidation route (MODELGATE_INTERNAL_TOKEN). */
+  /** Bearer token of the invalidation route (MODELGATE_INTERNAL_TOKEN), for invalidateUrl. */
   token?: string;
   /** An active-version cache in this process (API and worker in one process). */
   local?: { invalidate(model: string): void };
   logger?: Logger;
-  /** Per HTTP attempt; default 3 s. */
+  /** For invalidateUrl: per HTTP attempt (default 3 s), attempts (default 2), dispatcher, DNS fan-out. */
   timeoutMs?: number;
-  /** HTTP attempts inside one activity attempt; default 2. */
   attempts?: number;
   dispatcher?: Dispatcher;
+  dns?: boolean;
+  resolver?: Resolver;
 }
 
 export interface InvalidateResult {
   local: boolean;
-  remote: 'ok' | 'skipped' | 'failed';
-  /** Why the remote call failed (status or transport error); never contains the token. */
+  /** ok: every replica acknowledged; partial: some did; failed: none did. */
+  remote: 'ok' | 'skipped' | 'partial' | 'failed';
+  /** Replicas called and how many acknowledged (absent when skipped). */
+  targets?: number;
+  acknowledged?: number;
+  /** Why the failed ones failed (status or error code per host:port); never contains the token. */
   detail?: string;
 }
 
-export function createCacheActivities(deps: CacheActivityDeps) {
-  const timeoutMs = deps.timeoutMs ?? 3_000;
-  const attempts = Math.max(1, deps.attempts ?? 2);
+/** Type of the retryable failure thrown when a replica that may serve the old value did not acknowledge. */
+export const INVALIDATION_INCOMPLETE = 'InvalidationIncomplete';
 
-  async function callApi(model: string): Promise<{ ok: true } | { ok: false; detail: string; retry: boolean }> {
-    const url = `${deps.invalidateUrl}/internal/models/${encodeURIComponent(model)}/invalidate`;
-    try {
-      const res = await request(url, {
-        method: 'POST',
-        headers: deps.token ? { authorization: `Bearer ${deps.token}` } : {},
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        signal: AbortSignal.timeout(timeoutMs),
-        ...(deps.dispatcher ? { dispatcher: deps.dispatcher } : {}),
-      });
-      await res.body.dump();
-      if (res.statusCode >= 200 && res.statusCode < 300) return { ok: true };
-      // 4xx will not get better by repeating (wrong token, route disabled); 5xx might.
-      return { ok: false, detail: `HTTP ${res.statusCode}`, retry: res.statusCode >= 500 };
-    } catch (err) {
-      const code = (err as { code?: string }).code ?? (err as Error).name;
-      return { ok: false, detail: `${code}: ${(err as Error).message}`, retry: true };
-    }
-  }
+function describe(failures: TargetFailure[]): string {
+  return failures.map((f) => `${f.target} ${f.kind} (${f.detail})`).join('; ');
+}
+
+export function createCacheActivities(deps: CacheActivityDeps) {
+  const invalidator =
+    deps.invalidator ??
+    (deps.invalidateUrl
+      ? createInvalidationClient({
+          urls: [deps.invalidateUrl],
+          token: deps.token,
+          timeoutMs: deps.timeoutMs,
+          attempts: deps.attempts,
+          dispatcher: deps.dispatcher,
+          dns: deps.dns,
+          resolver: deps.resolver,
+        })
+      : undefined);
 
   return {
     async invalidateActiveVersion({ model }: { model: string }): Promise<InvalidateResult> {
@@ -61,20 +73,22 @@ export function createCacheActivities(deps: CacheActivityDeps) {
         deps.local.invalidate(model);
         local = true;
       }
-      if (!deps.invalidateUrl) {
+      if (!invalidator) {
         if (!local) deps.logger?.info({ model }, 'active-version cache: no API configured to invalidate (MODELGATE_INVALIDATE_URL unset)');
         return { local, remote: 'skipped' };
       }
-      let last: { ok: false; detail: string; retry: boolean } | undefined;
-      for (let i = 0; i < attempts; i++) {
-        const r = await callApi(model);
-        if (r.ok) return { local, remote: 'ok' };
-        last = r;
-        if (!r.retry) break;
+      const r = await invalidator.invalidate(model);
+      if (!r.failures.length) return { local, remote: 'ok', targets: r.targets, acknowledged: r.acknowledged };
+      const detail = describe(r.failures);
+      for (let i = 0; i < r.failures.length; i++) countExternalError('modelgate-api');
+      deps.logger?.warn(
+        { model, targets: r.targets, acknowledged: r.acknowledged, detail },
+        'active-version cache invalidation incomplete; those replicas serve the change after the TTL',
+      );
+      if (r.failures.some((f) => RETRYABLE.has(f.kind))) {
+        throw ApplicationFailure.retryable(`invalidation of ${model} incomplete: ${r.acknowledged}/${r.targets} replicas acknowledged; ${detail}`, INVALIDATION_INCOMPLETE);
       }
-      countExternalError('modelgate-api');
-      deps.logger?.warn({ model, detail: last!.detail }, 'active-version cache invalidation failed; gateways see the change after the TTL');
-      return { local, remote: 'failed', detail: last!.detail };
+      return { local, remote: r.acknowledged ? 'partial' : 'failed', targets: r.targets, acknowledged: r.acknowledged, detail };
     },
   };
 }

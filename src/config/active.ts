@@ -20,16 +20,23 @@ const shape = {
   MODELGATE_ACTIVE_KEY_METRICS: z.string().min(1).optional(),
   /** Bearer token of POST /internal/models/:model/invalidate (API) and of the worker's call to it. */
   MODELGATE_INTERNAL_TOKEN: z.string().min(1).optional(),
-  /** Base URL of the modelgate API the worker tells about Production changes, e.g. http://127.0.0.1:8080. */
-  MODELGATE_INVALIDATE_URL: z.string().url().optional(),
+  /**
+   * Base URL(s) of the modelgate API replicas the worker tells about Production changes, comma-separated, e.g.
+   * http://modelgate-api-headless:8080 or http://10.0.0.5:8080,http://10.0.0.6:8080.
+   */
+  MODELGATE_INVALIDATE_URL: z.string().min(1).optional(),
+  /** true: resolve each URL's host on every change to all its A/AAAA records (a headless Service) and call each. */
+  MODELGATE_INVALIDATE_DNS: z.enum(['true', 'false']).default('false'),
 };
 
 export interface ActiveConfig {
   cache: { ttlMs: number; staleWhileRevalidateMs: number; retryAfterErrorMs: number; maxWaitMs: number; keyMetrics?: string[] };
   /** Undefined: the invalidation route refuses every call (403). */
   internalToken?: string;
-  /** Undefined: the worker invalidates only an in-process cache (if any). */
-  invalidateUrl?: string;
+  /** Empty: the worker invalidates only an in-process cache (if any). */
+  invalidateUrls: string[];
+  /** Resolve each invalidation URL's host to all its addresses on every call (headless Service fan-out). */
+  invalidateDns: boolean;
 }
 
 export function loadActiveConfig(env: NodeJS.ProcessEnv = process.env): ActiveConfig {
@@ -38,8 +45,11 @@ export function loadActiveConfig(env: NodeJS.ProcessEnv = process.env): ActiveCo
     // Short tokens are guessable; refuse them rather than run with one.
     throw new ConfigError('MODELGATE_INTERNAL_TOKEN: must have at least 16 characters');
   }
-  if (c.MODELGATE_INVALIDATE_URL && !/^https?:$/.test(new URL(c.MODELGATE_INVALIDATE_URL).protocol)) {
-    throw new ConfigError(`MODELGATE_INVALIDATE_URL: must be http(s) (got ${JSON.stringify(c.MODELGATE_INVALIDATE_URL)})`);
+  const invalidateUrls = (c.MODELGATE_INVALIDATE_URL ?? '').split(',').map((s) => s.trim()).filter(Boolean).map(invalidateUrl);
+  const invalidateDns = c.MODELGATE_INVALIDATE_DNS === 'true';
+  if (invalidateDns && invalidateUrls.some((u) => u.startsWith('https:'))) {
+    // Calling an address instead of the name would fail the certificate check; the fan-out is for the in-cluster port.
+    throw new ConfigError('MODELGATE_INVALIDATE_DNS: needs http URLs in MODELGATE_INVALIDATE_URL (an address cannot match a TLS certificate)');
   }
   const keyMetrics = c.MODELGATE_ACTIVE_KEY_METRICS?.split(',').map((s) => s.trim()).filter(Boolean);
   return {
@@ -51,6 +61,20 @@ export function loadActiveConfig(env: NodeJS.ProcessEnv = process.env): ActiveCo
       ...(keyMetrics?.length ? { keyMetrics } : {}),
     },
     internalToken: c.MODELGATE_INTERNAL_TOKEN,
-    invalidateUrl: c.MODELGATE_INVALIDATE_URL?.replace(/\/+$/, ''),
+    invalidateUrls,
+    invalidateDns,
   };
+}
+
+/** One entry of MODELGATE_INVALIDATE_URL: an http(s) URL without credentials (the token goes in a header). */
+function invalidateUrl(raw: string): string {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError(`MODELGATE_INVALIDATE_URL: not a URL (got ${JSON.stringify(raw.replace(/\/\/[^/@]*@/, '//***@'))})`);
+  }
+  if (u.username || u.password) throw new ConfigError('MODELGATE_INVALIDATE_URL: must not carry credentials (the worker sends MODELGATE_INTERNAL_TOKEN as a bearer token)');
+  if (!/^https?:$/.test(u.protocol)) throw new ConfigError(`MODELGATE_INVALIDATE_URL: must be http(s) (got ${JSON.stringify(raw)})`);
+  return raw.replace(/\/+$/, '');
 }
