@@ -61,8 +61,9 @@ function editScript(a: string[], b: string[]): Op[] {
   let j = 0;
   while (i < n || j < m) {
     if (i < n && j < m && a[i] === b[j]) ops.push({ kind: ' ', line: a[i++], a: i - 1, b: j++ });
-    else if (j < m && (i === n || lcs[i][j + 1] >= lcs[i + 1][j])) ops.push({ kind: '+', line: b[j++], a: i, b: j - 1 });
-    else ops.push({ kind: '-', line: a[i++], a: i - 1, b: j });
+    // Removals before additions on a tie, as git shows a changed line.
+    else if (i < n && (j === m || lcs[i + 1][j] >= lcs[i][j + 1])) ops.push({ kind: '-', line: a[i++], a: i - 1, b: j });
+    else ops.push({ kind: '+', line: b[j++], a: i, b: j - 1 });
   }
   return ops;
 }
