@@ -188,6 +188,9 @@ models:
     await startLifecycle(env.client, quorumModel, 1, { source: 'test', by: 'carol' }, worker.taskQueue);
     await eventually(`${quorumModel} awaiting approval`, async () => ((await getState(env.client, quorumModel, 1)).phase === 'awaiting_approval' ? true : undefined), 120_000);
     await approve(env.client, quorumModel, 1, { by: 'alice' });
+    // regModel v3's lifecycle ran and ended: the gate rejected it.
+    await startLifecycle(env.client, regModel, 3, { source: 'test', by: 'carol' }, worker.taskQueue);
+    await eventually(`${regModel} v3 rejected`, async () => ((await getState(env.client, regModel, 3)).phase === 'done' ? true : undefined), 120_000);
     // Only what the dry runs do from here on is judged.
     proxy.requests.length = 0;
     double.requests.length = 0;
@@ -242,9 +245,12 @@ models:
     assert.match(carol.json.approval.caller?.reason ?? '', /not in the approver list \(alice, bob\)/);
   });
 
-  test('when the version is worse than the serving one, then the gate would reject it, with the reasons', async () => {
+  test('when the version is worse than the serving one and its lifecycle ended, then the gate would reject it again, with the reasons, and a new run would need new approvals', async () => {
     const r = await dry(regModel, 3, 'alice');
     assert.equal(r.json.outcome, 'rejected_by_evaluation');
+    assert.deepEqual(r.json.lifecycle, { workflowId: `modelgate/${regModel}/v3`, status: 'ended', phase: 'done', outcome: 'rejected_by_evaluation' });
+    assert.equal(r.json.approval.reapproval.needed, true);
+    assert.match(r.json.approval.reapproval.reason, /its lifecycle ended \(rejected_by_evaluation\): promoting it again/);
     assert.equal(r.json.evaluation.result?.passed, false);
     assert.ok(r.json.blockers.some((b) => /accuracy = 0.8, needs >= 0.9/.test(b)), r.json.blockers.join('\n'));
     assert.ok(r.json.blockers.some((b) => /below Production v1's 0.93/.test(b)), r.json.blockers.join('\n'));

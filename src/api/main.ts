@@ -143,7 +143,7 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
  * The dry run reads MLflow, the policy file, the directory and the GitOps base branch; the plain git provider
  * keeps its own cache beside the worker's (`<workdir>/api-reads`) so the two processes' fetches never interleave.
  */
-function defaultDryRun(mlflow: NonNullable<StartApiOptions['mlflow']>, client: Client, policies: () => PolicySet | undefined, apiConfig: ApiConfig): DryRun | undefined {
+export function defaultDryRun(mlflow: NonNullable<StartApiOptions['mlflow']>, client: Client, policies: () => PolicySet | undefined, apiConfig: ApiConfig): DryRun | undefined {
   if (!mlflow.getRegisteredModel || !mlflow.getRun || !mlflow.getDownloadUri) return undefined;
   const gitopsConfig = loadGitopsConfig(process.env);
   const providers = createProviderFactory({ ...gitopsConfig, git: { ...gitopsConfig.git, workdir: join(gitopsConfig.git.workdir, 'api-reads') } });
