@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { approvalEligibility, type EligibilityState } from '../src/dryrun/eligibility.js';
 import { unifiedDiff } from '../src/dryrun/diff.js';
 import { describeRollout } from '../src/dryrun/rollout.js';
+import { createDryRun, type DryRunRegistry } from '../src/dryrun/compute.js';
+import { DryRunError } from '../src/dryrun/errors.js';
 import { parsePolicy } from '../src/policy/load.js';
 import type { ApprovalPolicy } from '../src/policy/types.js';
 
@@ -100,5 +102,30 @@ describe('describeRollout', () => {
     assert.equal(g.waitsFor, 'the pull request is merged once approved, then InferenceService ml/churn Ready on the new storageUri (RawDeployment), then the model server answers its readiness probe — within 90s');
     assert.equal(g.onFailure, 'approval');
     assert.equal(g.smokeCheck, true);
+  });
+});
+
+describe('dry run refusals before anything is read', () => {
+  /** Any read fails the test: these refusals must come from the input and the policy alone. */
+  const untouchable = new Proxy({} as DryRunRegistry, {
+    get: (_t, prop) => () => Promise.reject(new Error(`MLflow was asked ${String(prop)}`)),
+  });
+  const listedOnly = parsePolicy('models:\n  m: { approval: { approvers: [a], quorum: 1, expiresAfter: 1h }, deployment: { mode: registry } }\n', 'listed.yaml');
+  const refusal = async (p: Promise<unknown>, code: string, message: RegExp) => {
+    await assert.rejects(p, (err: unknown) => err instanceof DryRunError && err.code === code && message.test(err.message));
+  };
+
+  test('when the model is in neither models: nor complete defaults, then no_policy; without a deployed file, not_configured', async () => {
+    await refusal(createDryRun({ mlflow: untouchable, policies: () => listedOnly })({ model: 'other', version: 1 }), 'no_policy', /^no policy for model other in listed\.yaml/);
+    await refusal(createDryRun({ mlflow: untouchable, policies: () => undefined })({ model: 'm', version: 1 }), 'not_configured', /policy file/);
+  });
+
+  test('when the supplied policy is empty, too large or invalid, or the key is malformed, then invalid_policy / invalid_input', async () => {
+    const run = createDryRun({ mlflow: untouchable, policies: () => listedOnly });
+    await refusal(run({ model: 'm', version: 1, policyYaml: '' }), 'invalid_policy', /empty/);
+    await refusal(run({ model: 'm', version: 1, policyYaml: `#${'x'.repeat(70_000)}` }), 'invalid_policy', /larger than 65536 bytes/);
+    await refusal(run({ model: 'm', version: 1, policyYaml: 'models: [\n' }), 'invalid_policy', /^supplied policy:\d+:\d+: /);
+    await refusal(run({ model: 'm', version: 0 }), 'invalid_input', /version/);
+    await refusal(run({ model: ' ', version: 1 }), 'invalid_input', /model/);
   });
 });

@@ -334,6 +334,10 @@ models:
     assert.equal(empty.json.code, 'invalid_policy');
     const huge = await dry(regModel, 2, 'alice', { policyYaml: `# ${'x'.repeat(70_000)}\n` });
     assert.equal(huge.status, 400);
+    assert.equal(huge.json.code, 'invalid_body');
+    const tooLarge = await dry(regModel, 2, 'alice', { policyYaml: `# ${'x'.repeat(200_000)}\n` });
+    assert.equal(tooLarge.status, 413);
+    assert.equal(tooLarge.json.code, 'payload_too_large');
     const extra = await dry(regModel, 2, 'alice', { policyYaml: deployedPolicy, run: true });
     assert.equal(extra.json.code, 'invalid_body');
   });
