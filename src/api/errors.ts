@@ -20,6 +20,8 @@ export type ApiErrorCode =
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'not_configured'
+  | 'invalid_policy'
+  | 'no_policy'
   | 'internal';
 
 export class HttpError extends Error {

@@ -21,6 +21,12 @@ import { buildServer, type ApiServer } from './server.js';
 import { ActiveVersionCache } from '../active/service.js';
 import { loadActiveConfig } from '../config/active.js';
 import { activeFastPath, activeRoutes } from './routes/active.js';
+import { join } from 'node:path';
+import { createDryRun, type DryRunRegistry } from '../dryrun/compute.js';
+import { lifecycleView } from '../dryrun/lifecycle-view.js';
+import type { DryRun } from '../dryrun/types.js';
+import { createProviderFactory, loadGitopsConfig } from '../config/gitops.js';
+import { loadRegistryConfig } from '../config/registry.js';
 
 export interface StartApiOptions {
   config: Config;
@@ -30,7 +36,9 @@ export interface StartApiOptions {
   client?: Client;
   logger?: Logger;
   /** Registry for the reconciliation loop and the rollback route; default: an MlflowClient on config.mlflow.trackingUri. */
-  mlflow?: Pick<MlflowRegistry, 'searchModelVersions' | 'getVersionByAlias' | 'getModelVersion'>;
+  mlflow?: Pick<MlflowRegistry, 'searchModelVersions' | 'getVersionByAlias' | 'getModelVersion'> & Partial<DryRunRegistry>;
+  /** The what-if route's engine; default: one over `mlflow`, the policy file, the directory and GitOps reads. */
+  dryRun?: DryRun;
   /** Policy-listed models; default: the models of config.policyFile. */
   models?: () => string[];
   /** Override of the Temporal UI / MLflow UI links drawn into Slack messages (e.g. the embedded stack's). */
@@ -74,8 +82,10 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
     (trackingUri ? (ownedMlflow = new MlflowClient({ trackingUri, auth: config.mlflow.auth, timeoutMs: config.mlflow.timeoutMs })) : undefined);
   const policies = policyReader(config.policyFile, logger);
   const models = opts.models ?? (() => policies()?.models() ?? []);
+  const dryRun = opts.dryRun ?? (mlflow ? defaultDryRun(mlflow, client, policies, apiConfig) : undefined);
   const app = buildServer({
     client,
+    ...(dryRun ? { dryRun } : {}),
     config: apiConfig,
     logger,
     mlflow: trackingUri ? { trackingUri } : undefined,
@@ -129,7 +139,24 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
   };
 }
 
-/** The policy file's model list, re-read at most every 30 s so an edited policy is picked up without restart. */
+/**
+ * The dry run reads MLflow, the policy file, the directory and the GitOps base branch; the plain git provider
+ * keeps its own cache beside the worker's (`<workdir>/api-reads`) so the two processes' fetches never interleave.
+ */
+export function defaultDryRun(mlflow: NonNullable<StartApiOptions['mlflow']>, client: Client, policies: () => PolicySet | undefined, apiConfig: ApiConfig): DryRun | undefined {
+  if (!mlflow.getRegisteredModel || !mlflow.getRun || !mlflow.getDownloadUri) return undefined;
+  const gitopsConfig = loadGitopsConfig(process.env);
+  const providers = createProviderFactory({ ...gitopsConfig, git: { ...gitopsConfig.git, workdir: join(gitopsConfig.git.workdir, 'api-reads') } });
+  return createDryRun({
+    mlflow: mlflow as DryRunRegistry,
+    policies,
+    identities: apiConfig.identity.directory,
+    lifecycle: lifecycleView(client),
+    gitops: providers,
+    stagesServed: loadRegistryConfig(process.env).stages !== 'off',
+  });
+}
+
 /** The policy file, re-read at most every 30 s; a broken edit keeps the last good set (and says so). */
 function policyReader(file: string, logger: Logger): () => PolicySet | undefined {
   let cached: { at: number; set?: PolicySet } | undefined;

@@ -8,6 +8,7 @@ import type { Client } from '@temporalio/client';
 import type { WebClient } from '@slack/web-api';
 import type { ApiConfig } from '../config/api.js';
 import type { RollbackRegistry } from '../client.js';
+import type { DryRun } from '../dryrun/types.js';
 import type { Logger } from '../observability/log.js';
 import type { NotifyLinks } from '../slack/blocks.js';
 import { createSlackClient } from '../slack/client.js';
@@ -33,6 +34,8 @@ export interface ApiDeps {
   mlflow?: { trackingUri: string };
   /** MLflow reads of the rollback route (who serves, what it replaced); without it rollbacks answer 503. */
   registry?: RollbackRegistry;
+  /** What-if reports (POST /v1/models/:m/versions/:v/dry-run); undefined: that route answers 503. */
+  dryRun?: DryRun;
   /**
    * The (repository `owner/name`, base branch) pairs of the policy's github gitops sections (see
    * githubWebhookTargets): GitHub webhooks for anything else are ignored. Undefined = none, every GitHub
@@ -118,7 +121,7 @@ export function buildServer(deps: ApiDeps): ApiServer {
         ? new OidcVerifier({ issuer: oidc.issuer, audience: oidc.audience, jwksUrl: oidc.jwksUrl, jwksCooldownMs: oidc.jwksCooldownMs })
         : undefined),
   );
-  void app.register(v1Routes({ client: deps.client, auth, directory: identity.directory, decisions, signer, taskQueue: deps.taskQueue, registry: deps.registry }));
+  void app.register(v1Routes({ client: deps.client, auth, directory: identity.directory, decisions, signer, taskQueue: deps.taskQueue, registry: deps.registry, dryRun: deps.dryRun }));
   void app.register(
     mlflowWebhookRoute({ client: deps.client, secret: deps.config.mlflowWebhookSecret, dedupe, managedModels: deps.managedModels, taskQueue: deps.taskQueue }),
   );

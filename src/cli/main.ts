@@ -14,6 +14,7 @@ import { registerAuditCommand } from './commands/audit.js';
 import { registerHistoryCommand } from './commands/history.js';
 import { registerRollbackCommand } from './commands/rollback.js';
 import { registerActiveCommand } from './commands/active.js';
+import { registerDryRunCommand } from './commands/dry-run.js';
 
 export function buildProgram(ctx: () => CliContext): Command {
   const program = new Command('modelgate')
@@ -23,6 +24,7 @@ export function buildProgram(ctx: () => CliContext): Command {
   registerLifecycleCommands(program, ctx);
   registerRollbackCommand(program, ctx);
   registerActiveCommand(program, ctx);
+  registerDryRunCommand(program, ctx);
   registerAuditCommand(program, async () => ({ client: await ctx().client(), mlflow: ctx().mlflow(), serving: ctx().serving() }));
   registerHistoryCommand(program, async () => ({ client: await ctx().client(), mlflow: ctx().mlflow() }));
   return program;

@@ -13,6 +13,8 @@ import { requireScope, type Authenticator } from '../auth.js';
 import type { Decision, Decisions } from '../decisions.js';
 import type { Scope } from '../../identity/types.js';
 import { HttpError } from '../errors.js';
+import type { DryRun } from '../../dryrun/types.js';
+import { dryRunRoute } from './dry-run.js';
 
 export const V1_BODY_LIMIT = 16 * 1024;
 
@@ -98,6 +100,8 @@ export interface V1Deps {
   taskQueue?: string;
   /** MLflow reads of the rollback route; without it POST …/rollback answers 503 not_configured. */
   registry?: RollbackRegistry;
+  /** POST …/dry-run; without it the route answers 503 not_configured. */
+  dryRun?: DryRun;
 }
 
 interface PromotionBody {
@@ -210,6 +214,8 @@ export function v1Routes(deps: V1Deps) {
       requireScope(req.caller, 'read');
       return getState(deps.client, req.params.model, req.params.version);
     });
+
+    dryRunRoute(app, deps.dryRun);
 
     app.get('/v1/whoami', (req, reply) => {
       const c = req.caller;

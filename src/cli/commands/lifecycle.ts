@@ -12,7 +12,7 @@ import { CliError, type CliContext } from '../context.js';
 import { printJson, table } from '../format.js';
 import { parsePositiveInt } from './audit.js';
 
-function parseVersion(raw: string): number {
+export function parseVersion(raw: string): number {
   if (!/^\d+$/.test(raw) || Number(raw) < 1) throw new CliError(`version must be a positive integer (got "${raw}")`);
   return Number(raw);
 }
