@@ -6,7 +6,7 @@
 import { isGrpcServiceError, type Client } from '@temporalio/client';
 import type { WorkerDeployment } from './config.js';
 
-/** gRPC status NOT_FOUND (the status enum lives in @grpc/grpc-js, not a dependency of ours). */
+/** gRPC status NOT_FOUND (its enum lives in @grpc/grpc-js, only a transitive dependency of ours). */
 const GRPC_NOT_FOUND = 5;
 
 export interface VersionRouting {
@@ -27,7 +27,7 @@ export async function versionRouting(client: Client, namespace: string, d: Worke
     return { routing: 'idle', ...current };
   } catch (err) {
     // The deployment appears once a worker of it has polled: before the first one, nothing routes to it.
-    if (isGrpcServiceError(err) && err.code === GRPC_NOT_FOUND) return { routing: 'idle' };
+    if (isGrpcServiceError(err) && Number(err.code) === GRPC_NOT_FOUND) return { routing: 'idle' };
     throw err;
   }
 }
