@@ -252,7 +252,7 @@ defaults:
     assert.equal(mv.tags[TAG.outcome], 'manual_merge_timed_out');
     assert.equal(mv.tags[TAG.deploy], 'failed');
     assert.notEqual(mv.current_stage, 'Production');
-    const lock = await lockState(model).catch(() => ({ queue: [] }) as LockState);
+    const lock = await lockState(model).catch((): LockState => ({ queue: [] }));
     assert.equal(lock.holder, undefined, 'the lock was released');
     await captureHistory(client.workflow.getHandle(lifecycleWorkflowId(model, v)), 'gitops-manual-merge-timed-out');
   });

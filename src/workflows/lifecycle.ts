@@ -443,7 +443,9 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
       recheckFailures,
       prHinted: prEvents.length > 0,
       prPollMs,
-      ...(boundedWaits && grant ? { grant } : {}),
+      // Only a grant that came while waiting for it (the deadline is cleared once a grant is taken): a grant
+      // held earlier and released must never be handed on as if it were held.
+      ...(boundedWaits && grant && state.lockWaitDeadline ? { grant } : {}),
       ...(boundedWaits && retireRequest ? { retireRequest } : {}),
     };
     return continueAsNew<typeof modelLifecycle>({ ...input, carry });
