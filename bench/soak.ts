@@ -50,6 +50,7 @@ async function main(): Promise<number> {
     out(`outcomes: ${Object.entries(f.outcomes).map(([k, n]) => `${k} ${n}`).join(', ')}`);
     out(`worker kills ${f.workerKills}; recovery after a kill max ${(f.maxRecoveryMs / 1000).toFixed(1)} s (${f.recoveryMs.map((x) => (x / 1000).toFixed(1)).join('/')} s)`);
     out(`MLflow calls by the worker ${f.mlflowCalls} (${f.mlflowWrites} writes); duplicate side effects ${f.duplicateSideEffects}`);
+    out(`driver errors ${f.driverErrors.length}${f.driverErrors.length ? `: ${f.driverErrors.slice(0, 5).join('; ')}` : ''}`);
     out('');
     for (const line of formatTable(report.rows)) out(line);
     ok = true;

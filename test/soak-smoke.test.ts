@@ -24,7 +24,7 @@ describe('the soak, in small', () => {
       durationMs: 60_000,
       models: 4,
       seed: 42,
-      killEveryMs: 20_000,
+      killEveryMs: 15_000,
       maxKills: 2,
       expiresAfterSec: 15,
       prefix: unique('soak'),

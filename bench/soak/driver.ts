@@ -28,7 +28,7 @@ export interface SoakOptions {
   seed: number;
   /** Mean time between worker kills; each is drawn in [0.5, 1.5] × this. Default 30 s. */
   killEveryMs?: number;
-  /** Stop after this many kills (the smoke test's 2); default unbounded. */
+  /** Exactly this many kills (the smoke test's 2), the last possibly after the deadline; default: until the deadline. */
   maxKills?: number;
   /** Approval expiry of the soak's policy; default 20 s. */
   expiresAfterSec?: number;
@@ -52,6 +52,8 @@ export interface SoakReport {
     mlflowCalls: number;
     mlflowWrites: number;
     duplicateSideEffects: number;
+    /** The driver's own failures (after its retries), each a model's step abandoned. */
+    driverErrors: string[];
   };
 }
 
@@ -138,13 +140,41 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     }
   };
 
+  const driverErrors: string[] = [];
+  /** The driver's own call (its MLflow client, its Temporal client), repeated while it fails: load is no finding. */
+  const persist = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    for (let i = 1; ; i++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (i >= 10) throw err;
+        log(`driver: ${what} failed (${(err as Error).message.split('\n')[0]}); again`);
+        await pause(1000 * i);
+      }
+    }
+  };
+
   const promotionLoop = async (index: number) => {
     const rnd = prng(opts.seed * 1000 + index);
     const model = `${opts.prefix}-m${index}`;
-    await mlflow.createRegisteredModel(model);
+    await persist(`create ${model}`, () => mlflow.createRegisteredModel(model));
     let serving: number | undefined;
     let replaced: number | undefined;
     while (Date.now() < deadline) {
+      try {
+        ({ serving, replaced } = await step(model, rnd, serving, replaced));
+      } catch (err) {
+        // Recorded, and the model goes on: a lifecycle left behind shows in the invariants as stuck.
+        const line = `${model}: ${(err as Error).message.split('\n')[0]}`;
+        driverErrors.push(line);
+        log(`driver error: ${line}`);
+        await pause(1000);
+      }
+    }
+  };
+
+  const step = async (model: string, rnd: () => number, serving: number | undefined, replaced: number | undefined): Promise<{ serving?: number; replaced?: number }> => {
+    {
       const roll = rnd();
       if (roll < 0.2 && serving !== undefined && replaced !== undefined) {
         // Roll the serving version back to the one it replaced: a new run of that version, approved by bob.
@@ -171,9 +201,10 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
           replaced = undefined; // the version it replaced was rolled back from: do not roll "forward" to it
           await waitFor(model, from, 'rolled back', (x) => x.phase === 'done');
         }
-        continue;
+        return { serving, replaced };
       }
-      const v = (await registerTrainedVersion(mlflow, model, { metrics: { accuracy: 0.9 + rnd() / 20 } })).version;
+      const accuracy = 0.9 + rnd() / 20;
+      const v = (await persist(`register a version of ${model}`, () => registerTrainedVersion(mlflow, model, { metrics: { accuracy } }))).version;
       runs[`${model}#${v}`] = 1;
       started_.push(`${model}#${v}`);
       for (;;) {
@@ -199,29 +230,37 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         replaced = serving;
         serving = v;
       }
+      return { serving, replaced };
     }
   };
 
   const killer = async () => {
     const rnd = prng(opts.seed);
-    while (Date.now() < deadline && (opts.maxKills === undefined || kills < opts.maxKills)) {
+    // With a kill count (the smoke test's), that many kills happen even if the last lands after the deadline.
+    const more = () => (opts.maxKills === undefined ? Date.now() < deadline : kills < opts.maxKills);
+    while (more()) {
       const wait = killEveryMs * (0.5 + rnd());
-      const until = Math.min(deadline, Date.now() + wait);
+      const until = opts.maxKills === undefined ? Math.min(deadline, Date.now() + wait) : Date.now() + wait;
       while (Date.now() < until) await pause(Math.min(500, until - Date.now()));
-      if (Date.now() >= deadline) break;
+      if (!more()) break;
       const dead = worker!;
       const killedAt = Date.now();
       await dead.kill();
       kills++;
       await pause(rnd() * 2000); // down for up to 2 s
       const next = startWorker();
-      await polling(client, taskQueue, next, 120_000);
+      try {
+        await polling(client, taskQueue, next, 120_000);
+      } catch (err) {
+        driverErrors.push(`worker after kill ${kills} not polling: ${(err as Error).message.split('\n')[0]}`);
+      }
       // Recovered: a lifecycle answers its state query again (served by the new worker, the dead one's sticky
       // queue handed back). Probed on the most recently started lifecycle.
       const probe = started_[started_.length - 1];
       if (probe) {
         const [m, ver] = [probe.slice(0, probe.lastIndexOf('#')), Number(probe.slice(probe.lastIndexOf('#') + 1))];
-        while (!(await state(m, ver))) await pause(100);
+        const giveUp = Date.now() + 120_000;
+        while (!(await state(m, ver)) && Date.now() < giveUp) await pause(100);
       }
       recoveryMs.push(Date.now() - killedAt);
       log(`worker kill ${kills}: recovered in ${((Date.now() - killedAt) / 1000).toFixed(1)} s`);
@@ -235,7 +274,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     const loops = Array.from({ length: opts.models }, (_, i) => promotionLoop(i));
     await Promise.all([killer(), ...loops]);
     log('soak: time is up and every fate in flight settled; taking the snapshot');
-    const snapshot = await takeSnapshot(mlflow, client, opts, runs, proxy.requests);
+    const snapshot = await persist('snapshot', () => takeSnapshot(mlflow, client, opts, runs, proxy.requests));
     const rows = checkInvariants(snapshot);
     const outcomes: Record<string, number> = {};
     for (const m of snapshot.models) for (const v of m.versions) if (runs[`${m.model}#${v.version}`]) {
@@ -258,6 +297,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         mlflowCalls: proxy.requests.length,
         mlflowWrites: writes.length,
         duplicateSideEffects: duplicateSideEffects(snapshot).count,
+        driverErrors,
       },
     };
   } finally {
