@@ -88,11 +88,9 @@ describe('approvals web page (/ui)', () => {
   it('when MODELGATE_UI_SECURE_COOKIES is on, then the session cookie is Secure', async () => {
     const sessions = new UiSessions({ key: UI_SESSION_KEY, secureCookies: true, ttlMs: 60_000 });
     const app = (await import('fastify')).default();
-    await app.register(async (a) => {
-      a.get('/ui/x', (req, reply) => {
-        sessions.establishSession(req, reply, { identity: 'alice', via: 'token', scopes: ['read'], expiresAt: Date.now() + 3600_000 });
-        return reply.send('ok');
-      });
+    app.get('/ui/x', (req, reply) => {
+      sessions.establishSession(req, reply, { identity: 'alice', via: 'token', scopes: ['read'], expiresAt: Date.now() + 3600_000 });
+      return reply.send('ok');
     });
     const r = await app.inject({ method: 'GET', url: '/ui/x' });
     assert.match(String(r.headers['set-cookie']), /; Secure/);
