@@ -99,7 +99,22 @@ export interface VersionView {
   state: LifecycleState | null;
   audit: AuditReport | null;
   dryRun: { report: DryRunReport } | { unavailable: string };
+  /** The Production version before the one serving now, with its run's metrics (the comparison's third column). */
+  previousServing: { version: number; metrics: Record<string, number> } | null;
   notes: string[];
+}
+
+/** The version that served before the current Production one, from the audit's Production history. */
+export function previousServingVersion(audit: AuditReport, self: number): number | null {
+  const serving = audit.serving.productionVersion;
+  const ended = audit.productionHistory.filter((i) => i.to && i.version !== serving && i.version !== self);
+  ended.sort((a, b) => (b.to ?? '').localeCompare(a.to ?? ''));
+  return ended[0]?.version ?? null;
+}
+
+async function runMetrics(mlflow: AuditDeps['mlflow'], model: string, version: number): Promise<Record<string, number> | null> {
+  const v = await mlflow.getModelVersion(model, version);
+  return v.run_id ? (await mlflow.getRun(v.run_id)).metrics : null;
 }
 
 export async function readVersion(d: UiData, model: string, version: number, caller: IdentityRef): Promise<VersionView> {
@@ -125,5 +140,11 @@ export async function readVersion(d: UiData, model: string, version: number, cal
       : Promise.resolve({ unavailable: 'dry run unavailable (not configured on this API)' }),
   ]);
   if (!d.mlflow) notes.push('MLflow is not configured for the API: run lineage and metrics cannot be shown');
-  return { model, version, state, audit, dryRun, notes };
+  let previousServing: VersionView['previousServing'] = null;
+  const prev = audit && d.mlflow ? previousServingVersion(audit, version) : null;
+  if (prev !== null && d.mlflow) {
+    const metrics = await runMetrics(d.mlflow, model, prev).catch(() => null);
+    if (metrics) previousServing = { version: prev, metrics };
+  }
+  return { model, version, state, audit, dryRun, previousServing, notes };
 }

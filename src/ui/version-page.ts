@@ -78,25 +78,30 @@ function comparison(view: VersionView): SafeHtml {
   const s = view.state;
   const ev = s?.recheck ?? s?.evaluation;
   const current: Record<string, number> = { ...(view.audit?.metrics ?? {}), ...(ev?.candidateMetrics ?? {}) };
-  const serving = ev?.baselineMetrics ?? {};
-  const servingVersion = ev?.baselineVersion;
+  const fromAudit: Record<string, number> = {};
+  for (const r of view.audit?.comparison.rows ?? []) if (r.previous !== null) fromAudit[r.metric] = r.previous;
   const prevV = view.audit?.comparison.previousVersion ?? null;
-  const prevRows = prevV !== null && prevV !== servingVersion ? (view.audit?.comparison.rows ?? []) : [];
-  const previous: Record<string, number> = {};
-  for (const r of prevRows) if (r.previous !== null) previous[r.metric] = r.previous;
+  const producing = view.audit?.serving.productionVersion ?? null;
+  // What serves: the version the gate compared against, else what MLflow says serves (when it is not this one).
+  const servingVersion = ev?.baselineVersion ?? (producing !== null && producing !== view.version ? producing : undefined);
+  // The gate records baseline metrics only for regression rules; otherwise the audit read them from the run.
+  const serving = ev?.baselineMetrics && Object.keys(ev.baselineMetrics).length ? ev.baselineMetrics : prevV === servingVersion ? fromAudit : {};
+  // The third column: the Production version before the serving one (what a rollback would return to).
+  const prior = view.previousServing ?? (prevV !== null && prevV !== servingVersion && Object.keys(fromAudit).length ? { version: prevV, metrics: fromAudit } : null);
+  const previous: Record<string, number> = prior?.metrics ?? {};
   const names = [...new Set([...Object.keys(current), ...Object.keys(serving), ...Object.keys(previous)])].sort();
   if (!names.length) return html`<p class="muted">No metrics recorded.</p>`;
   return html`<div class="table-wrap"><table data-testid="comparison">
   <thead><tr><th scope="col">Metric</th><th scope="col">This version (${view.version})</th>
   <th scope="col">Serving${servingVersion !== undefined ? ` (${servingVersion})` : ''}</th><th scope="col">Δ vs serving</th>
-  ${prevRows.length ? html`<th scope="col">Previous Production (${prevV})</th>` : ''}</tr></thead>
+  ${prior ? html`<th scope="col">Previous Production (${prior.version})</th>` : ''}</tr></thead>
   <tbody>${names.map((m) => {
     const c = current[m];
     const b = serving[m];
     const d = c !== undefined && b !== undefined ? c - b : undefined;
     return html`<tr><th scope="row">${m}</th><td>${fmt(c)}</td><td>${servingVersion !== undefined ? fmt(b) : html`<span class="muted">nothing serves</span>`}</td>
       <td${d !== undefined ? html` class="${d >= 0 ? 'pass' : 'fail'}"` : ''}>${d !== undefined ? `${d >= 0 ? '+' : ''}${fmt(d)}` : '—'}</td>
-      ${prevRows.length ? html`<td>${fmt(previous[m])}</td>` : ''}</tr>`;
+      ${prior ? html`<td>${fmt(previous[m])}</td>` : ''}</tr>`;
   })}</tbody></table></div>`;
 }
 

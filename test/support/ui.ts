@@ -46,7 +46,7 @@ export interface UiStack {
   app: ApiServer;
   base: string;
   /** A fresh model with one version awaiting approval (registered and requested by dana). */
-  staged(opts?: { tags?: Record<string, string>; metrics?: Record<string, number>; prefix?: string }): Promise<{ model: string; version: number }>;
+  staged(opts?: { tags?: Record<string, string>; metrics?: Record<string, number>; prefix?: string; model?: string }): Promise<{ model: string; version: number }>;
   close(): Promise<void>;
 }
 
@@ -82,7 +82,7 @@ export async function startUiStack(opts: { secureCookies?: boolean; ui?: Partial
     app,
     base,
     async staged(o = {}) {
-      const model = unique(o.prefix ?? 'ui');
+      const model = o.model ?? unique(o.prefix ?? 'ui');
       const v = await registerTrainedVersion(mlflow, model, { ...(o.tags ? { tags: o.tags } : {}), ...(o.metrics ? { metrics: o.metrics } : {}) });
       await startLifecycle(env.client, model, v.version, { source: 'test', by: 'dana' }, worker.taskQueue);
       await eventually(`${model} awaiting approval`, async () => ((await getState(env.client, model, v.version)).phase === 'awaiting_approval' ? true : undefined));
