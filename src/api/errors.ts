@@ -22,6 +22,7 @@ export type ApiErrorCode =
   | 'not_configured'
   | 'invalid_policy'
   | 'no_policy'
+  | 'csrf_rejected'
   | 'internal';
 
 export class HttpError extends Error {

@@ -11,6 +11,9 @@ import { connectClient } from '../client.js';
 import { loadConfig, type Config } from '../config.js';
 import { loadApiConfig, type ApiConfig } from '../config/api.js';
 import { MlflowClient } from '../mlflow/client.js';
+import type { AuditDeps } from '../audit/collect.js';
+import { loadUiConfig, type UiConfig } from '../config/ui.js';
+import { UiSessions } from '../ui/session.js';
 import type { MlflowRegistry } from '../mlflow/types.js';
 import { createLogger, type Logger } from '../observability/log.js';
 import { loadPolicyFile, type PolicySet } from '../policy/load.js';
@@ -36,9 +39,11 @@ export interface StartApiOptions {
   client?: Client;
   logger?: Logger;
   /** Registry for the reconciliation loop and the rollback route; default: an MlflowClient on config.mlflow.trackingUri. */
-  mlflow?: Pick<MlflowRegistry, 'searchModelVersions' | 'getVersionByAlias' | 'getModelVersion'> & Partial<DryRunRegistry>;
+  mlflow?: Pick<MlflowRegistry, 'searchModelVersions' | 'getVersionByAlias' | 'getModelVersion'> & Partial<DryRunRegistry> & Partial<AuditDeps['mlflow']>;
   /** The what-if route's engine; default: one over `mlflow`, the policy file, the directory and GitOps reads. */
   dryRun?: DryRun;
+  /** Settings of the /ui page; default: loadUiConfig(process.env). */
+  uiConfig?: UiConfig;
   /** Policy-listed models; default: the models of config.policyFile. */
   models?: () => string[];
   /** Override of the Temporal UI / MLflow UI links drawn into Slack messages (e.g. the embedded stack's). */
@@ -81,6 +86,11 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
     opts.mlflow ??
     (trackingUri ? (ownedMlflow = new MlflowClient({ trackingUri, auth: config.mlflow.auth, timeoutMs: config.mlflow.timeoutMs })) : undefined);
   const policies = policyReader(config.policyFile, logger);
+  const uiConfig = opts.uiConfig ?? loadUiConfig(process.env);
+  if (uiConfig.sessionKeyGenerated) logger.warn('MODELGATE_UI_SESSION_KEY is not set: /ui sessions use a key generated at start (they end on restart and are not shared between replicas)');
+  const sessions = new UiSessions({ key: uiConfig.sessionKey, secureCookies: uiConfig.secureCookies, ttlMs: uiConfig.sessionTtlMs });
+  // The page reads lineage and metrics as the audit does: it needs the full registry reader.
+  const auditMlflow = mlflow && isAuditRegistry(mlflow) ? mlflow : undefined;
   const models = opts.models ?? (() => policies()?.models() ?? []);
   const dryRun = opts.dryRun ?? (mlflow ? defaultDryRun(mlflow, client, policies, apiConfig) : undefined);
   const app = buildServer({
@@ -104,6 +114,7 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
     taskQueue: config.temporal.taskQueue,
     plugins: [...(opts.plugins ?? []), ...(opts.active ? [activeRoutes(opts.active.cache, { invalidateToken: opts.active.internalToken })] : [])],
     fastPaths: opts.active ? [activeFastPath(opts.active.cache)] : undefined,
+    ui: { sessions, ...(auditMlflow ? { mlflow: auditMlflow } : {}) },
   });
   const host = opts.host ?? config.api.host;
   const port = opts.port ?? config.api.port;
@@ -155,6 +166,10 @@ export function defaultDryRun(mlflow: NonNullable<StartApiOptions['mlflow']>, cl
     gitops: providers,
     stagesServed: loadRegistryConfig(process.env).stages !== 'off',
   });
+}
+
+function isAuditRegistry(m: NonNullable<StartApiOptions['mlflow']>): m is NonNullable<StartApiOptions['mlflow']> & AuditDeps['mlflow'] {
+  return typeof m.getRun === 'function' && typeof m.getDownloadUri === 'function' && typeof m.getRegisteredModel === 'function';
 }
 
 /** The policy file, re-read at most every 30 s; a broken edit keeps the last good set (and says so). */

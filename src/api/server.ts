@@ -25,6 +25,7 @@ import { slackRoute } from './routes/slack.js';
 import { v1Routes } from './routes/v1.js';
 import { githubWebhookRoute, type GithubWebhookDeps } from './routes/webhook-github.js';
 import { mlflowWebhookRoute } from './routes/webhook-mlflow.js';
+import { uiRoutes, type UiDeps } from '../ui/routes.js';
 
 export interface ApiDeps {
   client: Client;
@@ -56,6 +57,8 @@ export interface ApiDeps {
   oidc?: JwtVerifier;
   /** Extra route plugins (e.g. routes/active.ts); they inherit the JSON error format. */
   plugins?: FastifyPluginAsync[];
+  /** The approvals web page under /ui (src/ui); absent: not served. */
+  ui?: Pick<UiDeps, 'sessions' | 'mlflow' | 'serving' | 'dryRun' | 'loginOptions' | 'now'>;
 }
 
 /** Default when a route sets none. */
@@ -140,6 +143,11 @@ export function buildServer(deps: ApiDeps): ApiServer {
       background,
     }),
   );
+  if (deps.ui) {
+    void app.register(
+      uiRoutes({ ...deps.ui, dryRun: deps.ui.dryRun ?? deps.dryRun, client: deps.client, auth, directory: identity.directory, decisions, links, managedModels: deps.managedModels }),
+    );
+  }
   for (const plugin of deps.plugins ?? []) void app.register(plugin);
   return app;
 }

@@ -67,7 +67,8 @@ async function runOrNull(mlflow: AuditDeps['mlflow'], runId: string | undefined)
   }
 }
 
-async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+/** At most `limit` calls of `fn` at once, results in order. */
+export async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   await Promise.all(

@@ -12,6 +12,7 @@ import { loadIdentityConfig } from '../config/identity.js';
 import { ensureDemoCredentials } from './demo-credentials.js';
 import { buildWorkerFromConfig } from '../worker-main.js';
 import { startApi } from '../api/main.js';
+import { loadUiConfig } from '../config/ui.js';
 import { ActiveVersionCache } from '../active/service.js';
 import { initLocalGitopsRepo } from '../gitops/git-provider.js';
 import { createLogger } from '../observability/log.js';
@@ -72,6 +73,7 @@ async function main(): Promise<void> {
     const api = await startApi({
       config: full,
       apiConfig: loadApiConfig(env),
+      uiConfig: loadUiConfig(env),
       client,
       logger: log.child({ component: 'api' }),
       active: { cache, internalToken: active.internalToken },
@@ -83,6 +85,7 @@ async function main(): Promise<void> {
       `  Temporal UI   ${env.TEMPORAL_UI_URL ?? '(not configured: set TEMPORAL_UI_URL)'}`,
       `  MLflow UI     ${env.MLFLOW_TRACKING_URI}${mlflow ? ' (embedded)' : ''}`,
       `  API           ${api.url}  (active version: ${api.url}/v1/models/<model>/active)`,
+      `  Web page      ${api.url}/ui/  (sign in with a demo identity's token from the files below)`,
       `  GitOps repo   ${env.MODELGATE_GITOPS_REPO}`,
       `  policy        ${full.policyFile}`,
       `  data          ${dataDir}`,
