@@ -20,6 +20,7 @@ export type ApiErrorCode =
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'not_configured'
+  | 'csrf_rejected'
   | 'internal';
 
 export class HttpError extends Error {
