@@ -14,6 +14,10 @@ import { createSlackClient } from '../slack/client.js';
 import { DeliveryDedupe } from '../webhooks/dedupe.js';
 import { Authenticator, type JwtVerifier } from './auth.js';
 import { OidcVerifier } from '../identity/oidc.js';
+import { UiSessions } from '../ui/session.js';
+import { loadUiConfig } from '../config/ui.js';
+import { uiOidcRoutes, type UiOidcDeps } from '../ui/oidc-login.js';
+import { OidcDiscovery } from '../ui/oidc-discovery.js';
 import { BackgroundTasks } from './background.js';
 import { Decisions } from './decisions.js';
 import { errorHandler, HttpError } from './errors.js';
@@ -51,6 +55,8 @@ export interface ApiDeps {
   fastPaths?: FastPath[];
   /** Verifies OIDC bearer tokens (built from config.identity.oidc by main.ts); none: static tokens only. */
   oidc?: JwtVerifier;
+  /** Test seam of the page's OIDC sign-in: replaces the discovered endpoints (e.g. a token endpoint double). */
+  uiOidcEndpoints?: UiOidcDeps['endpoints'];
   /** Extra route plugins (e.g. routes/active.ts); they inherit the JSON error format. */
   plugins?: FastifyPluginAsync[];
 }
@@ -137,6 +143,24 @@ export function buildServer(deps: ApiDeps): ApiServer {
       background,
     }),
   );
+  const uiOidc = deps.config.uiOidc;
+  if (uiOidc) {
+    const ui = deps.config.ui ?? loadUiConfig({});
+    const discovery = new OidcDiscovery(uiOidc.issuer, { cooldownMs: uiOidc.jwksCooldownMs });
+    void app.register(
+      uiOidcRoutes({
+        settings: uiOidc,
+        sessions: new UiSessions({ key: ui.sessionKey, secureCookies: ui.secureCookies || uiOidc.secure, ttlMs: ui.sessionTtlMs }),
+        secureCookies: ui.secureCookies,
+        sessionTtlMs: ui.sessionTtlMs,
+        directory: identity.directory,
+        // The API's verifier, with the page's client id as the audience: an access token for the API is not an ID token for the page.
+        verifier: new OidcVerifier({ issuer: uiOidc.issuer, audience: uiOidc.clientId, jwksUrl: uiOidc.jwksUrl, jwksCooldownMs: uiOidc.jwksCooldownMs }),
+        endpoints: deps.uiOidcEndpoints ?? (() => discovery.endpoints()),
+        logger: deps.logger,
+      }),
+    );
+  }
   for (const plugin of deps.plugins ?? []) void app.register(plugin);
   return app;
 }
