@@ -149,7 +149,7 @@ describe('OIDC sign-in to the web page', () => {
 
   it('when a directory person signs in through the issuer, then the page session is theirs, its cookie HttpOnly, SameSite=Lax, Path=/ui, and the login cookie is spent', async () => {
     const b = browser();
-    const start = await b.request(`${confidential.url}/ui/login/oidc?return_to=${encodeURIComponent('/ui/models/churn?tab=approvals')}`);
+    const start = await b.request(`${confidential.url}/ui/login/oidc?next=${encodeURIComponent('/ui/models/churn?tab=approvals')}`);
     assert.equal(start.status, 302);
     const loginCookie = setCookieOf(start.headers, LOGIN_COOKIE);
     assert.ok(loginCookie, 'login cookie set');
@@ -298,10 +298,10 @@ describe('OIDC sign-in to the web page', () => {
     assert.ok(!r.body.includes('eve@example.com'), 'the page does not echo the account');
   });
 
-  it('when the sign-in starts with return_to //evil.example or another off-page target, then it ends on /ui/', async () => {
+  it('when the sign-in starts with next //evil.example or another off-page target, then it ends on /ui/', async () => {
     for (const target of ['//evil.example', 'https://evil.example/ui/', '/\\evil.example', '/ui/../v1/whoami']) {
       const b = browser();
-      const callback = await b.signIn(`${confidential.url}/ui/login/oidc?return_to=${encodeURIComponent(target)}`, 'idp-alice', CALLBACK);
+      const callback = await b.signIn(`${confidential.url}/ui/login/oidc?next=${encodeURIComponent(target)}`, 'idp-alice', CALLBACK);
       const r = await b.request(callback);
       assert.deepEqual([r.status, r.headers.get('location')], [302, '/ui/'], target);
     }

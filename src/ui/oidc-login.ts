@@ -2,7 +2,7 @@
  * Signing in to the web page with the organisation's identity provider: the OIDC authorization code flow with
  * PKCE (S256), state and nonce, against the issuer the API trusts for bearer tokens.
  *
- *   GET /ui/login/oidc?return_to=/ui/…  → a sealed one-shot login cookie (state, nonce, code_verifier, return
+ *   GET /ui/login/oidc?next=/ui/…       → a sealed one-shot login cookie (state, nonce, code_verifier, return
  *                                          path; Path=/ui/callback, HttpOnly, SameSite=Lax, 10 min) and a 302 to
  *                                          the issuer's authorization endpoint.
  *   GET /ui/callback?code&state[&iss]    → the login cookie is consumed (cleared whatever happens), the state
@@ -69,7 +69,7 @@ export function oidcLoginOption(settings: Pick<UiOidcSettings, 'issuer'>, return
   } catch {
     // not a URL: show it as configured
   }
-  const q = returnTo ? `?return_to=${encodeURIComponent(safeReturnPath(returnTo))}` : '';
+  const q = returnTo ? `?next=${encodeURIComponent(safeReturnPath(returnTo))}` : '';
   return { href: `${OIDC_LOGIN_PATH}${q}`, label: `Sign in with ${host}` };
 }
 
@@ -120,7 +120,7 @@ export function uiOidcRoutes(deps: UiOidcDeps) {
           state: secrets.state,
           nonce: secrets.nonce,
           verifier: secrets.verifier,
-          returnTo: safeReturnPath(q.return_to),
+          returnTo: safeReturnPath(q.next),
           expiresAt: now() + LOGIN_TTL_MS,
         };
         loginCookie(request, reply, deps.sessions.seal(LOGIN_PURPOSE, state), LOGIN_TTL_MS / 1000);
