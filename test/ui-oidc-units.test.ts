@@ -52,6 +52,7 @@ describe('OIDC sign-in configuration', () => {
     refused({ MODELGATE_UI_OIDC_CLIENT_ID: 'mg-ui', MODELGATE_UI_PUBLIC_URL: `https://u:${SECRET}@m.example.com` }, /^MODELGATE_UI_PUBLIC_URL: must be an origin only/);
     refused({ MODELGATE_UI_OIDC_CLIENT_ID: 'mg-ui', MODELGATE_UI_PUBLIC_URL: 'not a url' }, /^MODELGATE_UI_PUBLIC_URL: /);
     refused({ MODELGATE_UI_OIDC_CLIENT_ID: 'mg-ui', MODELGATE_UI_PUBLIC_URL: 'https://m.example.com', MODELGATE_UI_OIDC_SCOPES: 'email read' }, /^MODELGATE_UI_OIDC_SCOPES: must include openid/);
+    refused({ MODELGATE_UI_OIDC_CLIENT_ID: 'modelgate-api', MODELGATE_UI_PUBLIC_URL: 'https://m.example.com' }, /^MODELGATE_UI_OIDC_CLIENT_ID: must not be one of MODELGATE_OIDC_AUDIENCE/);
     // Through the API's config module too (what `node dist/src/api/main.js` runs).
     assert.throws(
       () => loadApiConfig(testApiEnv({ MODELGATE_UI_OIDC_CLIENT_ID: 'mg-ui', MODELGATE_UI_PUBLIC_URL: 'https://m.example.com' })),

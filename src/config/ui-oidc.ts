@@ -46,6 +46,10 @@ export function loadUiOidcConfig(env: NodeJS.ProcessEnv, oidc: OidcSettings | un
     return undefined;
   }
   if (!oidc) throw new ConfigError('MODELGATE_OIDC_ISSUER: required when MODELGATE_UI_OIDC_CLIENT_ID is set (the page signs in against the API\'s issuer)');
+  if (oidc.audience.includes(c.MODELGATE_UI_OIDC_CLIENT_ID)) {
+    // ID tokens carry the client id as `aud`: the API would take the page's ID tokens as bearer tokens.
+    throw new ConfigError('MODELGATE_UI_OIDC_CLIENT_ID: must not be one of MODELGATE_OIDC_AUDIENCE (the page\'s ID tokens would be accepted as API bearer tokens)');
+  }
   if (!c.MODELGATE_UI_PUBLIC_URL) {
     // Never derived from the Host header: that is the caller's to choose, and the redirect_uri must be exact.
     throw new ConfigError('MODELGATE_UI_PUBLIC_URL: required when MODELGATE_UI_OIDC_CLIENT_ID is set (it makes the redirect_uri)');
