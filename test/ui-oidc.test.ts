@@ -307,6 +307,55 @@ describe('OIDC sign-in to the web page', () => {
     }
   });
 
+  it('when the issuer answers error=, names another issuer, or sends no code, then login_refused, issuer_mismatch, invalid_params; no session', async () => {
+    const cases: Array<[Record<string, string>, number, string]> = [
+      [{ error: 'access_denied' }, 403, 'login_refused'],
+      [{ code: 'x', iss: 'https://evil.example' }, 400, 'issuer_mismatch'],
+      [{}, 400, 'invalid_params'],
+    ];
+    for (const [params, status, code] of cases) {
+      const b = browser();
+      const start = await b.request(`${confidential.url}/ui/login/oidc`);
+      const state = new URL(start.headers.get('location')!).searchParams.get('state')!;
+      const r = await b.request(`${confidential.url}${CALLBACK}?${new URLSearchParams({ state, ...params }).toString()}`);
+      assert.deepEqual([r.status, codeOf(r.body)], [status, code], JSON.stringify(params));
+      assert.equal(setCookieOf(r.headers, SESSION_COOKIE), undefined);
+    }
+  });
+
+  it('when the issuer cannot be reached, then the sign-in answers 503 issuer_unavailable with Retry-After and sets no login cookie', async () => {
+    const down = buildServer({
+      client: {} as Client,
+      config: loadApiConfig(
+        testApiEnv({
+          MODELGATE_OIDC_ISSUER: 'http://127.0.0.1:9',
+          MODELGATE_OIDC_AUDIENCE: 'modelgate-api',
+          MODELGATE_UI_OIDC_CLIENT_ID: CLIENT,
+          MODELGATE_UI_PUBLIC_URL: 'http://127.0.0.1:8080',
+          MODELGATE_UI_SESSION_KEY: SESSION_KEY,
+        }),
+      ),
+      logger: createLogger('silent'),
+    });
+    try {
+      const r = await down.inject({ method: 'GET', url: '/ui/login/oidc' });
+      assert.deepEqual([r.statusCode, codeOf(r.body), r.headers['retry-after']], [503, 'issuer_unavailable', '30']);
+      assert.equal(r.headers['set-cookie'], undefined);
+    } finally {
+      await down.close();
+    }
+  });
+
+  it('when no client id is configured, then the sign-in routes are not served', async () => {
+    const off = buildServer({ client: {} as Client, config: loadApiConfig(testApiEnv({ MODELGATE_OIDC_ISSUER: issuer.url, MODELGATE_OIDC_AUDIENCE: 'modelgate-api' })), logger: createLogger('silent') });
+    try {
+      assert.equal((await off.inject({ method: 'GET', url: '/ui/login/oidc' })).statusCode, 404);
+      assert.equal((await off.inject({ method: 'GET', url: '/ui/callback?code=x&state=y' })).statusCode, 404);
+    } finally {
+      await off.close();
+    }
+  });
+
   it('when sign-ins succeeded and failed, then the log never holds the client secret, a code, a state or a token', () => {
     const text = logLines.join('');
     assert.match(text, /ui: signed in/);
