@@ -3,7 +3,7 @@
  * metrics. buildServer wires routes to their dependencies and returns the instance without listening, so tests
  * use `inject` or listen on port 0 and main.ts listens on the configured port.
  */
-import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, type FastifyRequest } from 'fastify';
 import type { Client } from '@temporalio/client';
 import type { WebClient } from '@slack/web-api';
 import type { ApiConfig } from '../config/api.js';
@@ -15,6 +15,10 @@ import { createSlackClient } from '../slack/client.js';
 import { DeliveryDedupe } from '../webhooks/dedupe.js';
 import { Authenticator, type JwtVerifier } from './auth.js';
 import { OidcVerifier } from '../identity/oidc.js';
+import { UiSessions } from '../ui/session.js';
+import { loadUiConfig } from '../config/ui.js';
+import { oidcLoginOption, uiOidcRoutes, type UiOidcDeps } from '../ui/oidc-login.js';
+import { OidcDiscovery } from '../ui/oidc-discovery.js';
 import { BackgroundTasks } from './background.js';
 import { Decisions } from './decisions.js';
 import { errorHandler, HttpError } from './errors.js';
@@ -55,6 +59,8 @@ export interface ApiDeps {
   fastPaths?: FastPath[];
   /** Verifies OIDC bearer tokens (built from config.identity.oidc by main.ts); none: static tokens only. */
   oidc?: JwtVerifier;
+  /** Test seam of the page's OIDC sign-in: replaces the discovered endpoints (e.g. a token endpoint double). */
+  uiOidcEndpoints?: UiOidcDeps['endpoints'];
   /** Extra route plugins (e.g. routes/active.ts); they inherit the JSON error format. */
   plugins?: FastifyPluginAsync[];
   /** The approvals web page under /ui (src/ui); absent: not served. */
@@ -143,9 +149,43 @@ export function buildServer(deps: ApiDeps): ApiServer {
       background,
     }),
   );
+  const uiOidc = deps.config.uiOidc;
   if (deps.ui) {
+    const own = deps.ui.loginOptions;
+    // The identity provider's button on the login page, keeping the page's own `next`.
+    const loginOptions = uiOidc
+      ? (req: FastifyRequest) => [...(own?.(req) ?? []), oidcLoginOption(uiOidc, (req.query as { next?: string } | undefined)?.next)]
+      : own;
     void app.register(
-      uiRoutes({ ...deps.ui, dryRun: deps.ui.dryRun ?? deps.dryRun, client: deps.client, auth, directory: identity.directory, decisions, links, managedModels: deps.managedModels }),
+      uiRoutes({
+        ...deps.ui,
+        ...(loginOptions ? { loginOptions } : {}),
+        dryRun: deps.ui.dryRun ?? deps.dryRun,
+        client: deps.client,
+        auth,
+        directory: identity.directory,
+        decisions,
+        links,
+        managedModels: deps.managedModels,
+      }),
+    );
+  }
+  if (uiOidc) {
+    const ui = deps.config.ui ?? loadUiConfig({});
+    const discovery = new OidcDiscovery(uiOidc.issuer, { cooldownMs: uiOidc.jwksCooldownMs });
+    void app.register(
+      uiOidcRoutes({
+        settings: uiOidc,
+        // One session key for both: a sign-in here must open the page's sessions.
+        sessions: deps.ui?.sessions ?? new UiSessions({ key: ui.sessionKey, secureCookies: ui.secureCookies || uiOidc.secure, ttlMs: ui.sessionTtlMs }),
+        secureCookies: ui.secureCookies,
+        sessionTtlMs: ui.sessionTtlMs,
+        directory: identity.directory,
+        // The API's verifier, with the page's client id as the audience: an access token for the API is not an ID token for the page.
+        verifier: new OidcVerifier({ issuer: uiOidc.issuer, audience: uiOidc.clientId, jwksUrl: uiOidc.jwksUrl, jwksCooldownMs: uiOidc.jwksCooldownMs }),
+        endpoints: deps.uiOidcEndpoints ?? (() => discovery.endpoints()),
+        logger: deps.logger,
+      }),
     );
   }
   for (const plugin of deps.plugins ?? []) void app.register(plugin);

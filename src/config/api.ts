@@ -7,6 +7,8 @@ import { z } from 'zod';
 import { ConfigError, parseEnv } from '../config.js';
 import { DirectoryError, addEnvTokens } from '../identity/load.js';
 import { loadIdentityConfig, type IdentityConfig } from './identity.js';
+import { loadUiConfig, type UiConfig } from './ui.js';
+import { loadUiOidcConfig, type UiOidcSettings } from './ui-oidc.js';
 
 const positiveInt = z.coerce.number().int().positive();
 
@@ -45,6 +47,10 @@ export interface ApiConfig {
   mlflowWebhookSecret?: string;
   githubWebhookSecret?: string;
   reconcile: { intervalMs: number; lookbackMs: number; maxVersions: number };
+  /** The web page's session cookie settings (loadApiConfig always sets them; optional for hand-built configs). */
+  ui?: UiConfig;
+  /** The web page's OIDC sign-in; undefined = off (no MODELGATE_UI_OIDC_CLIENT_ID). */
+  uiOidc?: UiOidcSettings;
 }
 
 /** Parse `a=b,c=d` (or one pair per line). `what` names the key in errors; values of secrets are never echoed. */
@@ -66,6 +72,8 @@ export function parsePairs(text: string, what: string, secretKeys = false): Arra
 export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
   const c = parseEnv(shape, env);
   const identity = loadIdentityConfig(env);
+  const ui = loadUiConfig(env);
+  const uiOidc = loadUiOidcConfig(env, identity.oidc);
   const directory = identity.directory;
   const tokens = (key: string, text: string) => {
     try {
@@ -103,5 +111,7 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
       lookbackMs: c.MODELGATE_RECONCILE_LOOKBACK_MS,
       maxVersions: c.MODELGATE_RECONCILE_MAX_VERSIONS,
     },
+    ui,
+    ...(uiOidc ? { uiOidc } : {}),
   };
 }
