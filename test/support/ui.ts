@@ -50,7 +50,9 @@ export interface UiStack {
   close(): Promise<void>;
 }
 
-export async function startUiStack(opts: { secureCookies?: boolean; ui?: Partial<UiDeps> } = {}): Promise<UiStack> {
+export async function startUiStack(
+  opts: { secureCookies?: boolean; ui?: Partial<UiDeps>; /** Listen here (e.g. an OIDC redirect URI names it); default: any free port. */ port?: number; /** Extra API settings (e.g. the page's OIDC client). */ env?: Record<string, string> } = {},
+): Promise<UiStack> {
   const env = await connectTestEnv();
   const mlflow = testMlflow(testStack().mlflowUri);
   const set = parsePolicy(UI_POLICY, 'ui-test-policy.yaml');
@@ -59,7 +61,7 @@ export async function startUiStack(opts: { secureCookies?: boolean; ui?: Partial
   const tokens = Object.entries(UI_TOKENS)
     .map(([who, t]) => (who === 'reader' ? `${t}=alice:read` : `${t}=${who}`))
     .join(',');
-  const config = loadApiConfig(testApiEnv({ MODELGATE_API_TOKENS: tokens }));
+  const config = loadApiConfig(testApiEnv({ MODELGATE_API_TOKENS: tokens, ...opts.env }));
   const app = buildServer({
     client: env.client,
     config,
@@ -72,7 +74,7 @@ export async function startUiStack(opts: { secureCookies?: boolean; ui?: Partial
       ...opts.ui,
     },
   });
-  await app.listen({ host: '127.0.0.1', port: 0 });
+  await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 });
   const addr = app.server.address();
   const base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
   return {
