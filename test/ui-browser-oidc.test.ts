@@ -71,7 +71,7 @@ describe('approvals page: OIDC sign-in in headless Chromium', { skip: unavailabl
     await signInWithIssuer('idp-alice');
     await page.waitForSelector('[data-testid=whoami]', WAIT);
     assert.equal(await page.locator('[data-testid=whoami]').textContent(), 'alice');
-    const cookie = (await browser.context.cookies(s.base)).find((c) => c.name === 'modelgate_ui');
+    const cookie = (await browser.context.cookies(`${s.base}/ui/`)).find((c) => c.name === 'modelgate_ui');
     assert.ok(cookie, 'session cookie set');
     assert.equal(cookie.httpOnly, true);
     assert.equal(cookie.sameSite, 'Lax');
@@ -88,7 +88,7 @@ describe('approvals page: OIDC sign-in in headless Chromium', { skip: unavailabl
   it('when someone the identity directory does not know signs in at the provider, then the page refuses them (unknown_identity) and gives no session', async () => {
     await signInWithIssuer('idp-zed');
     await page.waitForSelector('[data-code=unknown_identity]', WAIT);
-    const cookie = (await browser.context.cookies(s.base)).find((c) => c.name === 'modelgate_ui');
+    const cookie = (await browser.context.cookies(`${s.base}/ui/`)).find((c) => c.name === 'modelgate_ui');
     assert.equal(cookie, undefined, 'no session for an unknown identity');
   });
 });

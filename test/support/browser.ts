@@ -31,7 +31,7 @@ export interface Page {
   click(selector: string): Promise<void>;
   locator(selector: string): Locator;
   waitForSelector(selector: string, opts?: { timeout?: number }): Promise<unknown>;
-  waitForURL(url: RegExp | string, opts?: { timeout?: number }): Promise<void>;
+  waitForURL(url: RegExp | string | ((url: URL) => boolean), opts?: { timeout?: number }): Promise<void>;
   evaluate<T>(fn: string): Promise<T>;
   screenshot(opts: { path: string; fullPage?: boolean }): Promise<unknown>;
   setViewportSize(size: { width: number; height: number }): Promise<void>;
@@ -42,6 +42,7 @@ export interface Page {
 export interface BrowserContext {
   newPage(): Promise<Page>;
   clearCookies(): Promise<void>;
+  cookies(url?: string): Promise<{ name: string; httpOnly: boolean; sameSite: 'Strict' | 'Lax' | 'None'; secure: boolean; path: string }[]>;
   close(): Promise<void>;
 }
 interface Playwright {
