@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: starts a real Temporal dev server and a real MLflow server of its own, measures P1, P2, P6
- * (bench/p1-promotion.ts, p2-throughput.ts, p6-memory.ts) and P3/P4/P5 (other parts' functions, see
+ * (bench/p1-promotion.ts, p2-throughput.ts, p6-memory.ts, p8-history.ts) and P3/P4/P5 (other parts' functions, see
  * external.ts) against baselines run in the same process, prints a table with targets and PASS/MISS, writes
  * docs/PERFORMANCE.md, and stops everything it started. A figure is reported, never asserted.
  */
@@ -16,6 +16,7 @@ import { startRig } from './promotion-rig.js';
 import { measureP1 } from './p1-promotion.js';
 import { measureP2 } from './p2-throughput.js';
 import { measureP6 } from './p6-memory.js';
+import { measureP8 } from './p8-history.js';
 import { EXTERNAL_PARTS, measureExternal } from './external.js';
 import { printTable, writePerformanceDoc } from './report.js';
 import { otherCores, otherLoadReading } from './cpu.js';
@@ -125,6 +126,7 @@ async function main(): Promise<number> {
       }
     }
     if (wants('p6')) await part('P6', ['P6'], () => measureP6(ctx, baselineBundle));
+    if (wants('p8')) await part('P8', ['P8'], () => measureP8(ctx));
     for (const ext of EXTERNAL_PARTS) {
       if (!wants(ext.id.toLowerCase())) continue;
       await part(ext.id, [ext.id], async () => {

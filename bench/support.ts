@@ -39,7 +39,7 @@ const benchEnv = {
    * growth P6 looks for. `default` leaves glibc alone.
    */
   MODELGATE_BENCH_P6_MALLOC_ARENA_MAX: z.string().regex(/^(default|[1-9]\d*)$/, 'a positive integer or "default"').default('2'),
-  /** Comma list of parts to run (p1,p2,p3,p4,p5,p6); default all. */
+  /** Comma list of parts to run (p1,p2,p3,p4,p5,p6,p8); default all. */
   MODELGATE_BENCH_ONLY: z.string().optional(),
   /** A name for the machine in docs/PERFORMANCE.md (the hostname of a VM says little), e.g. python-svc. */
   MODELGATE_BENCH_MACHINE: z.string().min(1).optional(),
