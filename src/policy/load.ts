@@ -10,6 +10,8 @@ import type { z } from 'zod';
 import { fileSchema, policySchema, type ParsedPolicy } from './schema.js';
 import { findCredential } from './secrets.js';
 import type { ModelPolicy } from './types.js';
+import type { CanaryPolicy } from '../canary/types.js';
+import type { ParsedCanary } from './canary-schema.js';
 
 export class PolicyError extends Error {
   override name = 'PolicyError';
@@ -168,9 +170,22 @@ function toModelPolicy(model: string, p: ParsedPolicy): ModelPolicy {
       ...(d.lockLease !== undefined ? { lockLeaseMs: d.lockLease } : {}),
       ...(d.gitops ? { gitops: d.gitops } : {}),
       ...(kserve ? { kserve } : {}),
+      ...(d.canary ? { canary: toCanaryPolicy(d.canary) } : {}),
     },
     notify: p.notify.slackChannel ? { slackChannel: p.notify.slackChannel } : {},
     ...(p.rollback ? { rollback: p.rollback } : {}),
+  };
+}
+
+function toCanaryPolicy(c: ParsedCanary): CanaryPolicy {
+  return {
+    steps: c.steps,
+    metrics: c.metrics.map(({ interval, failureCondition, ...m }) => ({
+      ...m,
+      ...(failureCondition !== undefined ? { failureCondition } : {}),
+      intervalMs: interval,
+    })),
+    ...(c.finalSoak !== undefined ? { finalSoakMs: c.finalSoak } : {}),
   };
 }
 
