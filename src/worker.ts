@@ -7,10 +7,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createRegistryActivities, type PolicySource } from './activities/registry.js';
 import { createLockActivities } from './activities/lock.js';
-import { createGitopsActivities } from './activities/gitops.js';
+import { createGitopsActivities, type GitopsActivityDeps } from './activities/gitops.js';
+import { createCanaryGitopsActivities } from './activities/canary-gitops.js';
+import { createCanaryK8sActivities } from './activities/canary-k8s.js';
+import { CanaryFailureTypes, type CanaryActivities } from './canary/types.js';
 import { createDeployActivities } from './activities/deploy.js';
 import { createNotifyActivities } from './activities/notify.js';
 import { createCacheActivities } from './activities/cache.js';
@@ -50,6 +54,8 @@ export interface WorkerDeps {
     markerSecret?: string;
   };
   k8s?: Parameters<typeof createDeployActivities>[0];
+  /** Progressive rollout analysis (`measureCanary`, src/canary/); none: a canary policy fails PrometheusNotConfigured. */
+  canary?: CanaryActivities;
   notify?: Parameters<typeof createNotifyActivities>[0];
   cache?: Parameters<typeof createCacheActivities>[0];
   links?: { mlflowUiUrl?: string; temporalUiUrl?: string };
@@ -68,10 +74,33 @@ export interface WorkerDeps {
   readyPollMs?: number;
 }
 
+/** Without a Prometheus configured no canary can be analysed: say so once, permanently. */
+function prometheusNotConfigured(): Promise<never> {
+  return Promise.reject(
+    ApplicationFailure.create({
+      type: CanaryFailureTypes.PrometheusNotConfigured,
+      nonRetryable: true,
+      message: 'a canary policy is in force but this worker has no Prometheus configured (MODELGATE_PROMETHEUS_URL)',
+    }),
+  );
+}
+
 export const WORKFLOW_BUNDLE_PATH = join(PROJECT_ROOT, 'dist', 'workflow-bundle.js');
 
 export async function createWorker(deps: WorkerDeps): Promise<Worker> {
   const taskQueue = deps.taskQueue ?? TASK_QUEUE;
+  const gitopsDeps: GitopsActivityDeps = {
+    providerFor: (policy) => {
+      if (!deps.gitops) throw new Error('GitOps is not configured for this worker');
+      return deps.gitops.providerFor(policy);
+    },
+    mlflow: deps.mlflow,
+    links: { ...deps.links, namespace: deps.namespace },
+    // Empty: opening a PR fails with GitopsNotConfigured (never an unsigned or guessable marker).
+    markerSecret: deps.gitops?.markerSecret ?? '',
+    identities: deps.identities,
+  };
+  const gitopsService = (input: unknown) => ((input as { policy?: GitopsPolicy } | undefined)?.policy?.provider === 'github' ? 'github' : 'git');
   const activities = {
     ...countFailures(
       createRegistryActivities({
@@ -85,20 +114,10 @@ export async function createWorker(deps: WorkerDeps): Promise<Worker> {
     ),
     ...createTrustActivities({ keys: deps.verificationKeys ?? (() => ({})) }),
     ...countFailures(createLockActivities({ client: deps.client, taskQueue, mlflow: deps.mlflow }), 'temporal'),
-    ...countFailures(
-      createGitopsActivities({
-        providerFor: (policy) => {
-          if (!deps.gitops) throw new Error('GitOps is not configured for this worker');
-          return deps.gitops.providerFor(policy);
-        },
-        mlflow: deps.mlflow,
-        links: { ...deps.links, namespace: deps.namespace },
-        // Empty: opening a PR fails with GitopsNotConfigured (never an unsigned or guessable marker).
-        markerSecret: deps.gitops?.markerSecret ?? '',
-        identities: deps.identities,
-      }),
-      (input) => ((input as { policy?: GitopsPolicy } | undefined)?.policy?.provider === 'github' ? 'github' : 'git'),
-    ),
+    ...countFailures(createGitopsActivities(gitopsDeps), gitopsService),
+    ...countFailures(createCanaryGitopsActivities(gitopsDeps), gitopsService),
+    ...countFailures(createCanaryK8sActivities({ k8s: deps.k8s?.k8s, heartbeatIntervalMs: deps.k8s?.heartbeatIntervalMs, watchTimeoutSeconds: deps.k8s?.watchTimeoutSeconds }), 'kubernetes'),
+    ...(deps.canary ?? { measureCanary: prometheusNotConfigured }),
     ...countFailures(createDeployActivities(deps.k8s ?? { k8s: undefined }), 'kubernetes'),
     ...countFailures(createNotifyActivities(deps.notify ?? { slack: undefined, links: { ...deps.links, namespace: deps.namespace } }), 'slack'),
     ...createCacheActivities(deps.cache ?? {}),
