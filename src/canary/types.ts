@@ -109,7 +109,7 @@ export const CanaryFailureTypes = {
   InvalidCanaryMetric: 'InvalidCanaryMetric',
 } as const;
 
-/** The activities of src/canary/activities.ts (createCanaryActivities); one Prometheus query per call. */
+/** The activities of src/activities/canary.ts (createCanaryActivities); one Prometheus query per call. */
 export interface CanaryActivities {
   /** One sample: render the query, run it, classify the value. Prometheus trouble → phase 'error', not a throw. */
   measureCanary(input: MeasureCanaryInput): Promise<Measurement>;
