@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { decisive, judgeMetric, judgeStep, needsMoreSamples, tally } from '../src/canary/judge.js';
 import type { CanaryMetric, Measurement, MeasurementPhase } from '../src/canary/types.js';
 import type { JudgeMetric, JudgeStep } from '../src/canary/types.js';
+import { planSamples } from '../src/canary/schedule.js';
+import { summarizeStep } from '../src/canary/summary.js';
 
 const metric = (over: Partial<CanaryMetric> = {}): CanaryMetric => ({
   name: 'error-rate',
@@ -108,5 +110,72 @@ describe('decisive samples', () => {
     assert.deepEqual(decisive(ms('sis'), 'inconclusive').map((m) => m.sampleIndex), [1]);
     assert.deepEqual(decisive(ms('seee'), 'inconclusive').map((m) => m.sampleIndex), [1, 2, 3]);
     assert.deepEqual(decisive(ms('sss'), 'successful'), []);
+  });
+});
+
+describe('summarizeStep', () => {
+  const rate = metric({ name: 'error-rate', count: 3, failureLimit: 1 });
+  const p99 = metric({ name: 'p99', successCondition: 'result < 0.25', count: 2 });
+  const v = (phase: MeasurementPhase, value: number | undefined, k: number, extra: Partial<Measurement> = {}): Measurement => ({
+    metric: 'error-rate',
+    phase,
+    ...(value !== undefined ? { value } : {}),
+    at: new Date(k * 1000).toISOString(),
+    sampleIndex: k,
+    ...extra,
+  });
+
+  test('when a metric failed, then the summary names it with the failing values and the step is failed', () => {
+    const s = summarizeStep(1, 50, [rate, p99], {
+      'error-rate': [v('successful', 0.01, 0), v('failed', 0.312345, 1), v('failed', 0.42, 2, { query: 'sum(x{version="3"})' })],
+      p99: [{ ...v('successful', 0.05, 0), metric: 'p99' }],
+    });
+    assert.equal(s.verdict, 'failed');
+    assert.equal(s.summary, 'step 2 (50%): error-rate failed: 0.3123, 0.42 (success: result < 0.05)');
+    const m = s.metrics.find((x) => x.metric === 'error-rate')!;
+    assert.equal(m.verdict, 'failed');
+    assert.deepEqual(m.tally, { successful: 1, failed: 2, inconclusive: 0, error: 0, consecutiveErrors: 0 });
+    assert.deepEqual(m.decisive.map((d) => d.value), [0.312345, 0.42]);
+    assert.equal(m.decisive[1].query, 'sum(x{version="3"})');
+    assert.equal(s.metrics.find((x) => x.metric === 'p99')!.verdict, 'running');
+    assert.deepEqual(JSON.parse(JSON.stringify(s)), s, 'plain JSON for history and the audit');
+  });
+
+  test('when a metric is inconclusive from errors, then the summary carries the last error message', () => {
+    const errs = [0, 1, 2].map((k) => v('error', undefined, k, { message: 'Prometheus at p:9090: unreachable (ECONNREFUSED)' }));
+    const s = summarizeStep(0, 10, [rate], { 'error-rate': errs });
+    assert.equal(s.verdict, 'inconclusive');
+    assert.equal(s.summary, 'step 1 (10%): error-rate inconclusive: Prometheus at p:9090: unreachable (ECONNREFUSED)');
+  });
+
+  test('when every metric succeeded, then the summary lists each with its last value', () => {
+    const s = summarizeStep(2, 100, [rate, p99], {
+      'error-rate': [v('successful', 0.01, 0), v('successful', 0.02, 1), v('successful', 0.013, 2)],
+      p99: [0, 1].map((k) => ({ ...v('successful', 0.05, k), metric: 'p99' })),
+    });
+    assert.equal(s.verdict, 'successful');
+    assert.equal(s.summary, 'step 3 (100%): error-rate successful (last 0.013); p99 successful (last 0.05)');
+  });
+});
+
+describe('planSamples', () => {
+  const fast = metric({ name: 'fast', intervalMs: 1000, count: 3 });
+  const slow = metric({ name: 'slow', intervalMs: 5000, count: 2 });
+  const at = (name: string, ...secs: number[]): Measurement[] =>
+    secs.map((s, k) => ({ metric: name, phase: 'successful', at: new Date(s * 1000).toISOString(), sampleIndex: k }));
+
+  test('when the analysis starts, then every metric is due at once', () => {
+    assert.deepEqual(planSamples([fast, slow], {}, 10_000, 10_000), { due: [fast, slow] });
+  });
+  test('when samples were just taken, then the next is due one interval after each finished', () => {
+    assert.deepEqual(planSamples([fast, slow], { fast: at('fast', 10.2), slow: at('slow', 10.3) }, 10_000, 10_500), { due: [], nextAtMs: 11_200 });
+    assert.deepEqual(planSamples([fast, slow], { fast: at('fast', 10.2), slow: at('slow', 10.3) }, 10_000, 11_200), { due: [fast], nextAtMs: 15_300 });
+  });
+  test('when a sample took long, then the next waits a full interval after it, no catch-up burst', () => {
+    assert.deepEqual(planSamples([fast], { fast: at('fast', 20) }, 10_000, 20_500), { due: [], nextAtMs: 21_000 });
+  });
+  test('when a metric has its verdict, then it is not sampled again; when all have, nothing is next', () => {
+    assert.deepEqual(planSamples([fast, slow], { fast: at('fast', 1, 2, 3), slow: at('slow', 1) }, 0, 4000), { due: [], nextAtMs: 6000 });
+    assert.deepEqual(planSamples([fast, slow], { fast: at('fast', 1, 2, 3), slow: at('slow', 1, 6) }, 0, 99_000), { due: [] });
   });
 });
