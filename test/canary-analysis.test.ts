@@ -196,6 +196,28 @@ describe('canary analysis against a real Prometheus', { skip: missing }, () => {
   });
 });
 
+describe('model-server stand-in control', () => {
+  test('when a version is set over HTTP, then its counters follow the error rate; a bad body is a 400', async () => {
+    const server = await startModelServer({ requestsPerSecond: 1000 });
+    try {
+      const post = (body: unknown) => fetch(`${server.url}/control/versions`, { method: 'POST', body: JSON.stringify(body) });
+      assert.equal((await post({ model: 'm', version: 1, revision: 'm-1', errorRate: 0.25 })).status, 204);
+      const c = await eventually('200 requests served', () => {
+        const n = server.counts({ model: 'm', version: 1, revision: 'm-1' });
+        return n && n.requests >= 200 ? n : undefined;
+      });
+      assert.ok(Math.abs(c.errors / c.requests - 0.25) < 0.02, `errors ${c.errors} of ${c.requests}`);
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      assert.match(text, /^model_requests_total\{model="m",version="1",revision="m-1"\} \d+$/m);
+      assert.match(text, /^model_request_duration_seconds_bucket\{model="m",version="1",revision="m-1",le="0.025"\} \d+$/m);
+      assert.equal((await post({ model: 'm', version: 1, errorRate: 2 })).status, 400);
+      assert.equal((await post({ version: 1 })).status, 400);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe('canary activity without Prometheus', () => {
   test('when no Prometheus is configured, then measureCanary fails nonRetryable PrometheusNotConfigured', async () => {
     const acts = createCanaryActivities({});

@@ -93,6 +93,18 @@ describe('Prometheus client', () => {
     assert.equal((await failure(new PrometheusClient({ url: base }))).kind, 'bad-response');
   });
 
+  test('when the answer is larger than a megabyte, then it is refused without buffering it all', async () => {
+    reply = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const chunk = 'x'.repeat(64 * 1024);
+      for (let k = 0; k < 20; k++) res.write(chunk);
+      res.end();
+    };
+    const err = await failure(new PrometheusClient({ url: base }));
+    assert.equal(err.kind, 'bad-response');
+    assert.match(err.message, /larger than 1048576 bytes/);
+  });
+
   test('when the server never answers, then the error is kind timeout after the client timeout', async () => {
     reply = () => undefined; // holds the request open
     const err = await failure(new PrometheusClient({ url: base, timeoutMs: 300 }));

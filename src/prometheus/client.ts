@@ -48,6 +48,23 @@ export function parseSampleValue(v: unknown): number | undefined {
   return Number(v);
 }
 
+/** One scalar needs a few hundred bytes; a huge answer (a query selecting everything) is refused, not buffered. */
+const MAX_BODY_BYTES = 1 << 20;
+
+async function readBounded(body: AsyncIterable<Buffer> & { destroy(): unknown }, max: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > max) {
+      body.destroy();
+      throw new PrometheusError('bad-response', `Prometheus answer larger than ${max} bytes; the query must reduce to one number`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 function oneLine(s: string, max = 200): string {
   // eslint-disable-next-line no-control-regex -- control characters are what is being removed
   const flat = s.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
@@ -87,8 +104,9 @@ export class PrometheusClient implements PrometheusQuerier {
         ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}),
       });
       status = res.statusCode;
-      text = await res.body.text();
+      text = await readBounded(res.body, MAX_BODY_BYTES);
     } catch (err) {
+      if (err instanceof PrometheusError) throw err;
       const e = err as { code?: string; name?: string };
       const timedOut = e.name === 'TimeoutError' || e.name === 'AbortError' || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT';
       if (timedOut) throw new PrometheusError('timeout', `${this.#where}: no answer within ${this.#timeoutMs} ms`);
