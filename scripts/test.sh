@@ -5,6 +5,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/ensure-python.sh
+bash scripts/ensure-prometheus.sh
 npm run build --silent
 npm run lint --silent
 exec node dist/scripts/run-tests.js "$@"

@@ -19,6 +19,7 @@ import { createDeployActivities } from './activities/deploy.js';
 import { createNotifyActivities } from './activities/notify.js';
 import { createCacheActivities } from './activities/cache.js';
 import { createTrustActivities } from './activities/trust.js';
+import { createCanaryActivities } from './activities/canary.js';
 import { countFailures } from './activities/counted.js';
 import { activityLogging } from './observability/activity-log.js';
 import type { Logger } from './observability/log.js';
@@ -58,6 +59,8 @@ export interface WorkerDeps {
   canary?: CanaryActivities;
   notify?: Parameters<typeof createNotifyActivities>[0];
   cache?: Parameters<typeof createCacheActivities>[0];
+  /** Canary analysis: the Prometheus client (MODELGATE_PROMETHEUS_URL); none: canaries fail PrometheusNotConfigured. */
+  canary?: Parameters<typeof createCanaryActivities>[0];
   links?: { mlflowUiUrl?: string; temporalUiUrl?: string };
   maxCachedWorkflows?: number;
   /**
@@ -121,6 +124,8 @@ export async function createWorker(deps: WorkerDeps): Promise<Worker> {
     ...countFailures(createDeployActivities(deps.k8s ?? { k8s: undefined }), 'kubernetes'),
     ...countFailures(createNotifyActivities(deps.notify ?? { slack: undefined, links: { ...deps.links, namespace: deps.namespace } }), 'slack'),
     ...createCacheActivities(deps.cache ?? {}),
+    // Prometheus trouble is a measurement (phase error), so what is counted here is only misconfiguration.
+    ...countFailures({ ...createCanaryActivities(deps.canary ?? {}) }, 'prometheus'),
   };
   // The bundle is built once by `npm run build`; bundling at start would cost seconds on every restart.
   const workflowOptions = existsSync(WORKFLOW_BUNDLE_PATH)

@@ -10,7 +10,7 @@ import { parsePolicy, PolicyError } from '../src/policy/load.js';
 
 const yaml = (...lines: string[]) => lines.join('\n') + '\n';
 
-/** A gitops policy whose canary block is `canary` (lines start at line 7, indented under `canary:`). */
+/** A gitops + kserve policy whose canary block is `canary` (lines start at line 8, indented under `canary:`). */
 function withCanary(...canary: string[]): string {
   return yaml(
     'defaults:',
@@ -18,6 +18,7 @@ function withCanary(...canary: string[]): string {
     '  deployment:',
     '    mode: gitops',
     '    gitops: { provider: git, repo: /srv/gitops, manifestPath: isvc.yaml, namespace: ml, inferenceService: churn }',
+    '    kserve: { rolloutDeadline: 10m }',
     '    canary:',
     ...canary.map((l) => `      ${l}`),
   );
@@ -118,82 +119,82 @@ describe('deployment.canary errors name file:line:col and the key path', () => {
     {
       when: 'a success condition does not parse',
       text: withCanary('steps: [10, 100]', ...METRIC.slice(0, 3), '    successCondition: result <> 0.05'),
-      message: 'policy.yaml:11:29: defaults.deployment.canary.metrics[0].successCondition: invalid condition "result <> 0.05": expected a number or result, got ">" at column 9',
+      message: 'policy.yaml:12:29: defaults.deployment.canary.metrics[0].successCondition: invalid condition "result <> 0.05": expected a number or result, got ">" at column 9',
     },
     {
       when: 'a condition calls something that is not in the language',
       text: withCanary('steps: [10, 100]', ...METRIC.slice(0, 3), '    successCondition: exit(1) == 0'),
       message:
-        'policy.yaml:11:29: defaults.deployment.canary.metrics[0].successCondition: invalid condition "exit(1) == 0": unknown name "exit" (only result, isNaN, and, or, not) at column 1',
+        'policy.yaml:12:29: defaults.deployment.canary.metrics[0].successCondition: invalid condition "exit(1) == 0": unknown name "exit" (only result, isNaN, and, or, not) at column 1',
     },
     {
       when: 'a failure condition is not a comparison',
       text: withCanary('steps: [10, 100]', ...METRIC, '    failureCondition: result'),
       message:
-        'policy.yaml:12:29: defaults.deployment.canary.metrics[0].failureCondition: invalid condition "result": expected a comparison (<, <=, >, >=, ==, !=), got end of condition at column 7',
+        'policy.yaml:13:29: defaults.deployment.canary.metrics[0].failureCondition: invalid condition "result": expected a comparison (<, <=, >, >=, ==, !=), got end of condition at column 7',
     },
     {
       when: 'steps do not increase',
       text: withCanary('steps: [10, 50, 50, 100]', ...METRIC),
-      message: 'policy.yaml:7:23: defaults.deployment.canary.steps[2]: steps must increase: 50 after 50',
+      message: 'policy.yaml:8:23: defaults.deployment.canary.steps[2]: steps must increase: 50 after 50',
     },
     {
       when: 'steps do not end at 100',
       text: withCanary('steps: [10, 50]', ...METRIC),
       message:
-        'policy.yaml:7:19: defaults.deployment.canary.steps[1]: the last step must be 100 (got 50): a canary ends with the version serving all traffic',
+        'policy.yaml:8:19: defaults.deployment.canary.steps[1]: the last step must be 100 (got 50): a canary ends with the version serving all traffic',
     },
     {
       when: 'a step is over 100 percent',
       text: withCanary('steps: [10, 150]', ...METRIC),
-      message: 'policy.yaml:7:19: defaults.deployment.canary.steps[1]: expected a percent (1–100) or { percent, pause }',
+      message: 'policy.yaml:8:19: defaults.deployment.canary.steps[1]: expected a percent (1–100) or { percent, pause }',
     },
     {
       when: 'there are no steps',
       text: withCanary('steps: []', ...METRIC),
-      message: 'policy.yaml:7:14: defaults.deployment.canary.steps: needs at least one step',
+      message: 'policy.yaml:8:14: defaults.deployment.canary.steps: needs at least one step',
     },
     {
       when: 'an interval is under a second',
       text: withCanary('steps: [100]', ...METRIC, '    interval: 500ms'),
-      message: 'policy.yaml:12:21: defaults.deployment.canary.metrics[0].interval: interval "500ms" must be at least 1s',
+      message: 'policy.yaml:13:21: defaults.deployment.canary.metrics[0].interval: interval "500ms" must be at least 1s',
     },
     {
       when: 'a query uses an unknown placeholder',
       text: withCanary('steps: [100]', 'metrics:', '  - name: e', '    query: rate(x{model="{{model}}",v="{{version}}"}[1m])', '    successCondition: result < 1'),
-      message: 'policy.yaml:10:18: defaults.deployment.canary.metrics[0].query: unknown placeholder "{{model}}" (allowed: {{version}}, {{revision}})',
+      message: 'policy.yaml:11:18: defaults.deployment.canary.metrics[0].query: unknown placeholder "{{model}}" (allowed: {{version}}, {{revision}})',
     },
     {
       when: 'a query has an unclosed placeholder',
       text: withCanary('steps: [100]', 'metrics:', '  - name: e', '    query: rate(x{v="{{version"}[1m])', '    successCondition: result < 1'),
-      message: 'policy.yaml:10:18: defaults.deployment.canary.metrics[0].query: unknown placeholder "{{" (allowed: {{version}}, {{revision}})',
+      message: 'policy.yaml:11:18: defaults.deployment.canary.metrics[0].query: unknown placeholder "{{" (allowed: {{version}}, {{revision}})',
     },
     {
       when: 'failureLimit is not below count',
       text: withCanary('steps: [100]', ...METRIC, '    count: 3', '    failureLimit: 3'),
-      message: 'policy.yaml:13:25: defaults.deployment.canary.metrics[0].failureLimit: failureLimit 3 must be less than count 3, or the metric could never fail',
+      message: 'policy.yaml:14:25: defaults.deployment.canary.metrics[0].failureLimit: failureLimit 3 must be less than count 3, or the metric could never fail',
     },
     {
       when: 'inconclusiveLimit is not below count',
       text: withCanary('steps: [100]', ...METRIC, '    count: 2', '    inconclusiveLimit: 5'),
       message:
-        'policy.yaml:13:30: defaults.deployment.canary.metrics[0].inconclusiveLimit: inconclusiveLimit 5 must be less than count 2, or a metric without data could pass',
+        'policy.yaml:14:30: defaults.deployment.canary.metrics[0].inconclusiveLimit: inconclusiveLimit 5 must be less than count 2, or a metric without data could pass',
     },
     {
       when: 'two metrics share a name',
       text: withCanary('steps: [100]', ...METRIC, '  - name: error-rate', '    query: up', '    successCondition: result == 1'),
-      message: 'policy.yaml:12:17: defaults.deployment.canary.metrics[1].name: duplicate metric name "error-rate"',
+      message: 'policy.yaml:13:17: defaults.deployment.canary.metrics[1].name: duplicate metric name "error-rate"',
     },
     {
       when: 'a metric key is misspelt',
       text: withCanary('steps: [100]', ...METRIC, '    sucessCondition: result < 1'),
       message:
-        'policy.yaml:12:11: defaults.deployment.canary.metrics[0].sucessCondition: unknown key (allowed: name, query, successCondition, failureCondition, interval, count, failureLimit, inconclusiveLimit, consecutiveErrorLimit)',
+        'policy.yaml:13:11: defaults.deployment.canary.metrics[0].sucessCondition: unknown key (allowed: name, query, successCondition, failureCondition, interval, count, failureLimit, inconclusiveLimit, consecutiveErrorLimit)',
     },
     {
       when: 'there are no metrics',
       text: withCanary('steps: [100]') + yaml('models:', '  churn: {}'),
-      message: 'policy.yaml:6:5: defaults.deployment.canary.metrics: required',
+      message: 'policy.yaml:7:5: defaults.deployment.canary.metrics: required',
     },
     {
       when: 'the deployment mode is registry',
@@ -202,8 +203,14 @@ describe('deployment.canary errors name file:line:col and the key path', () => {
         'policy.yaml:5:7: defaults.deployment.canary: a canary needs mode gitops (it moves traffic by committing canaryTrafficPercent to the InferenceService)',
     },
     {
+      when: 'there is no kserve section to watch the split',
+      text: withCanary('steps: [100]', ...METRIC).replace('    kserve: { rolloutDeadline: 10m }\n', ''),
+      message:
+        'policy.yaml:7:7: defaults.deployment.canary: a canary needs deployment.kserve (each step waits until the InferenceService reports the traffic split)',
+    },
+    {
       when: 'the InferenceService is a RawDeployment',
-      text: withCanary('steps: [100]', ...METRIC).replace('    canary:', '    kserve: { deploymentMode: RawDeployment }\n    canary:'),
+      text: withCanary('steps: [100]', ...METRIC).replace('    kserve: { rolloutDeadline: 10m }', '    kserve: { deploymentMode: RawDeployment }'),
       message:
         'policy.yaml:8:7: defaults.deployment.canary: a canary needs kserve.deploymentMode Serverless: RawDeployment InferenceServices ignore canaryTrafficPercent',
     },

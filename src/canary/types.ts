@@ -109,7 +109,7 @@ export const CanaryFailureTypes = {
   InvalidCanaryMetric: 'InvalidCanaryMetric',
 } as const;
 
-/** The activities of src/canary/activities.ts (createCanaryActivities); one Prometheus query per call. */
+/** The activities of src/activities/canary.ts (createCanaryActivities); one Prometheus query per call. */
 export interface CanaryActivities {
   /** One sample: render the query, run it, classify the value. Prometheus trouble → phase 'error', not a throw. */
   measureCanary(input: MeasureCanaryInput): Promise<Measurement>;
@@ -121,3 +121,24 @@ export type JudgeStep = (
   metrics: readonly CanaryMetric[],
   measurementsByMetric: Readonly<Record<string, readonly Measurement[]>>,
 ) => MetricVerdict;
+
+/** One metric's part of a step's analysis, for the timeline, the audit and a rollback's outcome. */
+export interface MetricAnalysis {
+  metric: string;
+  verdict: MetricVerdict;
+  tally: MetricTally;
+  /** The samples that decided a failed or inconclusive verdict (values, messages, rendered queries). */
+  decisive: Measurement[];
+  /** The last sample's value, when it had one (a healthy metric's latest reading). */
+  lastValue?: number;
+}
+
+/** The analysis of one step: its verdict and each metric's (src/canary/summary.ts). */
+export interface StepAnalysis {
+  step: number;
+  percent: number;
+  verdict: MetricVerdict;
+  metrics: MetricAnalysis[];
+  /** One line for a notification or the outcome's reason, e.g. `error-rate failed: 0.31, 0.42 (result < 0.05)`. */
+  summary: string;
+}

@@ -156,6 +156,14 @@ const deployment = strictObject({
         message: 'a canary needs mode gitops (it moves traffic by committing canaryTrafficPercent to the InferenceService)',
       });
     }
+    // Each step waits for KServe to report the split; without the kserve section nothing watches the cluster.
+    if (d.canary && d.mode === 'gitops' && !d.kserve) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['canary'],
+        message: 'a canary needs deployment.kserve (each step waits until the InferenceService reports the traffic split)',
+      });
+    }
     // KServe ignores canaryTrafficPercent in RawDeployment mode: the "canary" would take all traffic at once.
     if (d.canary && d.kserve?.deploymentMode === 'RawDeployment') {
       ctx.addIssue({
