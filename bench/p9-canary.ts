@@ -67,7 +67,7 @@ defaults:
     identities: testDirectory(),
     gitops: { ...createProviderFactory(loadGitopsConfig({ MODELGATE_GIT_WORKDIR: join(dir, 'work') })), markerSecret: 'p9-bench-marker-secret-0123' },
     k8s: { k8s: createK8sClient(loadK8sConfig({ MODELGATE_KUBECONFIG: double.writeKubeconfig(dir) })), heartbeatIntervalMs: 1000 },
-    canary: standInAnalysis,
+    canaryAnalysis: standInAnalysis,
   });
   const running = worker.run();
   const reconciler = startReconciler(double, () => clusters.values());

@@ -7,19 +7,18 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createRegistryActivities, type PolicySource } from './activities/registry.js';
 import { createLockActivities } from './activities/lock.js';
 import { createGitopsActivities, type GitopsActivityDeps } from './activities/gitops.js';
 import { createCanaryGitopsActivities } from './activities/canary-gitops.js';
 import { createCanaryK8sActivities } from './activities/canary-k8s.js';
-import { CanaryFailureTypes, type CanaryActivities } from './canary/types.js';
+import type { CanaryActivities } from './canary/types.js';
 import { createDeployActivities } from './activities/deploy.js';
 import { createNotifyActivities } from './activities/notify.js';
 import { createCacheActivities } from './activities/cache.js';
 import { createTrustActivities } from './activities/trust.js';
-import { createCanaryActivities } from './activities/canary.js';
+import { createCanaryActivities, type CanaryActivityDeps } from './activities/canary.js';
 import { countFailures } from './activities/counted.js';
 import { activityLogging } from './observability/activity-log.js';
 import type { Logger } from './observability/log.js';
@@ -55,12 +54,15 @@ export interface WorkerDeps {
     markerSecret?: string;
   };
   k8s?: Parameters<typeof createDeployActivities>[0];
-  /** Progressive rollout analysis (`measureCanary`, src/canary/); none: a canary policy fails PrometheusNotConfigured. */
-  canary?: CanaryActivities;
   notify?: Parameters<typeof createNotifyActivities>[0];
   cache?: Parameters<typeof createCacheActivities>[0];
   /** Canary analysis: the Prometheus client (MODELGATE_PROMETHEUS_URL); none: canaries fail PrometheusNotConfigured. */
-  canary?: Parameters<typeof createCanaryActivities>[0];
+  canary?: CanaryActivityDeps;
+  /**
+   * Replaces the Prometheus-backed `measureCanary` (benchmarks and tests that need no real Prometheus); the
+   * deployed worker never sets it, so there is exactly one `measureCanary` either way.
+   */
+  canaryAnalysis?: CanaryActivities;
   links?: { mlflowUiUrl?: string; temporalUiUrl?: string };
   maxCachedWorkflows?: number;
   /**
@@ -75,17 +77,6 @@ export interface WorkerDeps {
   /** Overrides for tests (poll intervals, identity). */
   workerOptions?: Partial<WorkerOptions>;
   readyPollMs?: number;
-}
-
-/** Without a Prometheus configured no canary can be analysed: say so once, permanently. */
-function prometheusNotConfigured(): Promise<never> {
-  return Promise.reject(
-    ApplicationFailure.create({
-      type: CanaryFailureTypes.PrometheusNotConfigured,
-      nonRetryable: true,
-      message: 'a canary policy is in force but this worker has no Prometheus configured (MODELGATE_PROMETHEUS_URL)',
-    }),
-  );
 }
 
 export const WORKFLOW_BUNDLE_PATH = join(PROJECT_ROOT, 'dist', 'workflow-bundle.js');
@@ -120,12 +111,11 @@ export async function createWorker(deps: WorkerDeps): Promise<Worker> {
     ...countFailures(createGitopsActivities(gitopsDeps), gitopsService),
     ...countFailures(createCanaryGitopsActivities(gitopsDeps), gitopsService),
     ...countFailures(createCanaryK8sActivities({ k8s: deps.k8s?.k8s, heartbeatIntervalMs: deps.k8s?.heartbeatIntervalMs, watchTimeoutSeconds: deps.k8s?.watchTimeoutSeconds }), 'kubernetes'),
-    ...(deps.canary ?? { measureCanary: prometheusNotConfigured }),
     ...countFailures(createDeployActivities(deps.k8s ?? { k8s: undefined }), 'kubernetes'),
     ...countFailures(createNotifyActivities(deps.notify ?? { slack: undefined, links: { ...deps.links, namespace: deps.namespace } }), 'slack'),
     ...createCacheActivities(deps.cache ?? {}),
     // Prometheus trouble is a measurement (phase error), so what is counted here is only misconfiguration.
-    ...countFailures({ ...createCanaryActivities(deps.canary ?? {}) }, 'prometheus'),
+    ...countFailures({ ...(deps.canaryAnalysis ?? createCanaryActivities(deps.canary ?? {})) }, 'prometheus'),
   };
   // The bundle is built once by `npm run build`; bundling at start would cost seconds on every restart.
   const workflowOptions = existsSync(WORKFLOW_BUNDLE_PATH)

@@ -160,7 +160,7 @@ defaults:
       policies: { policyFor },
       gitops: { ...createProviderFactory(loadGitopsConfig({ MODELGATE_GIT_WORKDIR: join(dir, 'work') })), markerSecret: 'canary-e2e-marker-secret' },
       k8s: { k8s: createK8sClient(loadK8sConfig({ MODELGATE_KUBECONFIG: kubeconfig })), heartbeatIntervalMs: 500 },
-      canary: standInAnalysis,
+      canaryAnalysis: standInAnalysis,
       stickyQueueTimeoutMs: 1000,
       ...(worker ? { taskQueue: worker.taskQueue } : {}),
     });

@@ -61,7 +61,7 @@ export const canaryCluster = proxyActivities<CanaryK8sActivities>({
  * One analysis sample per call: Prometheus trouble is a measurement (phase error), not a failure, so a retry
  * is only for a lost worker — a few, then the workflow counts it as an error sample.
  */
-export const canaryAnalysis = proxyActivities<CanaryActivities>({ startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 3 } });
+export const canaryAnalysis = proxyActivities<CanaryActivities>({ startToCloseTimeout: '30s', retry: { ...retry, maximumAttempts: 3 } });
 
 /** Notifications and cache invalidation are best effort: bounded retries, never block the lifecycle for long. */
 export const notify = proxyActivities<NotifyActivities>({ startToCloseTimeout: '30s', retry: { ...retry, maximumAttempts: 5 } });
