@@ -16,9 +16,11 @@ const WORKFLOW_SANDBOX =
 
 /**
  * Value imports workflow code may take from outside src/workflows/ (path under src/, imported as `../<path>`).
- * Each must stay pure constants with no imports of its own; the block at the end enforces that.
+ * Each must stay pure (constants, or deterministic functions over plain data) with no imports of its own but
+ * types; the block at the end enforces that. canary/judge.js: the Argo-style analysis verdicts the canary
+ * steps take after every sample (a replay must reach the same verdict, so the workflow computes it).
  */
-const WORKFLOW_SAFE_MODULES = ['mlflow/tags.js'];
+const WORKFLOW_SAFE_MODULES = ['mlflow/tags.js', 'canary/judge.js'];
 
 export default defineConfig(
   { ignores: ['dist/**', 'node_modules/**', '.venv/**', '.data/**'] },
@@ -92,7 +94,7 @@ export default defineConfig(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ regex: '.', message: 'workflow code imports this module, so it must not import anything' }] },
+        { patterns: [{ regex: '.', allowTypeImports: true, message: 'workflow code imports this module, so it must not import anything but types' }] },
       ],
     },
   },

@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: starts a real Temporal dev server and a real MLflow server of its own, measures P1, P2, P6
- * (bench/p1-promotion.ts, p2-throughput.ts, p6-memory.ts, p8-history.ts) and P3/P4/P5 (other parts' functions, see
+ * `npm run bench`: starts a real Temporal dev server and a real MLflow server of its own, measures P1, P2, P6, P8, P9
+ * (bench/p1-promotion.ts, p2-throughput.ts, p6-memory.ts, p8-history.ts, p9-canary.ts) and P3/P4/P5 (other parts' functions, see
  * external.ts) against baselines run in the same process, prints a table with targets and PASS/MISS, writes
  * docs/PERFORMANCE.md, and stops everything it started. A figure is reported, never asserted.
  */
@@ -18,6 +18,7 @@ import { measureP2 } from './p2-throughput.js';
 import { measureP6 } from './p6-memory.js';
 import { measureP8 } from './p8-history.js';
 import { EXTERNAL_PARTS, measureExternal } from './external.js';
+import { measureP9 } from './p9-canary.js';
 import { printTable, writePerformanceDoc } from './report.js';
 import { otherCores, otherLoadReading } from './cpu.js';
 import {
@@ -134,6 +135,7 @@ async function main(): Promise<number> {
         return { figures: await measureExternal(ext, ctx) };
       });
     }
+    if (wants('p9')) await part('P9', ['P9a', 'P9b'], async () => ({ figures: await measureP9(ctx) }));
     ok = true;
   } finally {
     await connection?.close().catch(() => undefined);

@@ -6,6 +6,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/ensure-python.sh
 bash scripts/ensure-chromium.sh
+bash scripts/ensure-prometheus.sh
 npm run build --silent
 npm run lint --silent
 exec node dist/scripts/run-tests.js "$@"

@@ -15,6 +15,8 @@ import {
 import { ApplicationFailure, TypedSearchAttributes, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import {
   approveUpdate,
+  canaryAbortUpdate,
+  canaryContinueUpdate,
   FailureTypes,
   LIFECYCLE_WORKFLOW,
   lifecycleWorkflowId,
@@ -57,6 +59,8 @@ export type ModelgateErrorCode =
   | 'never_in_production'
   /** A rollback or a re-promotion without a reason. */
   | 'reason_required'
+  /** A canary continue/abort while no canary of the version is paused. */
+  | 'canary_not_paused'
   /** The workflow refused the rollback target (it checks again under the lock). */
   | 'not_a_rollback_target'
   /** A plain approval of a version older than the one serving: that is a rollback. */
@@ -204,7 +208,13 @@ export interface DecisionBy {
   reason?: string;
 }
 
-const decisionUpdates = { approve: approveUpdate, reject: rejectUpdate, retire: retireUpdate } as const;
+const decisionUpdates = {
+  approve: approveUpdate,
+  reject: rejectUpdate,
+  retire: retireUpdate,
+  'canary-continue': canaryContinueUpdate,
+  'canary-abort': canaryAbortUpdate,
+} as const;
 
 /**
  * One decision as the workflow wants it: read the current approval round and PR head, sign exactly that, and
@@ -213,7 +223,7 @@ const decisionUpdates = { approve: approveUpdate, reject: rejectUpdate, retire: 
  */
 export async function decide(
   client: Client,
-  kind: 'approve' | 'reject' | 'retire',
+  kind: keyof typeof decisionUpdates,
   model: string,
   version: number,
   input: DecisionBy,
@@ -222,7 +232,9 @@ export async function decide(
   const handle = lifecycleHandle(client, model, version);
   const attempt = async (): Promise<LifecycleState> => {
     const s = await stateOf(handle);
-    const round = s.approvalRound ?? 1;
+    const canary = kind === 'canary-continue' || kind === 'canary-abort';
+    // A canary decision names the pause it was made for (the workflow refuses it for any other pause).
+    const round = canary ? (s.canary?.pause?.id ?? 0) : (s.approvalRound ?? 1);
     const channel = input.via ?? 'api';
     const text = { ...(input.comment !== undefined ? { comment: input.comment } : {}), ...(input.reason !== undefined ? { reason: input.reason } : {}) };
     const body = sign
@@ -236,7 +248,8 @@ export async function decide(
         }
       : { by: input.by, via: channel, ...text };
     // A failed GitOps retire may be asked again by the same person: its id names the attempt, like rounds do.
-    const updateId = kind === 'retire' ? `retire:${input.by}:a${(s.retirement?.attempt ?? 0) + 1}` : `${kind}:${input.by}:r${round}`;
+    const updateId =
+      kind === 'retire' ? `retire:${input.by}:a${(s.retirement?.attempt ?? 0) + 1}` : canary ? `${kind}:${input.by}:p${round}` : `${kind}:${input.by}:r${round}`;
     return handle.executeUpdate(decisionUpdates[kind], { args: [body], updateId });
   };
   return signed(client, handle, model, version, attempt, !!sign);
@@ -269,6 +282,11 @@ export async function requestPromotion(client: Client, model: string, version: n
   return signed(client, handle, model, version, () => handle.executeUpdate(requestPromotionUpdate, { args: [{ attestation }] }));
 }
 
+/** Continue a paused canary (its analysis starts anew at the same step), or abort it (back to the previous version). */
+export async function decideCanary(client: Client, decision: 'continue' | 'abort', model: string, version: number, input: DecisionBy, sign?: Sign): Promise<LifecycleState> {
+  return decide(client, decision === 'continue' ? 'canary-continue' : 'canary-abort', model, version, input, sign);
+}
+
 export async function approve(client: Client, model: string, version: number, input: DecisionBy, sign?: Sign): Promise<LifecycleState> {
   return decide(client, 'approve', model, version, input, sign);
 }
@@ -298,6 +316,7 @@ const codeByFailureType: Record<string, ModelgateErrorCode> = {
   [FailureTypes.UnknownRegistrant]: 'unknown_registrant',
   [FailureTypes.NotARollbackTarget]: 'not_a_rollback_target',
   [FailureTypes.OlderThanServing]: 'older_than_serving',
+  [FailureTypes.CanaryNotPaused]: 'canary_not_paused',
 };
 
 /** Turn SDK errors into ModelgateError with a one-line message; anything unexpected is returned as is. */

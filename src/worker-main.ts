@@ -21,6 +21,7 @@ import { createLogger, type Logger } from './observability/log.js';
 import { versionRouting } from './worker-version.js';
 import { createSlackClient } from './slack/client.js';
 import { loadObservabilityConfig } from './config/observability.js';
+import { createPrometheusClient, loadPrometheusConfig } from './config/prometheus.js';
 import { installTemporalRuntimeMetrics } from './observability/temporal-metrics.js';
 import { startMetricsServer } from './observability/metrics-server.js';
 import { TASK_QUEUE } from './workflows/definitions.js';
@@ -47,6 +48,7 @@ export async function buildWorkerFromConfig(
   const activeConfig = loadActiveConfig(env);
   const registryConfig = loadRegistryConfig(env);
   const gitopsConfig = loadGitopsConfig(env);
+  const prometheusConfig = loadPrometheusConfig(env);
   // Policy errors name file and line; fail before connecting to anything.
   const policies = loadPolicyFile(config.policyFile);
   const logger = createLogger(config.logLevel, { component: 'worker' });
@@ -86,6 +88,7 @@ export async function buildWorkerFromConfig(
     k8s: { k8s, argocdRefresh: k8sConfig.argocdRefresh },
     notify: { slack, links: { ...links, namespace: config.temporal.namespace } },
     cache: { invalidator, local, logger },
+    canary: { prometheus: createPrometheusClient(prometheusConfig) },
     links,
     maxCachedWorkflows: config.worker.maxCachedWorkflows,
     shutdown: { graceMs: config.worker.shutdownGraceMs, forceMs: config.worker.shutdownForceMs },

@@ -10,11 +10,15 @@ import type { Client } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createRegistryActivities, type PolicySource } from './activities/registry.js';
 import { createLockActivities } from './activities/lock.js';
-import { createGitopsActivities } from './activities/gitops.js';
+import { createGitopsActivities, type GitopsActivityDeps } from './activities/gitops.js';
+import { createCanaryGitopsActivities } from './activities/canary-gitops.js';
+import { createCanaryK8sActivities } from './activities/canary-k8s.js';
+import type { CanaryActivities } from './canary/types.js';
 import { createDeployActivities } from './activities/deploy.js';
 import { createNotifyActivities } from './activities/notify.js';
 import { createCacheActivities } from './activities/cache.js';
 import { createTrustActivities } from './activities/trust.js';
+import { createCanaryActivities, type CanaryActivityDeps } from './activities/canary.js';
 import { countFailures } from './activities/counted.js';
 import { activityLogging } from './observability/activity-log.js';
 import type { Logger } from './observability/log.js';
@@ -53,6 +57,13 @@ export interface WorkerDeps {
   k8s?: Parameters<typeof createDeployActivities>[0];
   notify?: Parameters<typeof createNotifyActivities>[0];
   cache?: Parameters<typeof createCacheActivities>[0];
+  /** Canary analysis: the Prometheus client (MODELGATE_PROMETHEUS_URL); none: canaries fail PrometheusNotConfigured. */
+  canary?: CanaryActivityDeps;
+  /**
+   * Replaces the Prometheus-backed `measureCanary` (benchmarks and tests that need no real Prometheus); the
+   * deployed worker never sets it, so there is exactly one `measureCanary` either way.
+   */
+  canaryAnalysis?: CanaryActivities;
   links?: { mlflowUiUrl?: string; temporalUiUrl?: string };
   maxCachedWorkflows?: number;
   /**
@@ -79,6 +90,18 @@ export const WORKFLOW_BUNDLE_PATH = join(PROJECT_ROOT, 'dist', 'workflow-bundle.
 
 export async function createWorker(deps: WorkerDeps): Promise<Worker> {
   const taskQueue = deps.taskQueue ?? TASK_QUEUE;
+  const gitopsDeps: GitopsActivityDeps = {
+    providerFor: (policy) => {
+      if (!deps.gitops) throw new Error('GitOps is not configured for this worker');
+      return deps.gitops.providerFor(policy);
+    },
+    mlflow: deps.mlflow,
+    links: { ...deps.links, namespace: deps.namespace },
+    // Empty: opening a PR fails with GitopsNotConfigured (never an unsigned or guessable marker).
+    markerSecret: deps.gitops?.markerSecret ?? '',
+    identities: deps.identities,
+  };
+  const gitopsService = (input: unknown) => ((input as { policy?: GitopsPolicy } | undefined)?.policy?.provider === 'github' ? 'github' : 'git');
   const activities = {
     ...countFailures(
       createRegistryActivities({
@@ -92,23 +115,14 @@ export async function createWorker(deps: WorkerDeps): Promise<Worker> {
     ),
     ...createTrustActivities({ keys: deps.verificationKeys ?? (() => ({})) }),
     ...countFailures(createLockActivities({ client: deps.client, taskQueue, mlflow: deps.mlflow }), 'temporal'),
-    ...countFailures(
-      createGitopsActivities({
-        providerFor: (policy) => {
-          if (!deps.gitops) throw new Error('GitOps is not configured for this worker');
-          return deps.gitops.providerFor(policy);
-        },
-        mlflow: deps.mlflow,
-        links: { ...deps.links, namespace: deps.namespace },
-        // Empty: opening a PR fails with GitopsNotConfigured (never an unsigned or guessable marker).
-        markerSecret: deps.gitops?.markerSecret ?? '',
-        identities: deps.identities,
-      }),
-      (input) => ((input as { policy?: GitopsPolicy } | undefined)?.policy?.provider === 'github' ? 'github' : 'git'),
-    ),
+    ...countFailures(createGitopsActivities(gitopsDeps), gitopsService),
+    ...countFailures(createCanaryGitopsActivities(gitopsDeps), gitopsService),
+    ...countFailures(createCanaryK8sActivities({ k8s: deps.k8s?.k8s, heartbeatIntervalMs: deps.k8s?.heartbeatIntervalMs, watchTimeoutSeconds: deps.k8s?.watchTimeoutSeconds }), 'kubernetes'),
     ...countFailures(createDeployActivities(deps.k8s ?? { k8s: undefined }), 'kubernetes'),
     ...countFailures(createNotifyActivities(deps.notify ?? { slack: undefined, links: { ...deps.links, namespace: deps.namespace } }), 'slack'),
     ...createCacheActivities(deps.cache ?? {}),
+    // Prometheus trouble is a measurement (phase error), so what is counted here is only misconfiguration.
+    ...countFailures({ ...(deps.canaryAnalysis ?? createCanaryActivities(deps.canary ?? {})) }, 'prometheus'),
   };
   // The bundle is built once by `npm run build`; bundling at start would cost seconds on every restart.
   const workflowOptions = existsSync(WORKFLOW_BUNDLE_PATH)

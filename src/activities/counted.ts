@@ -8,6 +8,7 @@ import { countExternalError, type ExternalSystem } from '../observability/metric
 import { MlflowError } from '../mlflow/errors.js';
 import { GitopsFailureTypes as G } from '../gitops/errors.js';
 import { FailureTypes as F } from '../workflows/definitions.js';
+import { CanaryFailureTypes } from '../canary/types.js';
 
 type Activity = (...args: never[]) => Promise<unknown>;
 
@@ -21,6 +22,7 @@ const NOT_EXTERNAL = new Set<string>([
   G.ManifestInvalid, G.ManifestNotFound, G.ManifestUnchanged, G.StorageUriUnresolvable, G.RevertNotApplicable,
   G.GitopsNotConfigured, G.PullRequestClosed, G.PullRequestNotMergeable, G.PullRequestHeadChanged,
   'KubernetesNotConfigured',
+  CanaryFailureTypes.PrometheusNotConfigured, CanaryFailureTypes.InvalidCanaryMetric,
 ]);
 
 function systemOf(err: unknown, fallback: ExternalSystem): ExternalSystem {

@@ -9,6 +9,7 @@
  */
 import { maskUrlCredentials } from '../util/url-credentials.js';
 import { ApplicationFailure } from '@temporalio/common';
+import { applyCanaryPercent } from '../gitops/canary-manifest.js';
 import { foreignPullRequest, ManifestError, permanent, GitopsFailureTypes as T } from '../gitops/errors.js';
 import {
   applyServingFields,
@@ -79,6 +80,11 @@ export interface PromotionKey {
 export interface OpenPromotionInput extends PromotionKey {
   workflowId: string;
   evaluation?: EvaluationResult;
+  /**
+   * Progressive rollout: the first step's traffic percent, set as spec.predictor.canaryTrafficPercent in the
+   * same change as the storageUri (KServe splits on that spec update; a later commit would be too late).
+   */
+  canaryPercent?: number;
 }
 
 export interface PullRequestStatusInput extends PromotionKey {
@@ -191,9 +197,11 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
       path: policy.manifestPath,
       render: (current) => {
         const previous = manifest(() => readServingFields(current, target(policy), policy.manifestPath));
-        const content = manifest(() =>
+        const served = manifest(() =>
           applyServingFields(current, target(policy), { storageUri, model, version: String(version), runId }, policy.manifestPath),
         );
+        const canary = input.canaryPercent;
+        const content = canary === undefined ? served : manifest(() => applyCanaryPercent(served, target(policy), canary, policy.manifestPath));
         const marker = renderMarker(secret, facts(content, previous.storageUri));
         const title = promotionTitle(model, version);
         const body = promotionBody({
@@ -214,6 +222,7 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
           title,
           [
             `Set spec.predictor.model.storageUri of ${policy.namespace}/${policy.inferenceService} to ${storageUri}.`,
+            ...(canary !== undefined && canary < 100 ? [`Canary: ${canary}% of the traffic to the new revision (spec.predictor.canaryTrafficPercent).`] : []),
             '',
             `Modelgate-Model: ${model}`,
             `Modelgate-Version: ${version}`,

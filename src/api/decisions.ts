@@ -13,7 +13,7 @@ import type { Client } from '@temporalio/client';
 import { decide, getState, ModelgateError, type Sign } from '../client.js';
 import { lifecycleWorkflowId, type LifecycleState } from '../workflows/definitions.js';
 
-export type Decision = 'approve' | 'reject' | 'retire';
+export type Decision = 'approve' | 'reject' | 'retire' | 'canary-continue' | 'canary-abort';
 
 export interface DecisionResult {
   state: LifecycleState;

@@ -53,6 +53,7 @@ const statusByDomainCode: Record<ModelgateErrorCode, number> = {
   reason_required: 400,
   not_a_rollback_target: 409,
   older_than_serving: 409,
+  canary_not_paused: 409,
 };
 
 /** gRPC status codes that mean "Temporal is not answering right now". */

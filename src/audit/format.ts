@@ -110,6 +110,26 @@ function sections(r: AuditReport): Array<{ title: string; pairs?: Array<[string,
       },
     });
   }
+  if (r.canary) {
+    const c = r.canary;
+    const rows = c.steps.flatMap((st) =>
+      (st.metrics.length ? st.metrics : [{ metric: '—', query: null, values: [], phases: [] }]).map((m) => [
+        `${st.step + 1} (${st.percent}%)`,
+        st.commit ? st.commit.slice(0, 12) : '—',
+        orDash(st.revision),
+        m.metric,
+        m.values.map((v, i) => (v === null ? m.phases[i] ?? '—' : String(v))).join(', ') || '—',
+        orDash(st.verdict),
+      ]),
+    );
+    const extra = [
+      `status ${c.status}`,
+      c.failure ? `failure: ${c.failure.reason}` : '',
+      c.rollback ? `rolled back by ${c.rollback.commit.slice(0, 12)}${c.rollback.previousServing === true ? ', previous revision serving' : ''}` : '',
+      ...c.pauses.map((p) => `pause ${p.id} at step ${p.step + 1}: ${p.reason} → ${p.decision ?? 'undecided'}${p.by ? ` by ${p.by}` : ''}`),
+    ].filter(Boolean);
+    s.push({ title: `9. Canary (${extra.join('; ')})`, table: { header: ['step', 'commit', 'revision', 'metric', 'values', 'verdict'], rows } });
+  }
   return s;
 }
 

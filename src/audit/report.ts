@@ -8,7 +8,7 @@ import { ALIAS, TAG } from '../mlflow/tags.js';
 import type { ModelVersion, Run } from '../mlflow/types.js';
 import type { LifecycleState } from '../workflows/definitions.js';
 import { productionAt } from './timeline.js';
-import type { AuditReport, LifecycleRun, MetricDiffRow, ProductionInterval, ServingFacts } from './types.js';
+import type { AuditReport, CanaryAudit, LifecycleRun, MetricDiffRow, ProductionInterval, ServingFacts } from './types.js';
 
 export interface AuditInput {
   model: string;
@@ -150,6 +150,7 @@ export function buildAuditReport(input: AuditInput): AuditReport {
     runs: (input.runs ?? []).map((r) => ({
       runId: r.runId, status: r.status, startTime: r.startTime, closeTime: r.closeTime ?? null, outcome: r.outcome ?? null, request: r.request ?? null,
     })),
+    canary: canaryAudit(state),
     notes,
   };
 }
@@ -158,4 +159,34 @@ function finite(m: Record<string, number>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const k of Object.keys(m).sort()) if (Number.isFinite(m[k])) out[k] = m[k]!;
   return out;
+}
+
+/** The canary of the subject's lifecycle as the audit shows it (analysis results per step), or null. */
+export function canaryAudit(state: LifecycleState | null): CanaryAudit | null {
+  const c = state?.canary;
+  if (!c) return null;
+  const pause = c.pause;
+  return {
+    status: c.status,
+    previousRevision: c.previousRevision ?? null,
+    steps: c.steps.map((st) => {
+      const names = [...new Set(st.measurements.map((m) => m.metric))];
+      return {
+        step: st.step,
+        percent: st.percent,
+        commit: st.commit?.sha || null,
+        revision: st.revision ?? null,
+        servedAt: st.servedAt ?? null,
+        verdict: st.verdict ?? null,
+        metrics: names.map((metric) => {
+          const ms = st.measurements.filter((m) => m.metric === metric);
+          return { metric, query: ms.find((m) => m.query)?.query ?? null, values: ms.map((m) => (m.value === undefined ? null : m.value)), phases: ms.map((m) => m.phase) };
+        }),
+      };
+    }),
+    // Only the latest pause is kept in state; earlier ones are in the timeline.
+    pauses: pause ? [{ id: pause.id, step: pause.step, reason: pause.reason, decision: pause.decision?.kind ?? null, by: pause.decision?.by ?? null, at: pause.decision?.at ?? null }] : [],
+    failure: c.failure ? { reason: c.failure.reason } : null,
+    rollback: c.rollback ? { commit: c.rollback.sha, previousServing: c.rollback.previousServing ?? null } : null,
+  };
 }

@@ -142,6 +142,26 @@ export interface AuditReport {
   lifecycle: { workflowId: string; status: string | null; stage: string | null; phase: string | null; outcome: string | null } | null;
   /** Every run of the subject's lifecycle, oldest first (re-promotions and rollbacks marked with their reason). */
   runs: Array<{ runId: string; status: string; startTime: string; closeTime: string | null; outcome: string | null; request: RunRequest | null }>;
+  /** A progressively rolled-out version: per step its commit, the split KServe served and the analysis results. */
+  canary: CanaryAudit | null;
   /** Gaps and disagreements found while answering (Temporal unreachable, manifest differs…). */
   notes: string[];
+}
+
+export interface CanaryAudit {
+  status: string;
+  previousRevision: string | null;
+  steps: Array<{
+    step: number;
+    percent: number;
+    commit: string | null;
+    revision: string | null;
+    servedAt: string | null;
+    verdict: string | null;
+    /** Per metric, the values in order (null: no value, e.g. Prometheus unreachable) and their phases. */
+    metrics: Array<{ metric: string; query: string | null; values: Array<number | null>; phases: string[] }>;
+  }>;
+  pauses: Array<{ id: number; step: number; reason: string; decision: string | null; by: string | null; at: string | null }>;
+  failure: { reason: string } | null;
+  rollback: { commit: string; previousServing: boolean | null } | null;
 }

@@ -21,6 +21,8 @@ export const GitopsFailureTypes = {
   RevertNotApplicable: 'RevertNotApplicable',
   /** The base branch does not serve the version being retired (or it has no previous version to go back to). */
   RetireNotApplicable: 'RetireNotApplicable',
+  /** The base branch does not serve the version being canaried (someone changed the manifest mid-canary). */
+  CanaryNotApplicable: 'CanaryNotApplicable',
   GitopsNotConfigured: 'GitopsNotConfigured',
   GitopsAuthFailed: 'GitopsAuthFailed',
   GitopsForbidden: 'GitopsForbidden',

@@ -32,9 +32,9 @@ export interface ServingFields {
   runId?: string;
 }
 
-type Doc = Document.Parsed;
+export type Doc = Document.Parsed;
 type Path = string[];
-interface Splice {
+export interface Splice {
   start: number;
   end: number;
   text: string;
@@ -151,7 +151,8 @@ export function mapStorageUri(downloadUri: string, prefixMap: Array<{ from: stri
 
 // ---- selection and validation ----
 
-function parseDocs(text: string, file: string): Doc[] {
+/** @internal shared with canary-manifest.ts */
+export function parseDocs(text: string, file: string): Doc[] {
   const docs = parseAllDocuments(text, { uniqueKeys: true });
   if (!Array.isArray(docs) || docs.length === 0) throw new ManifestError(`${file}: the file holds no YAML document`);
   for (const d of docs) {
@@ -161,7 +162,8 @@ function parseDocs(text: string, file: string): Doc[] {
   return docs;
 }
 
-function selectTarget(docs: Doc[], target: ManifestTarget, file: string): Doc {
+/** @internal shared with canary-manifest.ts */
+export function selectTarget(docs: Doc[], target: ManifestTarget, file: string): Doc {
   const want = `${INFERENCE_SERVICE_API_VERSION} InferenceService ${target.namespace}/${target.name}`;
   const described = docs.map((doc) => ({
     doc,
@@ -227,7 +229,8 @@ function applyToJs(root: unknown, path: Path, entries: Record<string, string | n
   }
 }
 
-function sameData(text: string, expected: unknown[]): boolean {
+/** @internal shared with canary-manifest.ts */
+export function sameData(text: string, expected: unknown[]): boolean {
   try {
     const docs = parseAllDocuments(text, { uniqueKeys: true });
     if (!Array.isArray(docs) || docs.some((d) => d.errors.length > 0)) return false;
@@ -318,18 +321,21 @@ function planMapEdit(src: string, doc: Doc, path: Path, entries: Record<string, 
   return true;
 }
 
-function findPair(map: { items: Pair[] }, key: string): Pair | undefined {
+/** @internal shared with canary-manifest.ts */
+export function findPair(map: { items: Pair[] }, key: string): Pair | undefined {
   return map.items.find((p) => isScalar(p.key) && String(p.key.value) === key);
 }
 
-function keyStart(pair: Pair): number {
+/** @internal shared with canary-manifest.ts */
+export function keyStart(pair: Pair): number {
   const key = pair.key as Node | null;
   if (!key || !key.range) throw new ManifestError('manifest: map key without a source position');
   return key.range[0];
 }
 
 /** Insert whole lines after the last line of `pair` (after its deepest last value, before trailing comments). */
-function insertAfter(src: string, pair: Pair, lines: string): Splice {
+/** @internal shared with canary-manifest.ts */
+export function insertAfter(src: string, pair: Pair, lines: string): Splice {
   const end = contentEnd(pair);
   const at = src[end - 1] === '\n' ? end : lineEndAfter(src, end);
   const text = at === src.length && !src.endsWith('\n') ? `\n${lines}` : lines;
@@ -337,7 +343,8 @@ function insertAfter(src: string, pair: Pair, lines: string): Splice {
 }
 
 /** Remove the lines of a pair whose key starts its line; undefined when the key shares its line (e.g. `- key:`). */
-function removePair(src: string, pair: Pair): Splice | undefined {
+/** @internal shared with canary-manifest.ts */
+export function removePair(src: string, pair: Pair): Splice | undefined {
   const start = keyStart(pair);
   const lineStart = src.lastIndexOf('\n', start - 1) + 1;
   if (src.slice(lineStart, start).trim() !== '') return undefined;
@@ -366,7 +373,8 @@ function lineEndAfter(src: string, pos: number): number {
   return nl === -1 ? src.length : nl + 1;
 }
 
-function columnOf(src: string, pos: number): number {
+/** @internal shared with canary-manifest.ts */
+export function columnOf(src: string, pos: number): number {
   return pos - (src.lastIndexOf('\n', pos - 1) + 1);
 }
 
@@ -402,7 +410,8 @@ function renderKey(key: string): string {
   return renderValue(key, 'PLAIN');
 }
 
-function applySplices(src: string, splices: Splice[]): string {
+/** @internal shared with canary-manifest.ts */
+export function applySplices(src: string, splices: Splice[]): string {
   // Back to front so earlier offsets stay valid; at one position, the edit planned first ends up first.
   const sorted = splices.map((s, i) => ({ ...s, i })).sort((a, b) => b.start - a.start || b.end - a.end || b.i - a.i);
   for (let i = 1; i < sorted.length; i++) {

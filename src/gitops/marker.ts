@@ -12,8 +12,11 @@
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
-/** `retire`: the change that takes the InferenceService off a retired version (back to the previous one, or removed). */
-export type MarkerKind = 'promotion' | 'revert' | 'retire';
+/**
+ * `retire`: the change that takes the InferenceService off a retired version (back to the previous one, or
+ * removed). `canary`: one traffic step of a progressive rollout (canaryTrafficPercent), or its abort at 0 %.
+ */
+export type MarkerKind = 'promotion' | 'revert' | 'retire' | 'canary';
 
 /** What the MAC covers; nothing of it is read back from PR text. */
 export interface MarkerFacts {
@@ -101,7 +104,7 @@ export function parseMarker(text: string | undefined, branch: string): PullReque
       if (
         v.v === 2 &&
         v.branch === branch &&
-        (v.kind === 'promotion' || v.kind === 'revert' || v.kind === 'retire') &&
+        (v.kind === 'promotion' || v.kind === 'revert' || v.kind === 'retire' || v.kind === 'canary') &&
         typeof v.model === 'string' &&
         typeof v.version === 'number' &&
         typeof v.mac === 'string' &&

@@ -184,6 +184,14 @@ export function retireRevertBranch(model: string, version: number, attempt: numb
   return `${retireBranch(model, version, attempt, run)}-revert`;
 }
 
+/**
+ * `modelgate/<model>/v<version>-canary-<step>` (or `-canary-abort`): one branch per traffic step of a
+ * progressive rollout, so a retried step adopts its own earlier commit and never commits twice.
+ */
+export function canaryBranch(model: string, version: number, step: number | 'abort', run?: string): string {
+  return `${promotionBranch(model, version, run)}-canary-${step}`;
+}
+
 function refSafe(name: string): string {
   let safe = name
     .replace(/[^A-Za-z0-9._-]+/g, '-')

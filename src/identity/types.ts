@@ -26,8 +26,11 @@ export interface IdentityRef {
   groups: string[];
 }
 
-/** `rollback`: a request to return an earlier Production version (signed like `promote`, needs `approve` scope). */
-export type DecisionKind = 'promote' | 'approve' | 'reject' | 'retire' | 'rollback';
+/**
+ * `rollback`: a request to return an earlier Production version (signed like `promote`, needs `approve` scope).
+ * `canary-continue` / `canary-abort`: the decision on a paused canary (`approve` scope; `round` = the pause id).
+ */
+export type DecisionKind = 'promote' | 'approve' | 'reject' | 'retire' | 'rollback' | 'canary-continue' | 'canary-abort';
 
 /** What a front door signs. Serialized once to JSON; the signature covers exactly that string. */
 export interface DecisionClaims {
@@ -39,7 +42,7 @@ export interface DecisionClaims {
   groups: string[];
   /** api, cli, slack, ui, kubeflow: the channel the person used. */
   channel: string;
-  /** approve/reject: the approval round the person saw; a dropped round makes the attestation stale. */
+  /** approve/reject: the approval round the person saw; a dropped round makes the attestation stale. canary-*: the pause id. */
   round?: number;
   /** GitOps: the pull-request head the person approved. */
   headSha?: string;

@@ -10,6 +10,8 @@ import type { z } from 'zod';
 import { fileSchema, policySchema, type ParsedPolicy } from './schema.js';
 import { findCredential } from './secrets.js';
 import type { GitopsPolicy, ModelPolicy } from './types.js';
+import type { CanaryPolicy } from '../canary/types.js';
+import type { ParsedCanary } from './canary-schema.js';
 
 export class PolicyError extends Error {
   override name = 'PolicyError';
@@ -169,6 +171,7 @@ function toModelPolicy(model: string, p: ParsedPolicy): ModelPolicy {
       lockWaitMs: d.lockWait,
       ...(d.gitops ? { gitops: toGitopsPolicy(d.gitops) } : {}),
       ...(kserve ? { kserve } : {}),
+      ...(d.canary ? { canary: toCanaryPolicy(d.canary) } : {}),
     },
     notify: p.notify.slackChannel ? { slackChannel: p.notify.slackChannel } : {},
     ...(p.rollback ? { rollback: p.rollback } : {}),
@@ -178,6 +181,18 @@ function toModelPolicy(model: string, p: ParsedPolicy): ModelPolicy {
 function toGitopsPolicy(g: NonNullable<ParsedPolicy['deployment']['gitops']>): GitopsPolicy {
   const { manualMergeTimeout, manualRevertTimeout, ...rest } = g;
   return { ...rest, manualMergeTimeoutMs: manualMergeTimeout, manualRevertTimeoutMs: manualRevertTimeout };
+}
+
+function toCanaryPolicy(c: ParsedCanary): CanaryPolicy {
+  return {
+    steps: c.steps,
+    metrics: c.metrics.map(({ interval, failureCondition, ...m }) => ({
+      ...m,
+      ...(failureCondition !== undefined ? { failureCondition } : {}),
+      intervalMs: interval,
+    })),
+    ...(c.finalSoak !== undefined ? { finalSoakMs: c.finalSoak } : {}),
+  };
 }
 
 function isMissing(issue: z.ZodIssue): boolean {

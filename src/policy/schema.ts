@@ -4,6 +4,7 @@
  * and defaults live here, in one place, so docs/policy.md and the resolved ModelPolicy agree.
  */
 import { z } from 'zod';
+import { canarySchema } from './canary-schema.js';
 import { parseDuration } from './duration.js';
 import type { Comparator, MetricThreshold } from './types.js';
 
@@ -157,10 +158,35 @@ const deployment = strictObject({
   lockWait: wait('24h', MAX_LOCK_WAIT_MS, '7d'),
   gitops: gitops.optional(),
   kserve: kserve.optional(),
+  /** Progressive rollout (canary-schema.ts). */
+  canary: canarySchema.optional(),
 })
   .superRefine((d, ctx) => {
     if (d.mode === 'gitops' && !d.gitops) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['gitops'], message: 'required when mode is gitops' });
+    }
+    if (d.canary && d.mode !== 'gitops') {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['canary'],
+        message: 'a canary needs mode gitops (it moves traffic by committing canaryTrafficPercent to the InferenceService)',
+      });
+    }
+    // Each step waits for KServe to report the split; without the kserve section nothing watches the cluster.
+    if (d.canary && d.mode === 'gitops' && !d.kserve) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['canary'],
+        message: 'a canary needs deployment.kserve (each step waits until the InferenceService reports the traffic split)',
+      });
+    }
+    // KServe ignores canaryTrafficPercent in RawDeployment mode: the "canary" would take all traffic at once.
+    if (d.canary && d.kserve?.deploymentMode === 'RawDeployment') {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['canary'],
+        message: 'a canary needs kserve.deploymentMode Serverless: RawDeployment InferenceServices ignore canaryTrafficPercent',
+      });
     }
   })
   .default({});

@@ -4,6 +4,7 @@
  * history and a later edit of the file never changes a running promotion's replay.
  * Plain data only: workflow code imports this type.
  */
+import type { CanaryPolicy } from '../canary/types.js';
 
 export type Comparator = '>=' | '>' | '<=' | '<' | '==';
 
@@ -113,6 +114,8 @@ export interface DeploymentPolicy {
   lockWaitMs?: number;
   gitops?: GitopsPolicy;
   kserve?: KservePolicy;
+  /** Progressive rollout (gitops mode, Serverless KServe only); absent = 0 → 100% at once. */
+  canary?: CanaryPolicy;
 }
 
 export interface NotifyPolicy {

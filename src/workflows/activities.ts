@@ -10,6 +10,9 @@ import type { DeployActivities } from '../activities/deploy.js';
 import type { NotifyActivities } from '../activities/notify.js';
 import type { CacheActivities } from '../activities/cache.js';
 import type { TrustActivities } from '../activities/trust.js';
+import type { CanaryGitopsActivities } from '../activities/canary-gitops.js';
+import type { CanaryK8sActivities } from '../activities/canary-k8s.js';
+import type { CanaryActivities } from '../canary/types.js';
 
 const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' };
 
@@ -43,6 +46,22 @@ export const deployment = proxyActivities<DeployActivities>({
   heartbeatTimeout: '20s',
   retry: { ...retry, maximumInterval: '10s' },
 });
+
+/** Canary step commits: git pushes / GitHub calls like the promotion PR's. */
+export const canaryGitops = proxyActivities<CanaryGitopsActivities>({ startToCloseTimeout: '15m', heartbeatTimeout: '2m', retry });
+
+/** Canary cluster reads and split waits (bounded by the rollout deadline inside). */
+export const canaryCluster = proxyActivities<CanaryK8sActivities>({
+  startToCloseTimeout: '6h',
+  heartbeatTimeout: '20s',
+  retry: { ...retry, maximumInterval: '10s' },
+});
+
+/**
+ * One analysis sample per call: Prometheus trouble is a measurement (phase error), not a failure, so a retry
+ * is only for a lost worker — a few, then the workflow counts it as an error sample.
+ */
+export const canaryAnalysis = proxyActivities<CanaryActivities>({ startToCloseTimeout: '30s', retry: { ...retry, maximumAttempts: 3 } });
 
 /** Notifications and cache invalidation are best effort: bounded retries, never block the lifecycle for long. */
 export const notify = proxyActivities<NotifyActivities>({ startToCloseTimeout: '30s', retry: { ...retry, maximumAttempts: 5 } });

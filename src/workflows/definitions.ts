@@ -8,6 +8,7 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 import type { ModelPolicy } from '../policy/types.js';
 import type { Attestation } from '../identity/types.js';
 import type { VerificationKeys } from './attestation.js';
+import type { Measurement, MetricVerdict } from '../canary/types.js';
 
 export const TASK_QUEUE = 'modelgate';
 export const LIFECYCLE_WORKFLOW = 'modelLifecycle';
@@ -207,6 +208,51 @@ export interface RetirementRecord {
   failure?: string;
 }
 
+/** One traffic step of a progressive rollout, as it happened (timeline, audit). */
+export interface CanaryStepRecord {
+  /** Index in the policy's steps. */
+  step: number;
+  percent: number;
+  /** The commit on the base branch that set this step (step 0: the promotion PR's merge). */
+  commit?: { sha: string; url?: string; alreadyApplied?: boolean };
+  /** When the wait for KServe's split started (ISO): its deadline counts from here across worker restarts. */
+  waitStartedAt?: string;
+  /** KServe reported the split: the canary revision and when. */
+  revision?: string;
+  servedAt?: string;
+  /** Every analysis sample of this step, in order (all analysis rounds: a continue after a pause adds a round). */
+  measurements: Measurement[];
+  /** The verdict of the step's last analysis round. */
+  verdict?: MetricVerdict;
+}
+
+/** A canary waiting for a person (inconclusive analysis); continue or abort, attested like an approval. */
+export interface CanaryPause {
+  /** 1, 2, …: the decision's attestation names it (claims.round), so one made for an earlier pause is stale. */
+  id: number;
+  step: number;
+  reason: string;
+  since: string;
+  /** No decision by then: aborted (rolled back). */
+  deadline: string;
+  decision?: { kind: 'continue' | 'abort'; by: string; at: string; verified: boolean; reason?: string };
+}
+
+export interface CanaryState {
+  /** The step being applied / analysed (index in the policy's steps); carried so a restart resumes there. */
+  step: number;
+  status: 'running' | 'paused' | 'rolling_back' | 'succeeded' | 'rolled_back' | 'refused';
+  /** The KServe revision that served all the traffic before the canary (the `prev` of every split). */
+  previousRevision?: string;
+  steps: CanaryStepRecord[];
+  /** How many pauses so far (the next pause's id is pauses + 1). */
+  pauses: number;
+  pause?: CanaryPause;
+  /** A failed or aborted canary: the failing metric(s) with query and values, and the 0 % commit. */
+  failure?: { reason: string; metrics: Array<{ metric: string; query?: string; values: Array<number | null>; phases: string[] }> };
+  rollback?: { sha: string; url?: string; previousServing?: boolean; detail?: string };
+}
+
 export interface LifecycleState {
   model: string;
   version: number;
@@ -249,6 +295,8 @@ export interface LifecycleState {
   /** GitOps mode: the latest retire attempt (retire-steps.ts). */
   retirement?: RetirementRecord;
   promotedAt?: string;
+  /** GitOps with deployment.canary: the progressive rollout (canary-steps.ts). */
+  canary?: CanaryState;
   timeline: TimelineEntry[];
 }
 
@@ -274,6 +322,15 @@ export interface RejectInput {
 export interface RetireInput {
   attestation?: Attestation;
   by?: string;
+  reason?: string;
+  via?: string;
+}
+
+/** Continue or abort a paused canary: attested (kinds canary-continue / canary-abort), like an approval. */
+export interface CanaryDecisionInput {
+  attestation?: Attestation;
+  by?: string;
+  comment?: string;
   reason?: string;
   via?: string;
 }
@@ -323,6 +380,10 @@ export interface LockGrant {
 export const approveUpdate = defineUpdate<LifecycleState, [ApproveInput]>('approve');
 export const rejectUpdate = defineUpdate<LifecycleState, [RejectInput]>('reject');
 export const retireUpdate = defineUpdate<LifecycleState, [RetireInput]>('retire');
+/** A paused (inconclusive) canary goes on with its step's analysis anew. */
+export const canaryContinueUpdate = defineUpdate<LifecycleState, [CanaryDecisionInput]>('canaryContinue');
+/** A paused canary is rolled back to the previous version (canaryTrafficPercent: 0). */
+export const canaryAbortUpdate = defineUpdate<LifecycleState, [CanaryDecisionInput]>('canaryAbort');
 export const supersededSignal = defineSignal<[SupersededInput]>('superseded');
 export const supersedeAckSignal = defineSignal<[SupersedeAckInput]>('supersedeAck');
 export const pullRequestSignal = defineSignal<[PullRequestEvent]>('pullRequest');
@@ -368,4 +429,6 @@ export const FailureTypes = {
   NotARollbackTarget: 'NotARollbackTarget',
   /** A plain approval of a version older than the one serving: that is a rollback. */
   OlderThanServing: 'OlderThanServing',
+  /** A canary decision while no canary of the version waits for one. */
+  CanaryNotPaused: 'CanaryNotPaused',
 } as const;

@@ -2,12 +2,19 @@
  * The GitOps deployment mode, workflow side: open the promotion PR at Staging, watch it while approval is
  * pending, merge it once approved, wait until KServe serves the version, or revert.
  */
-import { condition } from '@temporalio/workflow';
+import { condition, patched } from '@temporalio/workflow';
 import type { LifecycleState, PullRequestEvent } from './definitions.js';
 import type { PullRequestStatus } from '../gitops/provider.js';
 import { deployment, gitops, isFailureOfType, registry } from './activities.js';
 import { TAG } from '../mlflow/tags.js';
 import { earliest, nextPollMs, POLL_MIN_MS, sleepMs } from './waits.js';
+import { PATCHES } from './patches.js';
+import { prepareCanary, runCanary, type CanaryHooks } from './canary-steps.js';
+
+/** A progressive rollout applies: the policy has deployment.canary and this execution runs the canary code. */
+export function canaryApplies(state: LifecycleState): boolean {
+  return !!state.policy?.deployment.canary && patched(PATCHES.canaryRollout);
+}
 
 type Note = (actor: string, action: string, detail?: string) => void;
 
@@ -42,6 +49,8 @@ export async function openPromotionPr(state: LifecycleState, note: Note): Promis
     workflowId: state.workflowId,
     policy: g,
     evaluation: state.evaluation,
+    // A canary's first step rides on the promotion change: KServe splits on the spec update that brings the version.
+    ...(canaryApplies(state) ? { canaryPercent: state.policy!.deployment.canary!.steps[0].percent } : {}),
   });
   note('modelgate', 'opened pull request', state.pullRequest.url);
 }
@@ -108,11 +117,22 @@ export async function deployThroughGitops(
   details: (text: string) => void,
   prEvents: PullRequestEvent[],
   bounds?: WaitBounds,
+  tell: () => Promise<void> = () => Promise.resolve(),
 ): Promise<DeployResult> {
   const { model, version } = state;
   const g = state.policy!.deployment.gitops!;
   const k = state.policy!.deployment.kserve;
   const pr = state.pullRequest!;
+  const canary: CanaryHooks | undefined = canaryApplies(state) ? { note, details, tell } : undefined;
+  if (canary && !state.canary && !pr.mergeSha) {
+    // Before any traffic moves: a RawDeployment InferenceService would ignore canaryTrafficPercent and take it all.
+    const refusal = await prepareCanary(state, canary);
+    if (refusal) {
+      const reason = `canary refused: ${refusal}`;
+      await settlePullRequestOnEnd(state, reason);
+      return { ok: false, reason };
+    }
+  }
   if (!pr.mergeSha) {
     // Under the model's lock nothing else moves the base branch: what it serves now is the rollback target.
     pr.previousStorageUri = (await gitops.readServingManifest({ policy: g })).storageUri;
@@ -170,6 +190,14 @@ export async function deployThroughGitops(
   const tags: Record<string, string> = { [TAG.prUrl]: pr.url, [TAG.mergeSha]: pr.mergeSha ?? '' };
   if (pr.storageUri) tags[TAG.storageUri] = pr.storageUri;
   if (!k) return { ok: true, tags };
+
+  if (canary && state.canary) {
+    const r = await runCanary(state, canary);
+    if (!r.ok) return { ok: false, reason: r.reason };
+    note('kserve', 'serving', r.revision);
+    if (r.revision) tags[TAG.readyRevision] = r.revision;
+    return { ok: true, tags };
+  }
 
   details(`merged ${pr.mergeSha?.slice(0, 10)}; waiting until KServe serves it`);
   const rollout = await deployment.waitForRollout({

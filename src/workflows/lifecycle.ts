@@ -21,6 +21,8 @@ import {
 import {
   APPROVER,
   approveUpdate,
+  canaryAbortUpdate,
+  canaryContinueUpdate,
   FailureTypes,
   lifecycleWorkflowId,
   lockGrantedSignal,
@@ -38,6 +40,7 @@ import {
   supersedeAckSignal,
   supersededSignal,
   type ApproveInput,
+  type CanaryDecisionInput,
   type LifecycleInput,
   type RejectInput,
   type RetireInput,
@@ -58,6 +61,8 @@ import {
   canMove,
   currentRound,
   validateApproval,
+  validateCanaryDecision,
+  canaryLeaseMs,
   validateRejection,
   validateRetire,
   verifiedRequester,
@@ -187,6 +192,21 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
     },
     { validator: (input: RetireInput) => gate('retire', input, (a) => validateRetire(state, a)) },
   );
+  // A paused canary: the decision is recorded here; canary-steps.ts waits for it.
+  const canaryDecision = (kind: 'canary-continue' | 'canary-abort') => (input: CanaryDecisionInput) => {
+    const a = authorOf(kind, input);
+    const pause = state.canary!.pause!;
+    const reason = kind === 'canary-abort' ? a.reason : a.comment;
+    pause.decision = { kind: kind === 'canary-continue' ? 'continue' : 'abort', by: a.identity, at: new Date().toISOString(), verified: a.verified, ...(reason ? { reason } : {}) };
+    note(a.identity, `${kind === 'canary-continue' ? 'continued' : 'aborted'} the canary${a.verified ? '' : ' (unverified identity)'}`, reason);
+    return state;
+  };
+  setHandler(canaryContinueUpdate, canaryDecision('canary-continue'), {
+    validator: (input: CanaryDecisionInput) => gate('canary-continue', input, (a) => validateCanaryDecision(state, 'canary-continue', a)),
+  });
+  setHandler(canaryAbortUpdate, canaryDecision('canary-abort'), {
+    validator: (input: CanaryDecisionInput) => gate('canary-abort', input, (a) => validateCanaryDecision(state, 'canary-abort', a)),
+  });
   /** Keys from the worker (one load at a time); then the promotion's requester, if its attestation verifies. */
   let trustLoading: Promise<void> | undefined;
   const loadTrust = (): Promise<void> =>
@@ -545,7 +565,7 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
   /** GitOps: the PR merged and KServe serving the version (or rolled back); registry mode has nothing to roll out. */
   async function rollOut(leaseUntil?: number): Promise<{ tags: Record<string, string> } | DeployOutcome> {
     if (state.policy!.deployment.mode !== 'gitops') return { tags: {} };
-    const rollout = await deployThroughGitops(state, note, details, prEvents, boundedWaits ? { leaseUntil } : undefined);
+    const rollout = await deployThroughGitops(state, note, details, prEvents, boundedWaits ? { leaseUntil } : undefined, () => tellSlack(state));
     if (!rollout.ok && rollout.reapprove) return { kind: 'reapprove', reason: rollout.reason };
     if (!rollout.ok && rollout.timedOut) return { kind: 'timed_out', outcome: rollout.timedOut, reason: rollout.reason };
     if (!rollout.ok) {
@@ -557,7 +577,7 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
 
   function leaseFor(): number {
     const d = state.policy!.deployment;
-    return d.lockLeaseMs ?? (d.kserve?.rolloutDeadlineMs ?? 0) * 2 + 30 * 60 * 1000;
+    return d.lockLeaseMs ?? (d.kserve?.rolloutDeadlineMs ?? 0) * 2 + 30 * 60 * 1000 + (d.canary ? canaryLeaseMs(d.canary, d.kserve?.rolloutDeadlineMs ?? 0, state.policy!.approval.expiresAfterMs) : 0);
   }
 
   /**

@@ -25,4 +25,9 @@ export const PATCHES = {
   boundedLock: 'bounded-lock-v1',
   /** A retire in GitOps mode merges a PR that takes the InferenceService off the version before archiving it. */
   gitopsRetire: 'gitops-retire-v1',
+  /**
+   * GitOps with deployment.canary: the promotion PR sets the first step's canaryTrafficPercent; each later step
+   * is a commit of its own; every step waits for KServe's split and runs the analysis (canary-steps.ts).
+   */
+  canaryRollout: 'canary-rollout-v1',
 } as const;

@@ -5,6 +5,7 @@
  */
 import type { ApprovalPolicy, ModelPolicy } from '../policy/types.js';
 import type { Attestation, DecisionKind } from '../identity/types.js';
+import type { CanaryPolicy } from '../canary/types.js';
 import type { LifecycleState, PromotionRequest, Stage } from './definitions.js';
 import { FailureTypes } from './definitions.js';
 import { verifyAttestation } from './attestation.js';
@@ -79,6 +80,12 @@ export function authenticate(state: LifecycleState, kind: DecisionKind, input: D
       const head = state.pullRequest?.headSha;
       if (head && c.headSha !== head) {
         return deny(FailureTypes.StaleDecision, `${kind} refused: it was made for pull request head ${c.headSha?.slice(0, 10) ?? '(none)'}, the head is now ${head.slice(0, 10)}; review and decide again`);
+      }
+    }
+    if (kind === 'canary-continue' || kind === 'canary-abort') {
+      const pause = state.canary?.pause;
+      if (pause && c.round !== pause.id) {
+        return deny(FailureTypes.StaleDecision, `${kind} refused: it was made for canary pause ${String(c.round)} of ${label(state)}, the canary now waits on pause ${pause.id}; decide again`);
       }
     }
     return {
@@ -198,6 +205,40 @@ export function validateRetire(state: LifecycleState, actor: Actor): Verdict {
   }
   if (state.policy && !isAllowedApprover(state.policy.approval, actor.identity, actor.groups)) {
     return deny(FailureTypes.UnauthorizedApprover, `${actor.identity} may not retire ${state.model}`);
+  }
+  return ok;
+}
+
+/**
+ * How long a canary may keep the Production lock beyond a plain rollout: per step the split wait, the soak and
+ * the longest analysis (every sample of the slowest metric, errors up to their limit), one pause for a person,
+ * and the final soak. An expiring lease mid-canary would revoke the grant and stop the rollout half-way.
+ */
+export function canaryLeaseMs(c: CanaryPolicy, rolloutDeadlineMs: number, pauseMs: number): number {
+  const analysis = Math.max(0, ...c.metrics.map((m) => m.intervalMs * (m.count + m.failureLimit + m.inconclusiveLimit + m.consecutiveErrorLimit + 1)));
+  return c.steps.reduce((sum, s) => sum + rolloutDeadlineMs + s.pauseMs + analysis, 0) + pauseMs + (c.finalSoakMs ?? 0);
+}
+
+/**
+ * A decision on a paused canary: only while one waits, by an allowed approver, and — continuing, which sends more
+ * traffic to the version — never by its registrant under four-eyes. Aborting (back to the previous version) needs
+ * a reason; it is the safe direction, so four-eyes does not hold it back.
+ */
+export function validateCanaryDecision(state: LifecycleState, kind: 'canary-continue' | 'canary-abort', actor: Actor): Verdict {
+  const text = kind === 'canary-abort' ? actor.reason : actor.comment;
+  if (text !== undefined && (typeof text !== 'string' || text.length > 2000)) return deny(FailureTypes.InvalidInput, `${kind}: reason/comment must be a string of at most 2000 characters`);
+  if (kind === 'canary-abort' && (typeof actor.reason !== 'string' || !actor.reason.trim())) {
+    return deny(FailureTypes.InvalidInput, 'canary-abort: a `reason` of 1 to 2000 characters is required');
+  }
+  const pause = state.canary?.pause;
+  if (state.canary?.status !== 'paused' || !pause || pause.decision) {
+    return deny(FailureTypes.CanaryNotPaused, `${label(state)} has no canary waiting for a decision (${state.canary ? `canary ${state.canary.status}` : 'no canary'})`);
+  }
+  if (!state.policy || !isAllowedApprover(state.policy.approval, actor.identity, actor.groups)) {
+    return deny(FailureTypes.UnauthorizedApprover, `${actor.identity} may not decide on the canary of ${state.model} (allowed: ${state.policy?.approval.approvers.join(', ') || 'nobody'})`);
+  }
+  if (kind === 'canary-continue' && state.policy.approval.fourEyes && registrantsOf(state).includes(actor.identity)) {
+    return deny(FailureTypes.SelfApproval, `${actor.identity} registered ${label(state)} and may not continue its canary (four-eyes policy)`);
   }
   return ok;
 }

@@ -208,3 +208,56 @@ export function argoSync(
     };
   });
 }
+
+// ---------------------------------------------------------------- KServe canary (Serverless)
+
+/**
+ * A canary step applied in git and reconciled by "ArgoCD": `spec.predictor.canaryTrafficPercent` set (or
+ * removed at 100), with the storageUri of the canaried version. A new generation, status not caught up yet.
+ */
+export function applyCanaryPercent(double: K8sDouble, namespace: string, name: string, o: { storageUri: string; percent: number }): InferenceService {
+  return double.modify(INFERENCE_SERVICES, namespace, name, (obj) => {
+    const p = (obj as InferenceService).spec!.predictor!;
+    p.model!.storageUri = o.storageUri;
+    if (o.percent === 100) delete p.canaryTrafficPercent;
+    else p.canaryTrafficPercent = o.percent;
+  });
+}
+
+/**
+ * What the KServe controller reports for a canary split at the current generation: the latest revision
+ * (`latest`, tagged latest) ready with `percent`, the previously rolled-out revision (`prev`) with the rest.
+ * At 100 the latest revision becomes the rolled-out one; at 0 the previous one takes all the traffic back.
+ */
+export function markCanarySplit(double: K8sDouble, namespace: string, name: string, o: { latest: string; previous: string; percent: number }): InferenceService {
+  return isvcStatus(double, namespace, name, (isvc, gen) => {
+    const st = isvc.status!;
+    st.observedGeneration = gen;
+    st.conditions = conditions('True');
+    st.modelStatus = loaded;
+    const p = st.components?.predictor ?? {};
+    const traffic =
+      o.percent === 100
+        ? [{ revisionName: o.latest, percent: 100, latestRevision: true, tag: 'latest' }]
+        : o.percent === 0
+          ? [
+              { revisionName: o.previous, percent: 100, latestRevision: false, tag: 'prev' },
+              { revisionName: o.latest, percent: 0, latestRevision: true, tag: 'latest' },
+            ]
+          : [
+              { revisionName: o.latest, percent: o.percent, latestRevision: true, tag: 'latest' },
+              { revisionName: o.previous, percent: 100 - o.percent, latestRevision: false, tag: 'prev' },
+            ];
+    st.components = {
+      ...st.components,
+      predictor: {
+        ...p,
+        latestCreatedRevision: o.latest,
+        latestReadyRevision: o.latest,
+        latestRolledoutRevision: o.percent === 100 ? o.latest : o.previous,
+        previousRolledoutRevision: o.percent === 100 ? o.previous : p.previousRolledoutRevision,
+        traffic,
+      },
+    };
+  });
+}

@@ -80,6 +80,10 @@ const retireBody = {
   properties: { reason: { type: 'string', maxLength: 1000 }, via: { type: 'string', enum: ['api', 'cli'] } },
 } as const;
 
+const canaryContinueBody = approveBody;
+
+const canaryAbortBody = rejectBody;
+
 interface KeyParams {
   model: string;
   version: number;
@@ -188,9 +192,9 @@ export function v1Routes(deps: V1Deps) {
     );
 
     /** One route per decision; each needs its scope (`approve` covers reject: whoever may say yes may say no). */
-    const decisionRoute = (kind: Decision, scope: Scope, body: object, done: string, bodyOptional: boolean) =>
+    const decisionRoute = (kind: Decision, scope: Scope, body: object, done: string, bodyOptional: boolean, path: string = kind) =>
       app.post<{ Params: KeyParams; Body: DecisionBody | undefined }>(
-        `/v1/models/:model/versions/:version/${kind}`,
+        `/v1/models/:model/versions/:version/${path}`,
         { bodyLimit: V1_BODY_LIMIT, schema: { params: keyParams, body }, ...(bodyOptional ? { preValidation: optionalBody } : {}) },
         async (req) => {
           const caller = req.caller;
@@ -209,6 +213,9 @@ export function v1Routes(deps: V1Deps) {
     decisionRoute('approve', 'approve', approveBody, 'approved', true);
     decisionRoute('reject', 'approve', rejectBody, 'rejected', false);
     decisionRoute('retire', 'retire', retireBody, 'retire requested', true);
+    // A paused canary: whoever may approve the version may send it more traffic or take it back.
+    decisionRoute('canary-continue', 'approve', canaryContinueBody, 'canary continued', true, 'canary/continue');
+    decisionRoute('canary-abort', 'approve', canaryAbortBody, 'canary aborted', false, 'canary/abort');
 
     app.get<{ Params: KeyParams }>('/v1/models/:model/versions/:version', { schema: { params: keyParams } }, async (req) => {
       requireScope(req.caller, 'read');

@@ -1,4 +1,4 @@
-/** promote, approve, reject, retire, status, list: the lifecycle commands of the `modelgate` CLI. */
+/** promote, approve, reject, retire, canary continue|abort, status, list: the lifecycle commands of the `modelgate` CLI. */
 import type { Command } from 'commander';
 import type { Client } from '@temporalio/client';
 import { queryLiteral, toVisibilityRow } from '../../audit/temporal.js';
@@ -84,7 +84,7 @@ export function registerLifecycleCommands(program: Command, ctx: () => CliContex
       }
     });
 
-  const decision = (kind: 'approve' | 'reject' | 'retire', model: string, rawVersion: string, body: Record<string, unknown>, opts: { json?: boolean; tokenFile?: string }) => {
+  const decision = (kind: 'approve' | 'reject' | 'retire' | 'canary/continue' | 'canary/abort', model: string, rawVersion: string, body: Record<string, unknown>, opts: { json?: boolean; tokenFile?: string }) => {
     const c = ctx();
     const version = parseVersion(rawVersion);
     return apiClient(c.config.cli, opts.tokenFile)
@@ -136,6 +136,26 @@ export function registerLifecycleCommands(program: Command, ctx: () => CliContex
     .option('--json', 'machine-readable output')
     .action((model: string, rawVersion: string, opts: { reason?: string; json?: boolean; tokenFile?: string }) =>
       decision('retire', model, rawVersion, opts.reason ? { reason: opts.reason } : {}, opts),
+    );
+
+  const canary = program.command('canary').description('decide on a paused (inconclusive) canary of a version');
+  canary
+    .command('continue <model> <version>')
+    .description("run the paused step's analysis again (as the identity of your API token; approve scope, four-eyes)")
+    .option('--comment <text>', 'why')
+    .option(...TOKEN_FILE)
+    .option('--json', 'machine-readable output')
+    .action((model: string, rawVersion: string, opts: { comment?: string; json?: boolean; tokenFile?: string }) =>
+      decision('canary/continue', model, rawVersion, opts.comment ? { comment: opts.comment } : {}, opts),
+    );
+  canary
+    .command('abort <model> <version>')
+    .description('roll the paused canary back to the previous version (canaryTrafficPercent 0)')
+    .requiredOption('--reason <text>', 'why it must not get more traffic')
+    .option(...TOKEN_FILE)
+    .option('--json', 'machine-readable output')
+    .action((model: string, rawVersion: string, opts: { reason: string; json?: boolean; tokenFile?: string }) =>
+      decision('canary/abort', model, rawVersion, { reason: opts.reason }, opts),
     );
 
   program
