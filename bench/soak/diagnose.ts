@@ -10,6 +10,8 @@ export interface StuckDiagnosis {
   /** `task-failing`: its workflow tasks fail or time out again and again (a real bug); `slow`: none did. */
   verdict: 'task-failing' | 'slow' | 'unknown';
   text: string;
+  /** Its history as JSON (written next to the servers' data so a replay test can be made of it). */
+  historyJson?: string;
 }
 
 const one = (s: string | null | undefined) => (s ?? '').split('\n')[0].slice(0, 200);
@@ -32,8 +34,10 @@ export async function diagnoseLifecycle(client: Client, model: string, version: 
   let failed = 0;
   let timedOut = 0;
   const messages = new Map<string, number>();
+  let historyJson: string | undefined;
   try {
     const history = await client.withDeadline(Date.now() + 60_000, () => handle.fetchHistory());
+    historyJson = JSON.stringify(history);
     for (const e of history.events ?? []) {
       if (e.workflowTaskFailedEventAttributes) {
         failed++;
@@ -47,7 +51,7 @@ export async function diagnoseLifecycle(client: Client, model: string, version: 
   }
   parts.push(`WorkflowTaskFailed ${failed}, WorkflowTaskTimedOut ${timedOut}`);
   for (const [m, n] of messages) parts.push(`×${n} ${m}`);
-  return { verdict: failed > 0 ? 'task-failing' : 'slow', text: parts.join('; ') };
+  return { verdict: failed > 0 ? 'task-failing' : 'slow', text: parts.join('; '), ...(historyJson ? { historyJson } : {}) };
 }
 
 /** How many grants of `token` the model's lock workflow made: nextFenceToken activities scheduled with it. */

@@ -329,8 +329,13 @@ async function takeSnapshot(
       if (s) return { s };
       await pause(1000 * (i + 1));
     }
-    const diagnosis = await diagnoseLifecycle(client, model, version);
+    const { historyJson, ...diagnosis } = await diagnoseLifecycle(client, model, version);
     log(`snapshot: ${model} v${version} state unreadable — ${diagnosis.verdict}: ${diagnosis.text}`);
+    if (historyJson) {
+      const file = join(opts.dataDir, `stuck-${model}-v${version}.history.json`);
+      writeFileSync(file, historyJson);
+      log(`snapshot: its history is in ${file}`);
+    }
     return { diagnosis };
   };
   const models: ModelSnapshot[] = [];
