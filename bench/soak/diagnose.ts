@@ -8,7 +8,7 @@ import { lifecycleWorkflowId, lockWorkflowId } from '../../src/workflows/definit
 
 export interface StuckDiagnosis {
   /** `task-failing`: its workflow tasks fail or time out again and again (a real bug); `slow`: none did. */
-  verdict: 'task-failing' | 'slow' | 'unknown';
+  verdict: 'task-failing' | 'slow' | 'completed' | 'unknown';
   text: string;
   /** Its history as JSON (written next to the servers' data so a replay test can be made of it). */
   historyJson?: string;
@@ -19,9 +19,11 @@ const one = (s: string | null | undefined) => (s ?? '').split('\n')[0].slice(0, 
 export async function diagnoseLifecycle(client: Client, model: string, version: number): Promise<StuckDiagnosis> {
   const handle = client.workflow.getHandle(lifecycleWorkflowId(model, version));
   const parts: string[] = [];
+  let completed = false;
   try {
     const d = await client.withDeadline(Date.now() + 30_000, () => handle.describe());
     parts.push(`status ${d.status.name}, history ${d.historyLength} events`);
+    completed = d.status.name === 'COMPLETED';
     const pwt = d.raw.pendingWorkflowTask;
     if (pwt) parts.push(`pending workflow task ${String(pwt.state)} attempt ${pwt.attempt ?? 1}`);
     for (const a of d.raw.pendingActivities ?? []) {
@@ -51,7 +53,7 @@ export async function diagnoseLifecycle(client: Client, model: string, version: 
   }
   parts.push(`WorkflowTaskFailed ${failed}, WorkflowTaskTimedOut ${timedOut}`);
   for (const [m, n] of messages) parts.push(`×${n} ${m}`);
-  return { verdict: failed > 0 ? 'task-failing' : 'slow', text: parts.join('; '), ...(historyJson ? { historyJson } : {}) };
+  return { verdict: failed > 0 ? 'task-failing' : completed ? 'completed' : 'slow', text: parts.join('; '), ...(historyJson ? { historyJson } : {}) };
 }
 
 /** How many grants of `token` the model's lock workflow made: nextFenceToken activities scheduled with it. */
