@@ -53,7 +53,8 @@ async function main(): Promise<number> {
     out(`driver errors ${f.driverErrors.length}${f.driverErrors.length ? `: ${f.driverErrors.slice(0, 5).join('; ')}` : ''}`);
     out('');
     for (const line of formatTable(report.rows)) out(line);
-    ok = true;
+    // A failed run keeps the servers' data and any stuck lifecycle's history for the investigation.
+    ok = report.pass;
     return report.pass ? 0 : 1;
   } finally {
     await Promise.allSettled([temporal?.process.stop(), mlflow?.process.stop()]);

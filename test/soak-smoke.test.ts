@@ -61,6 +61,17 @@ describe('the soak, in small', () => {
     assert.equal(byName(rows, 'MLflow stage/alias/tags agree').pass, false);
   });
 
+  it('when a lock token is rewritten with the same value, then it passes only if the lock history shows one scheduled grant', () => {
+    const write = { path: 'registered-models/set-tag', body: { name: 'm', key: 'modelgate.lock_token', value: '1796144922184' } };
+    const base: SoakSnapshot = { models: [], applied: [write, structuredClone(write)], runs: {}, stagesServed: false };
+    const dup = (s: SoakSnapshot) => byName(checkInvariants(s), 'no duplicate side effect');
+    assert.equal(dup(base).pass, false, 'without the lock history it is a grant applied twice');
+    assert.equal(dup({ ...base, lockTokenGrants: { 'm#1796144922184': { scheduled: 2, attempts: [1, 1] } } }).pass, false);
+    const retried = dup({ ...base, lockTokenGrants: { 'm#1796144922184': { scheduled: 1, attempts: [2] } } });
+    assert.equal(retried.pass, true, retried.detail);
+    assert.match(retried.detail, /1 idempotent lock-token rewrite/);
+  });
+
   it('when a lifecycle is left mid-way, then the checker reports it stuck', () => {
     const s = clone(report.snapshot);
     const v = s.models[0].versions.find((x) => s.runs[`${s.models[0].model}#${x.version}`])!;

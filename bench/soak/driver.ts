@@ -17,6 +17,7 @@ import { approve, reject, startLifecycle, testSign } from '../../test/support/id
 import { registerTrainedVersion } from '../../test/support/fixtures.js';
 import { startRecordingProxy } from '../../test/support/recording-proxy.js';
 import { spawnWorkerProcess, polling, type WorkerProcess } from '../../test/support/worker-process.js';
+import { diagnoseLifecycle, grantsOfToken } from './diagnose.js';
 import { checkInvariants, duplicateSideEffects, type InvariantRow, type ModelSnapshot, type SoakSnapshot } from './invariants.js';
 
 export interface SoakOptions {
@@ -107,6 +108,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     return worker;
   };
   const recoveryMs: number[] = [];
+  const killsAtRequest: number[] = [];
   let kills = 0;
 
   const state = async (model: string, version: number): Promise<LifecycleState | undefined> => {
@@ -245,6 +247,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       if (!more()) break;
       const dead = worker!;
       const killedAt = Date.now();
+      killsAtRequest.push(proxy.requests.length);
       await dead.kill();
       kills++;
       await pause(rnd() * 2000); // down for up to 2 s
@@ -274,7 +277,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     const loops = Array.from({ length: opts.models }, (_, i) => promotionLoop(i));
     await Promise.all([killer(), ...loops]);
     log('soak: time is up and every fate in flight settled; taking the snapshot');
-    const snapshot = await persist('snapshot', () => takeSnapshot(mlflow, client, opts, runs, proxy.requests));
+    const snapshot = await persist('snapshot', () => takeSnapshot(mlflow, client, opts, runs, proxy.requests, killsAtRequest, log));
     const rows = checkInvariants(snapshot);
     const outcomes: Record<string, number> = {};
     for (const m of snapshot.models) for (const v of m.versions) if (runs[`${m.model}#${v.version}`]) {
@@ -315,7 +318,26 @@ async function takeSnapshot(
   opts: SoakOptions,
   runs: Record<string, number>,
   requests: { method: string; path: string; body: Record<string, unknown> | undefined; status?: number }[],
+  killsAtRequest: number[],
+  log: (line: string) => void,
 ): Promise<SoakSnapshot> {
+  // One query can time out while the worker replays under load: retried on a bounded budget (about a minute),
+  // then judged by describe + history (diagnose.ts), never by a single failed query.
+  const stateOf = async (model: string, version: number) => {
+    for (let i = 0; i < 6; i++) {
+      const s = await client.withDeadline(Date.now() + 10_000, () => getState(client, model, version)).catch(() => undefined);
+      if (s) return { s };
+      await pause(1000 * (i + 1));
+    }
+    const { historyJson, ...diagnosis } = await diagnoseLifecycle(client, model, version);
+    log(`snapshot: ${model} v${version} state unreadable — ${diagnosis.verdict}: ${diagnosis.text}`);
+    if (historyJson) {
+      const file = join(opts.dataDir, `stuck-${model}-v${version}.history.json`);
+      writeFileSync(file, historyJson);
+      log(`snapshot: its history is in ${file}`);
+    }
+    return { diagnosis };
+  };
   const models: ModelSnapshot[] = [];
   for (let i = 0; i < opts.models; i++) {
     const model = `${opts.prefix}-m${i}`;
@@ -325,7 +347,7 @@ async function takeSnapshot(
     for (const a of (await mlflow.getRegisteredModel(model)).aliases) aliases.set(a.version, [...(aliases.get(a.version) ?? []), a.alias]);
     const versions = [];
     for (const mv of page.items.sort((a, b) => a.version - b.version)) {
-      const s = runs[`${model}#${mv.version}`] ? await client.withDeadline(Date.now() + 30_000, () => getState(client, model, mv.version)).catch(() => undefined) : undefined;
+      const { s, diagnosis } = runs[`${model}#${mv.version}`] ? await stateOf(model, mv.version) : { s: undefined, diagnosis: undefined };
       versions.push({
         version: mv.version,
         stage: stageOf(mv),
@@ -333,13 +355,31 @@ async function takeSnapshot(
         aliases: aliases.get(mv.version) ?? [],
         tags: mv.tags,
         ...(s ? { phase: s.phase, ...(s.outcome ? { outcome: s.outcome } : {}) } : {}),
+        ...(diagnosis ? { diagnosis } : {}),
       });
     }
     models.push({ model, versions });
   }
   const applied = requests
-    .filter((r) => r.method !== 'GET' && r.status !== undefined && r.status >= 200 && r.status < 300)
-    .map((r) => ({ path: r.path.replace(/^\/api\/2\.0\/mlflow\//, ''), body: r.body }));
+    .map((r, i) => ({ r, i }))
+    .filter(({ r }) => r.method !== 'GET' && r.status !== undefined && r.status >= 200 && r.status < 300)
+    .map(({ r, i }) => ({ path: r.path.replace(/^\/api\/2\.0\/mlflow\//, ''), body: r.body, at: i }));
   const stagesServed = models.some((m) => m.versions.some((v) => v.mlflowStage !== 'None'));
-  return { models, applied, runs: { ...runs }, stagesServed };
+  // Every lock token written more than once: the lock workflow's history says whether it was one grant.
+  const tokenWrites = new Map<string, number[]>();
+  for (const w of applied) {
+    if (!w.path.startsWith('registered-models/set-tag') || w.body?.key !== 'modelgate.lock_token') continue;
+    const k = `${String(w.body.name)}#${String(w.body.value)}`;
+    tokenWrites.set(k, [...(tokenWrites.get(k) ?? []), w.at]);
+  }
+  const lockTokenGrants: Record<string, { scheduled: number; attempts: number[] }> = {};
+  for (const [k, at] of tokenWrites) {
+    if (at.length < 2) continue;
+    const [model, token] = [k.slice(0, k.lastIndexOf('#')), Number(k.slice(k.lastIndexOf('#') + 1))];
+    const g = await grantsOfToken(client, model, token);
+    const killedBetween = killsAtRequest.filter((x) => x > at[0] && x <= at[at.length - 1]).length;
+    log(`snapshot: ${model} lock token ${token} written ${at.length}× (requests ${at.join(', ')}); kills between ${killedBetween}; lock history: ${g ? `${g.scheduled} nextFenceToken scheduled, completed on attempt ${g.attempts.join('/') || '?'}` : 'unreadable'}`);
+    if (g) lockTokenGrants[k] = g;
+  }
+  return { models, applied, runs: { ...runs }, stagesServed, lockTokenGrants, killsAtRequest: [...killsAtRequest] };
 }
