@@ -101,6 +101,8 @@ export interface VersionView {
   dryRun: { report: DryRunReport } | { unavailable: string };
   /** The Production version before the one serving now, with its run's metrics (the comparison's third column). */
   previousServing: { version: number; metrics: Record<string, number> } | null;
+  /** The serving version's run metrics (the comparison's second column), when another version serves. */
+  servingMetrics?: { version: number; metrics: Record<string, number> } | null;
   notes: string[];
 }
 
@@ -146,5 +148,12 @@ export async function readVersion(d: UiData, model: string, version: number, cal
     const metrics = await runMetrics(d.mlflow, model, prev).catch(() => null);
     if (metrics) previousServing = { version: prev, metrics };
   }
-  return { model, version, state, audit, dryRun, previousServing, notes };
+  // The gate keeps the baseline's metrics only for regression rules: read the serving run's own.
+  const servingV = (state?.recheck ?? state?.evaluation)?.baselineVersion ?? audit?.serving.productionVersion ?? null;
+  let servingMetrics: VersionView['servingMetrics'] = null;
+  if (servingV !== null && servingV !== undefined && servingV !== version && d.mlflow) {
+    const metrics = await runMetrics(d.mlflow, model, servingV).catch(() => null);
+    if (metrics) servingMetrics = { version: servingV, metrics };
+  }
+  return { model, version, state, audit, dryRun, previousServing, servingMetrics, notes };
 }

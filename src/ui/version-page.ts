@@ -85,7 +85,14 @@ function comparison(view: VersionView): SafeHtml {
   // What serves: the version the gate compared against, else what MLflow says serves (when it is not this one).
   const servingVersion = ev?.baselineVersion ?? (producing !== null && producing !== view.version ? producing : undefined);
   // The gate records baseline metrics only for regression rules; otherwise the audit read them from the run.
-  const serving = ev?.baselineMetrics && Object.keys(ev.baselineMetrics).length ? ev.baselineMetrics : prevV === servingVersion ? fromAudit : {};
+  const serving =
+    ev?.baselineMetrics && Object.keys(ev.baselineMetrics).length
+      ? ev.baselineMetrics
+      : prevV === servingVersion && Object.keys(fromAudit).length
+        ? fromAudit
+        : view.servingMetrics && view.servingMetrics.version === servingVersion
+          ? view.servingMetrics.metrics
+          : {};
   // The third column: the Production version before the serving one (what a rollback would return to).
   const prior = view.previousServing ?? (prevV !== null && prevV !== servingVersion && Object.keys(fromAudit).length ? { version: prevV, metrics: fromAudit } : null);
   const previous: Record<string, number> = prior?.metrics ?? {};
