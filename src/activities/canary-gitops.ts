@@ -7,11 +7,12 @@
  * manifest it set, as for promotions) and merges or adopts it instead of committing again.
  */
 import { applyCanaryPercent, readCanaryPercent } from '../gitops/canary-manifest.js';
+import { mergeSealer, requireMarkerSecret } from '../gitops/marker-key.js';
 import { foreignPullRequest, ManifestError, permanent, GitopsFailureTypes as T } from '../gitops/errors.js';
 import { readServingFields, type ManifestTarget } from '../gitops/manifest.js';
-import { MIN_MARKER_SECRET_LENGTH, mergeSeal, parseMarker, renderMarker, verifyMarker, type MarkerFacts } from '../gitops/marker.js';
+import { parseMarker, renderMarker, verifyMarker, type MarkerFacts } from '../gitops/marker.js';
 import { changeCommitMessage } from '../gitops/pr-text.js';
-import { canaryBranch, type GitopsProvider } from '../gitops/provider.js';
+import { canaryBranch } from '../gitops/provider.js';
 import type { GitopsPolicy } from '../policy/types.js';
 import type { GitopsActivityDeps } from './gitops.js';
 
@@ -117,27 +118,14 @@ export function createCanaryGitopsActivities(deps: GitopsActivityDeps) {
       method: policy.mergeMethod,
       approvedBy: [],
       title: `modelgate: ${model} v${version} canary ${input.step === 'abort' ? 'abort' : `step ${input.step}`} (${input.percent}%)`,
-      seal: sealer(provider, branch, policy.baseBranch),
+      seal: mergeSealer(provider, markerSecret, branch, policy.baseBranch),
     });
     alreadyApplied ||= merged.alreadyMerged;
     return { branch, url: status.url, mergeSha: merged.mergeSha, alreadyApplied };
   }
 
-  function sealer(provider: GitopsProvider, branch: string, baseBranch: string) {
-    if (provider.kind !== 'git') return undefined;
-    const key = markerSecret();
-    return (f: { headSha: string; parentSha: string }) => mergeSeal(key, { branch, baseBranch, ...f });
-  }
 
-  function markerSecret(): string {
-    if (deps.markerSecret.length < MIN_MARKER_SECRET_LENGTH) {
-      throw permanent(
-        T.GitopsNotConfigured,
-        `MODELGATE_GITOPS_MARKER_SECRET is not set (or shorter than ${MIN_MARKER_SECRET_LENGTH} characters): modelgate cannot sign or verify its canary commits`,
-      );
-    }
-    return deps.markerSecret;
-  }
+  const markerSecret = (): string => requireMarkerSecret(deps.markerSecret, 'canary commits');
 
   return { commitCanaryStep };
 }

@@ -10,6 +10,7 @@
 import { maskUrlCredentials } from '../util/url-credentials.js';
 import { ApplicationFailure } from '@temporalio/common';
 import { applyCanaryPercent } from '../gitops/canary-manifest.js';
+import { mergeSealer, requireMarkerSecret } from '../gitops/marker-key.js';
 import { foreignPullRequest, ManifestError, permanent, GitopsFailureTypes as T } from '../gitops/errors.js';
 import {
   applyServingFields,
@@ -21,7 +22,6 @@ import {
 } from '../gitops/manifest.js';
 import {
   MIN_MARKER_SECRET_LENGTH,
-  mergeSeal,
   parseMarker,
   renderMarker,
   verifyMarker,
@@ -48,7 +48,6 @@ import {
   revertBranch,
   type GitopsProvider,
   type MergeOutcome,
-  type MergeRequest,
   type PullRequestStatus,
 } from '../gitops/provider.js';
 import type { IdentityRef } from '../identity/types.js';
@@ -259,7 +258,7 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
       method: input.policy.mergeMethod,
       approvedBy: input.approvers,
       title: promotionTitle(input.model, input.version),
-      seal: sealer(provider, branch, input.policy.baseBranch),
+      seal: mergeSealer(provider, markerSecret, branch, input.policy.baseBranch),
     });
     return interpret(provider, branch, input.policy.baseBranch, outcome);
   }
@@ -350,7 +349,7 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
       method: input.policy.mergeMethod,
       approvedBy: [],
       title: n !== undefined ? retireRevertTitle(input.model, input.version) : revertTitle(input.model, input.version),
-      seal: sealer(provider, branch, input.policy.baseBranch),
+      seal: mergeSealer(provider, markerSecret, branch, input.policy.baseBranch),
     });
     return interpret(provider, branch, input.policy.baseBranch, outcome);
   }
@@ -472,7 +471,7 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
       // The retire decision is the approval of this change.
       approvedBy: [input.retiredBy],
       title: retireTitle(input.model, input.version, input.previousVersion),
-      seal: sealer(provider, branch, input.policy.baseBranch),
+      seal: mergeSealer(provider, markerSecret, branch, input.policy.baseBranch),
     });
     return interpret(provider, branch, input.policy.baseBranch, outcome);
   }
@@ -561,11 +560,6 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
   }
 
   /** Plain git: modelgate's merges carry a seal; without the secret it does not merge at all. */
-  function sealer(provider: GitopsProvider, branch: string, baseBranch: string): MergeRequest['seal'] {
-    if (provider.kind !== 'git') return undefined;
-    const key = markerSecret();
-    return (f) => mergeSeal(key, { branch, baseBranch, ...f });
-  }
 
   async function readServingManifest(input: ReadServingManifestInput): Promise<ServingManifest> {
     const { policy } = input;
@@ -617,15 +611,7 @@ export function createGitopsActivities(deps: GitopsActivityDeps) {
     return { ...toRef(status), storageUri, previousStorageUri: marker.previousStorageUri };
   }
 
-  function markerSecret(): string {
-    if (deps.markerSecret.length < MIN_MARKER_SECRET_LENGTH) {
-      throw permanent(
-        T.GitopsNotConfigured,
-        `MODELGATE_GITOPS_MARKER_SECRET is not set (or shorter than ${MIN_MARKER_SECRET_LENGTH} characters): modelgate cannot sign or verify its pull requests`,
-      );
-    }
-    return deps.markerSecret;
-  }
+  const markerSecret = (): string => requireMarkerSecret(deps.markerSecret, 'pull requests');
 
   async function storageUriOf(model: string, version: number, policy: GitopsPolicy): Promise<string> {
     const downloadUri = await deps.mlflow.getDownloadUri(model, version);

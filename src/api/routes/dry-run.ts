@@ -11,18 +11,11 @@ import { MAX_POLICY_BYTES } from '../../dryrun/compute.js';
 import type { DryRun } from '../../dryrun/types.js';
 import { requireScope } from '../auth.js';
 import { HttpError } from '../errors.js';
+import { keyParams } from './schemas.js';
 
 /** The policy text plus its JSON escaping and the object around it. */
 export const DRY_RUN_BODY_LIMIT = 2 * MAX_POLICY_BYTES + 1024;
 
-const params = {
-  type: 'object',
-  required: ['model', 'version'],
-  properties: {
-    model: { type: 'string', minLength: 1, maxLength: 256 },
-    version: { type: 'integer', minimum: 1, maximum: 2_147_483_647 },
-  },
-} as const;
 
 const body = {
   type: 'object',
@@ -35,7 +28,7 @@ export function dryRunRoute(app: FastifyInstance, dryRun: DryRun | undefined): v
     '/v1/models/:model/versions/:version/dry-run',
     {
       bodyLimit: DRY_RUN_BODY_LIMIT,
-      schema: { params, body },
+      schema: { params: keyParams, body },
       // `curl -X POST …/dry-run` with no body asks about the deployed policy.
       preValidation: (req, _reply, done) => {
         if (req.body === undefined || req.body === null) req.body = {};

@@ -15,17 +15,10 @@ import type { Scope } from '../../identity/types.js';
 import { HttpError } from '../errors.js';
 import type { DryRun } from '../../dryrun/types.js';
 import { dryRunRoute } from './dry-run.js';
+import { keyParams } from './schemas.js';
 
 export const V1_BODY_LIMIT = 16 * 1024;
 
-const keyParams = {
-  type: 'object',
-  required: ['model', 'version'],
-  properties: {
-    model: { type: 'string', minLength: 1, maxLength: 256 },
-    version: { type: 'integer', minimum: 1, maximum: 2_147_483_647 },
-  },
-} as const;
 
 const promotionBody = {
   type: 'object',
