@@ -1,7 +1,7 @@
 /** The pure rules of the lifecycle's long waits: back-off, deadlines, and how many looks a wait can make. */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { earliest, looksWithin, nextPollMs, POLL_MAX_MS, POLL_MIN_MS, sleepMs } from '../src/workflows/waits.js';
+import { earliest, looksWithin, nextPollMs, POLL_MAX_MS, POLL_MIN_MS, ranToDeadline, sleepMs } from '../src/workflows/waits.js';
 import { MAX_MANUAL_WAIT_MS } from '../src/policy/schema.js';
 import { HISTORY_BUDGET } from '../src/workflows/definitions.js';
 
@@ -18,6 +18,16 @@ describe('bounded waits', () => {
     assert.equal(sleepMs(60_000, 10_500, 10_000), 500);
     assert.equal(sleepMs(60_000, 9_000, 10_000), 1);
     assert.equal(sleepMs(60_000, Number.POSITIVE_INFINITY, 0), 60_000);
+  });
+
+  test('when a wait times out, then it reached the deadline only if its timer was set to the time left, whatever the clock reads next', () => {
+    // A 20 s approval window waited in one timer: the deadline passed, even if the next task's clock read 0 s later.
+    assert.equal(ranToDeadline(20_000, 20_000), true);
+    // A 1 min PR look inside a 20 min window: not the deadline, even if the next task's clock is late.
+    assert.equal(ranToDeadline(60_000, 20 * 60_000), false);
+    // Past the deadline already: the 1 ms timer sleepMs gives ends the wait.
+    assert.equal(ranToDeadline(sleepMs(60_000, 9_000, 10_000), 9_000 - 10_000), true);
+    assert.equal(ranToDeadline(60_000, Number.POSITIVE_INFINITY), false);
   });
 
   test('when several bounds apply, then the earliest wins and missing ones are ignored', () => {

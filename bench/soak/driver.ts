@@ -17,7 +17,9 @@ import { approve, reject, startLifecycle, testSign } from '../../test/support/id
 import { registerTrainedVersion } from '../../test/support/fixtures.js';
 import { startRecordingProxy } from '../../test/support/recording-proxy.js';
 import { spawnWorkerProcess, polling, type WorkerProcess } from '../../test/support/worker-process.js';
+import { PROJECT_ROOT } from '../../src/stack/embedded.js';
 import { diagnoseLifecycle, grantsOfToken } from './diagnose.js';
+import { replayAll } from './replay-all.js';
 import { checkInvariants, duplicateSideEffects, type InvariantRow, type ModelSnapshot, type SoakSnapshot } from './invariants.js';
 
 export interface SoakOptions {
@@ -278,7 +280,19 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     await Promise.all([killer(), ...loops]);
     log('soak: time is up and every fate in flight settled; taking the snapshot');
     const snapshot = await persist('snapshot', () => takeSnapshot(mlflow, client, opts, runs, proxy.requests, killsAtRequest, log));
-    const rows = checkInvariants(snapshot);
+    // Every history the soak left, replayed: a non-determinism no kill happened to expose still fails the soak.
+    const replay = await replayAll(client, `TaskQueue = "${taskQueue}"`, join(PROJECT_ROOT, 'dist', 'workflow-bundle.js'), opts.dataDir);
+    for (const f of replay.failures) log(`replay: ${f.workflowId} run ${f.runId} — ${f.error}; history in ${f.file}`);
+    const rows = [
+      ...checkInvariants(snapshot),
+      {
+        name: 'every history replays against the bundle',
+        pass: replay.replayed > 0 && replay.failures.length === 0,
+        detail: replay.failures.length
+          ? `${replay.failures.length} of ${replay.replayed} failed: ${replay.failures.slice(0, 3).map((f) => `${f.workflowId} (${f.error})`).join('; ')}`
+          : `${replay.replayed} runs replayed`,
+      },
+    ];
     const outcomes: Record<string, number> = {};
     for (const m of snapshot.models) for (const v of m.versions) if (runs[`${m.model}#${v.version}`]) {
       const k = v.phase === 'production' ? 'production (serving)' : (v.outcome ?? v.phase ?? 'unknown');

@@ -90,7 +90,7 @@ import {
 import { retireThroughGitops } from './retire-steps.js';
 import { TAG } from '../mlflow/tags.js';
 import { PATCHES } from './patches.js';
-import { sleepMs } from './waits.js';
+import { ranToDeadline, sleepMs } from './waits.js';
 
 /** How long the superseder waits for the previous version's workflow to archive itself before doing it. */
 const SUPERSEDE_ACK_TIMEOUT_MS = 2 * 60 * 1000;
@@ -293,6 +293,8 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
   const bounded = patched(PATCHES.boundedHistory);
   // Lock wait under the budget with a deadline; manual merge/revert waits with deadlines and back-off.
   const boundedWaits = bounded && patched(PATCHES.boundedWaits);
+  // Approval and lock-wait deadlines are reached when their own timer fires, not when a clock says so.
+  const deadlineByTimer = boundedWaits && patched(PATCHES.deadlineByTimer);
   /** Keeps the Slack message in step with the lifecycle (when the policy names a channel). */
   const tellSlack = async (snapshot: LifecycleState) => {
     if (slack.channel) await bestEffort(() => notify.notifyUpdate({ state: snapshot, channel: slack.channel!, ts: slack.ts }));
@@ -505,20 +507,26 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
     const deadline = state.approvalDeadline ? Date.parse(state.approvalDeadline) : Date.now() + policy.approval.expiresAfterMs;
     state.approvalDeadline = new Date(deadline).toISOString();
     details(`Staging; awaiting approval by ${policy.approval.quorum} of ${policy.approval.approvers.join(', ')} until ${state.approvalDeadline}`);
+    // Set once the timer set to the deadline itself fired (PATCHES.deadlineByTimer): expired by history.
+    let deadlineFired = false;
     for (;;) {
       const decision = approvalDecision(state);
       const remaining = deadline - Date.now();
       if (decision === 'approved' && recheckAt !== undefined && Date.now() < recheckAt) {
         // Approvals kept after a failed re-check: wait for the back-off (or a rejection) before trying again.
-        if (remaining <= 0) return 'expired';
-        await condition(() => approvalDecision(state) === 'rejected', Math.min(remaining, recheckAt - Date.now()));
+        if (remaining <= 0 || deadlineFired) return 'expired';
+        const ms = Math.min(remaining, recheckAt - Date.now());
+        const woken = await condition(() => approvalDecision(state) === 'rejected', ms);
+        deadlineFired ||= deadlineByTimer && !woken && ranToDeadline(ms, remaining);
         continue;
       }
       if (decision !== 'pending') return decision;
-      if (remaining <= 0) return 'expired';
+      if (remaining <= 0 || deadlineFired) return 'expired';
       const wait = state.pullRequest ? Math.min(remaining, bounded ? prPollMs : PR_POLL_MS) : remaining;
       const woken = await condition(() => approvalDecision(state) !== 'pending' || prEvents.length > 0 || overBudget(), wait);
-      if (approvalDecision(state) === 'pending' && overBudget()) await rollOver();
+      // Not "the clock says the deadline passed": the next task's clock may differ between execution and replay.
+      deadlineFired ||= deadlineByTimer && !woken && ranToDeadline(wait, remaining);
+      if (approvalDecision(state) === 'pending' && !deadlineFired && overBudget()) await rollOver();
       const hinted = prEvents.splice(0).length > 0;
       // Timed out (time to look ourselves) or a webhook hinted: either way the Git host is asked, never believed.
       if (state.pullRequest && (!woken || hinted) && approvalDecision(state) === 'pending') {
@@ -600,7 +608,10 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
       await lockActs.requestProductionLock({ model, request: { requestId: lockRequestId, workflowId, leaseMs } });
       // A few times per lease, capped: a short test lease re-requests quickly, a production one every 5 min.
       const every = Math.min(LOCK_REREQUEST_MS, Math.max(5_000, leaseMs / 4));
-      const woken = await condition(() => grant !== undefined || abort() || waitingOver(), boundedWaits ? sleepMs(every, deadline, Date.now()) : every);
+      const left = deadline - Date.now();
+      const ms = boundedWaits ? sleepMs(every, deadline, Date.now()) : every;
+      const woken = await condition(() => grant !== undefined || abort() || waitingOver(), ms);
+      const deadlineFired = deadlineByTimer && !woken && ranToDeadline(ms, left);
       if (grant) {
         const g: LockGrant = grant;
         state.fence = g.token;
@@ -614,8 +625,8 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
         delete state.lockWaitDeadline;
         return undefined;
       }
-      if (waitingOver()) await rollOver();
-      if (Date.now() >= deadline) {
+      if (!deadlineFired && waitingOver()) await rollOver();
+      if (deadlineFired || (!deadlineByTimer && Date.now() >= deadline)) {
         // Leave the queue, so the lock does not grant a lifecycle that gave up.
         await releaseLock(undefined);
         note('modelgate', 'Production lock wait timed out', `not granted before ${state.lockWaitDeadline}`);

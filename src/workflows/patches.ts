@@ -30,4 +30,9 @@ export const PATCHES = {
    * is a commit of its own; every step waits for KServe's split and runs the analysis (canary-steps.ts).
    */
   canaryRollout: 'canary-rollout-v1',
+  /**
+   * The approval and lock-wait deadlines are reached when the timer set to them fires (history), not when the
+   * clock read in the next task says so: that clock differed between an execution and its replay (TMPRL1100).
+   */
+  deadlineByTimer: 'deadline-by-timer-v1',
 } as const;

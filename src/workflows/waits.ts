@@ -36,3 +36,13 @@ export function looksWithin(ms: number): number {
   }
   return n;
 }
+
+/**
+ * Whether a wait that timed out ran all the way to its deadline: its timer was set to the time left. Judged by
+ * the timer that fired (in history) rather than by comparing the clock with the deadline afterwards, because a
+ * task's clock is not guaranteed to be the same in the execution and in every replay (a soak found a
+ * worker whose clock read the earlier task's time right after the deadline timer fired; docs/operations.md).
+ */
+export function ranToDeadline(sleptMs: number, leftMs: number): boolean {
+  return sleptMs >= leftMs;
+}
