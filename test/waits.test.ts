@@ -1,7 +1,7 @@
 /** The pure rules of the lifecycle's long waits: back-off, deadlines, and how many looks a wait can make. */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { earliest, looksWithin, nextPollMs, POLL_MAX_MS, POLL_MIN_MS, ranToDeadline, sleepMs } from '../src/workflows/waits.js';
+import { budgetHeadroom, budgetReached, earliest, looksWithin, nextPollMs, POLL_MAX_MS, POLL_MIN_MS, ranToDeadline, sleepMs } from '../src/workflows/waits.js';
 import { MAX_MANUAL_WAIT_MS } from '../src/policy/schema.js';
 import { HISTORY_BUDGET } from '../src/workflows/definitions.js';
 
@@ -28,6 +28,16 @@ describe('bounded waits', () => {
     // Past the deadline already: the 1 ms timer sleepMs gives ends the wait.
     assert.equal(ranToDeadline(sleepMs(60_000, 9_000, 10_000), 9_000 - 10_000), true);
     assert.equal(ranToDeadline(60_000, Number.POSITIVE_INFINITY), false);
+  });
+
+  test('when a run nears its history budget, then it continues as new a step early (50 events, a quarter of a small budget); older runs at the budget', () => {
+    assert.equal(budgetReached(4_949, 5_000, true), false);
+    assert.equal(budgetReached(4_950, 5_000, true), true);
+    assert.equal(budgetReached(4_999, 5_000, false), false);
+    assert.equal(budgetReached(5_000, 5_000, false), true);
+    assert.equal(budgetHeadroom(60), 15);
+    // One PR check (about 11 events) after the line still ends within the budget.
+    assert.ok(5_000 - budgetHeadroom(5_000) + 11 <= 5_000);
   });
 
   test('when several bounds apply, then the earliest wins and missing ones are ignored', () => {

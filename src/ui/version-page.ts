@@ -3,6 +3,7 @@
  * version, run lineage, the timeline, the GitOps change, links out, the "What if?" dry-run panel and the
  * decision forms (only for identities the policy allows; the reason why not otherwise).
  */
+import { deltaClass, metricDirection } from './metric-direction.js';
 import { mlflowRunUrl, mlflowVersionUrl, temporalWorkflowUrl } from '../gitops/pr-text.js';
 import type { NotifyLinks } from '../slack/blocks.js';
 import type { LifecycleState } from '../workflows/definitions.js';
@@ -107,7 +108,7 @@ function comparison(view: VersionView): SafeHtml {
     const b = serving[m];
     const d = c !== undefined && b !== undefined ? c - b : undefined;
     return html`<tr><th scope="row">${m}</th><td>${fmt(c)}</td><td>${servingVersion !== undefined ? fmt(b) : html`<span class="muted">nothing serves</span>`}</td>
-      <td${d !== undefined ? html` class="${d >= 0 ? 'pass' : 'fail'}"` : ''}>${d !== undefined ? `${d >= 0 ? '+' : ''}${fmt(d)}` : '—'}</td>
+      <td${d !== undefined ? html` class="${deltaClass(metricDirection(s?.policy?.evaluation, m), d)}"` : ''}>${d !== undefined ? `${d >= 0 ? '+' : ''}${fmt(d)}` : '—'}</td>
       ${prior ? html`<td>${fmt(previous[m])}</td>` : ''}</tr>`;
   })}</tbody></table></div>`;
 }

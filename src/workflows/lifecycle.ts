@@ -90,7 +90,7 @@ import {
 import { retireThroughGitops } from './retire-steps.js';
 import { TAG } from '../mlflow/tags.js';
 import { PATCHES } from './patches.js';
-import { ranToDeadline, sleepMs } from './waits.js';
+import { budgetReached, ranToDeadline, sleepMs } from './waits.js';
 
 /** How long the superseder waits for the previous version's workflow to archive itself before doing it. */
 const SUPERSEDE_ACK_TIMEOUT_MS = 2 * 60 * 1000;
@@ -295,6 +295,8 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
   const boundedWaits = bounded && patched(PATCHES.boundedWaits);
   // Approval and lock-wait deadlines are reached when their own timer fires, not when a clock says so.
   const deadlineByTimer = boundedWaits && patched(PATCHES.deadlineByTimer);
+  // Continue as new a step before the budget, so no run ends past it.
+  const headroom = deadlineByTimer && patched(PATCHES.budgetHeadroom);
   /** Keeps the Slack message in step with the lifecycle (when the policy names a channel). */
   const tellSlack = async (snapshot: LifecycleState) => {
     if (slack.channel) await bestEffort(() => notify.notifyUpdate({ state: snapshot, channel: slack.channel!, ts: slack.ts }));
@@ -448,7 +450,7 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
   function overBudget(): boolean {
     if (!bounded) return false;
     const info = workflowInfo();
-    return info.continueAsNewSuggested || info.historyLength >= (input.historyBudget ?? HISTORY_BUDGET);
+    return info.continueAsNewSuggested || budgetReached(info.historyLength, input.historyBudget ?? HISTORY_BUDGET, headroom);
   }
 
   /**

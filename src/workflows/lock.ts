@@ -30,6 +30,7 @@ import {
 } from './definitions.js';
 import type { LockActivities } from '../activities/lock.js';
 import { PATCHES } from './patches.js';
+import { budgetReached } from './waits.js';
 
 export interface LockInput {
   model: string;
@@ -78,7 +79,9 @@ export async function modelProductionLock(input: LockInput): Promise<void> {
   // Waiting lifecycles re-request every few minutes while a holder holds the lock for hours: without this the
   // history of one long lease grows with every waiter's request (older runs keep their path through replay).
   const bounded = patched(PATCHES.boundedLock);
-  const overBudget = () => bounded && (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= (input.historyBudget ?? HISTORY_BUDGET));
+  // A step before the budget, so no run ends past it (runs started before the patch: at the budget).
+  const headroom = bounded && patched(PATCHES.budgetHeadroom);
+  const overBudget = () => bounded && (workflowInfo().continueAsNewSuggested || budgetReached(workflowInfo().historyLength, input.historyBudget ?? HISTORY_BUDGET, headroom));
   const rollOver = async (): Promise<never> => {
     await condition(allHandlersFinished);
     return continueAsNew<typeof modelProductionLock>({

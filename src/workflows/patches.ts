@@ -35,4 +35,6 @@ export const PATCHES = {
    * clock read in the next task says so: that clock differed between an execution and its replay (TMPRL1100).
    */
   deadlineByTimer: 'deadline-by-timer-v1',
+  /** Lifecycles and the lock continue as new a step (≤ 50 events) before the history budget, never past it. */
+  budgetHeadroom: 'budget-headroom-v1',
 } as const;

@@ -46,3 +46,19 @@ export function looksWithin(ms: number): number {
 export function ranToDeadline(sleptMs: number, leftMs: number): boolean {
   return sleptMs >= leftMs;
 }
+
+/** The most history one step between two budget checks writes (a PR check or a hint ~11, a lock re-request ~11). */
+export const BUDGET_HEADROOM = 50;
+
+/** Headroom kept below a budget: BUDGET_HEADROOM, or a quarter of a small (test) budget. */
+export function budgetHeadroom(budget: number): number {
+  return Math.min(BUDGET_HEADROOM, Math.floor(budget / 4));
+}
+
+/**
+ * Time to continue as new: with `headroom` (PATCHES.budgetHeadroom) a step early enough that the run that
+ * crosses the line still ends within the budget; without it (older executions) at the budget itself.
+ */
+export function budgetReached(historyLength: number, budget: number, headroom: boolean): boolean {
+  return historyLength >= (headroom ? budget - budgetHeadroom(budget) : budget);
+}
