@@ -108,6 +108,13 @@ describe('deployment.canary resolves', () => {
     assert.equal(JSON.stringify(JSON.parse(JSON.stringify(p))), JSON.stringify(p), 'plain JSON data');
   });
 
+  test('when the base takes only merges, then commit: pull-request resolves as written (the default is direct, left out)', () => {
+    const p = parsePolicy(withCanary('steps: [10, 100]', 'commit: pull-request', ...METRIC), 'policy.yaml').policyFor('churn');
+    assert.equal(p.deployment.canary?.commit, 'pull-request');
+    const d = parsePolicy(withCanary('steps: [10, 100]', ...METRIC), 'policy.yaml').policyFor('churn');
+    assert.equal('commit' in d.deployment.canary!, false);
+  });
+
   test('when no canary is configured, then the deployment has no canary key', () => {
     const p = parsePolicy(yaml('defaults:', '  approval: { approvers: [a] }'), 'policy.yaml').policyFor('m');
     assert.equal('canary' in p.deployment, false);
@@ -132,6 +139,11 @@ describe('deployment.canary errors name file:line:col and the key path', () => {
       text: withCanary('steps: [10, 100]', ...METRIC, '    failureCondition: result'),
       message:
         'policy.yaml:13:29: defaults.deployment.canary.metrics[0].failureCondition: invalid condition "result": expected a comparison (<, <=, >, >=, ==, !=), got end of condition at column 7',
+    },
+    {
+      when: 'the step commit mode is neither direct nor pull-request',
+      text: withCanary('steps: [10, 100]', 'commit: push', ...METRIC),
+      message: 'policy.yaml:9:15: defaults.deployment.canary.commit: must be one of direct, pull-request (got "push")',
     },
     {
       when: 'steps do not increase',

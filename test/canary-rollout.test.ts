@@ -10,7 +10,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -88,6 +88,15 @@ describe('progressive rollout (canary) in GitOps mode', { skip: missing }, () =>
     return [...(await mainLog(model)).matchAll(/^Modelgate-Branch: (\S+-canary-\S+)$/gm)].map((m) => m[1]);
   }
 
+  /** The steps of main's own commits (first parent: a merged branch's commit is not one), each as often as made. */
+  async function stepCommits(model: string): Promise<string[]> {
+    const log = (await run('git', ['--git-dir', repos.get(model)!.repo, 'log', 'main', '--first-parent', '--format=%B%x00'], { encoding: 'utf8' })).stdout;
+    return [...log.matchAll(/^Modelgate-Canary-Step: (\S+)$/gm)].map((m) => m[1]);
+  }
+
+  /** Models whose policy says `canary.commit: pull-request`. */
+  const viaPullRequest = new Set<string>();
+
   async function gitopsModel(prefix: string, mode: 'Serverless' | 'RawDeployment' = 'Serverless'): Promise<{ model: string; cluster: Cluster }> {
     const model = unique(prefix);
     const repo = await initLocalGitopsRepo(join(dir, `${model}.git`), { model, namespace: NAMESPACE, name: model });
@@ -125,7 +134,7 @@ defaults:
           interval: 1s
           count: 2
           consecutiveErrorLimit: 1
-`;
+${viaPullRequest.has(model) ? '      commit: pull-request\n' : ''}`;
     return { ...parsePolicy(text, `${model}.yaml`).policyFor(model), model };
   }
 
@@ -200,7 +209,9 @@ defaults:
     assert.equal(s.canary?.status, 'succeeded');
     assert.deepEqual(s.canary.steps.map((x) => [x.percent, x.verdict, x.measurements.length]), [[10, 'successful', 2], [50, 'successful', 2], [100, 'successful', 2]]);
     assert.equal(s.canary.previousRevision, revisionName(model, 1));
-    assert.deepEqual((await stepMerges(model)).sort(), [`modelgate/${model}/v${v.version}-canary-1`, `modelgate/${model}/v${v.version}-canary-2`]);
+    // Each later step is one commit of modelgate's own straight on main (canary.commit defaults to direct).
+    assert.deepEqual((await stepCommits(model)).sort(), ['1', '2']);
+    assert.deepEqual(await stepMerges(model), []);
     // At 100 the field is gone, as KServe prescribes; the new revision has all the traffic.
     assert.equal(readCanaryPercent(await manifestAt(model), { namespace: NAMESPACE, name: model }), undefined);
     const isvc = double.read(INFERENCE_SERVICES, NAMESPACE, model) as InferenceService;
@@ -313,10 +324,37 @@ defaults:
     assert.equal(s.phase, 'production', s.outcomeReason);
     const uri = s.pullRequest!.storageUri!;
     assert.deepEqual(cluster.applied, [`10@${uri}`, `50@${uri}`, `100@${uri}`]);
-    const merges = await stepMerges(model);
-    assert.deepEqual(merges.sort(), [`modelgate/${model}/v${v.version}-canary-1`, `modelgate/${model}/v${v.version}-canary-2`]);
+    assert.deepEqual((await stepCommits(model)).sort(), ['1', '2']);
     const titles = (await run('git', ['--git-dir', repos.get(model)!.repo, 'log', 'main', '--first-parent', '--format=%s'], { encoding: 'utf8' })).stdout;
     assert.equal(titles.match(/ canary step \d/g)?.length, 2, `one step merge each on main:\n${titles}`);
+  });
+
+  it('when the base branch takes only merges, then a refused direct step commit falls back to a branch merged once per step', async () => {
+    const { model, cluster } = await gitopsModel('canary-protected');
+    // The remote refuses any update of main that is not a merge commit, as a protected branch would.
+    const hook = join(repos.get(model)!.repo, 'hooks', 'pre-receive');
+    writeFileSync(hook, `#!/bin/sh
+while read old new ref; do
+  if [ "$ref" = refs/heads/main ] && [ "$(git rev-list --parents -n 1 "$new" | wc -w)" -lt 3 ]; then
+    echo "main is protected: merges only" >&2; exit 1
+  fi
+done
+`);
+    chmodSync(hook, 0o755);
+    const { version, state: s } = await promoteHealthy(model);
+    assert.equal(s.phase, 'production', s.outcomeReason);
+    assert.deepEqual(cluster.applied, [`10@${s.pullRequest!.storageUri!}`, `50@${s.pullRequest!.storageUri!}`, `100@${s.pullRequest!.storageUri!}`]);
+    assert.deepEqual((await stepMerges(model)).sort(), [`modelgate/${model}/v${version}-canary-1`, `modelgate/${model}/v${version}-canary-2`]);
+    assert.deepEqual(await stepCommits(model), []);
+  });
+
+  it('when the policy says commit: pull-request, then each later step is a branch merged once', async () => {
+    const { model } = await gitopsModel('canary-via-pr');
+    viaPullRequest.add(model);
+    const { version, state: s } = await promoteHealthy(model);
+    assert.equal(s.phase, 'production', s.outcomeReason);
+    assert.deepEqual((await stepMerges(model)).sort(), [`modelgate/${model}/v${version}-canary-1`, `modelgate/${model}/v${version}-canary-2`]);
+    assert.deepEqual(await stepCommits(model), []);
   });
 
   it('when the InferenceService is RawDeployment, then the canary is refused before any traffic moves and the PR is closed', async () => {

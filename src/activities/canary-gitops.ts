@@ -1,10 +1,11 @@
 /**
  * The GitOps commits of a progressive rollout: each traffic step after the first (which rides on the approved
- * promotion PR) is modelgate's own change of `spec.predictor.canaryTrafficPercent` on the base branch, made
- * through the configured provider as a branch + merge of its own (`…/v<version>-canary-<step>`, the abort at
- * 0 %: `…-canary-abort`). The branch is the idempotency key per (model, version, run, step): a retried
- * activity, or a worker that crashed between commit and merge, finds its own signed change (HMAC marker over the
- * manifest it set, as for promotions) and merges or adopts it instead of committing again.
+ * promotion PR) is modelgate's own change of `spec.predictor.canaryTrafficPercent` on the base branch: by default
+ * one commit straight on the base (`canary.commit: direct`), or, for a base that only takes merges, a branch +
+ * merge of its own (`pull-request`). Either way the change is keyed per (model, version, run, step)
+ * (`…/v<version>-canary-<step>`, the abort at 0 %: `…-canary-abort`): a retried activity, or a worker that
+ * crashed after committing, finds its own signed change (HMAC marker over the manifest it set, as for
+ * promotions) among the base's recent commits (or on the branch) and adopts it instead of committing again.
  */
 import { applyCanaryPercent, readCanaryPercent } from '../gitops/canary-manifest.js';
 import { mergeSealer, requireMarkerSecret } from '../gitops/marker-key.js';
@@ -29,6 +30,8 @@ export interface CanaryStepInput {
   workflowId: string;
   /** One line for the commit message (e.g. the failing query and values of an abort). */
   reason?: string;
+  /** `direct` (default): a commit on the base branch; `pull-request`: a branch merged by modelgate (protected bases). */
+  commit?: 'direct' | 'pull-request';
 }
 
 export interface CanaryStepCommit {
@@ -61,7 +64,44 @@ export function createCanaryGitopsActivities(deps: GitopsActivityDeps) {
     });
     const isOwn = (message: string | undefined, content: string | undefined): boolean =>
       content !== undefined && verifyMarker(secret, parseMarker(message, branch), facts(content));
+    // The base already sets this percent for this version (a person did it, or the field was already absent at
+    // 100): the step is in place; nothing to commit.
+    const unchanged = async (err: unknown): Promise<CanaryStepCommit> => {
+      if (!isUnchanged(err)) throw err;
+      const head = await provider.readFile(file, policy.baseBranch);
+      if (!head) throw err;
+      return { branch, url: '', mergeSha: head.commit, alreadyApplied: true };
+    };
 
+    const renderStep = (current: string) => {
+      const serving = manifest(() => readServingFields(current, target(policy), file));
+      if (serving.storageUri !== input.storageUri) {
+        throw permanent(
+          T.CanaryNotApplicable,
+          `${file} on ${policy.baseBranch} serves ${serving.storageUri ?? 'nothing'}, not ${model} v${version} (${input.storageUri}): the canary step is not applied`,
+        );
+      }
+      const content = manifest(() => applyCanaryPercent(current, target(policy), input.percent, file));
+      const marker = renderMarker(secret, facts(content));
+      const title = `modelgate: ${model} v${version} canary ${input.step === 'abort' ? 'aborted, 0%' : `step ${input.step}, ${input.percent}%`}`;
+      const what =
+        input.percent === 100
+          ? `Remove spec.predictor.canaryTrafficPercent of ${policy.namespace}/${policy.inferenceService}: the new revision takes all the traffic.`
+          : `Set spec.predictor.canaryTrafficPercent of ${policy.namespace}/${policy.inferenceService} to ${input.percent}.`;
+      const lines = [what, ...(input.reason ? ['', `Reason: ${input.reason.replace(/[\r\n]+/g, ' ').slice(0, 500)}`] : []), '', `Modelgate-Model: ${model}`, `Modelgate-Version: ${version}`, `Modelgate-Canary-Step: ${input.step}`];
+      const commitMessage = changeCommitMessage(title, lines, marker);
+      return { content, title, body: `${what}\n\nWorkflow: \`${input.workflowId}\`\n\n${marker}\n`, commitMessage };
+    };
+    // Default: a commit of modelgate's own straight on the base branch (no review: the approval covered the
+    // rollout). A base that refuses it (protected: only merges) gets the step as a branch + merge instead.
+    if ((input.commit ?? 'direct') === 'direct') {
+      try {
+        const done = await provider.commitOnBase({ key: branch, baseBranch: policy.baseBranch, path: file, render: renderStep, isOwnChange: (c) => isOwn(c.message, c.content) });
+        return { branch, url: done.url, mergeSha: done.commit, alreadyApplied: done.alreadyApplied };
+      } catch (err) {
+        if (!isFailure(err, T.GitopsForbidden)) return unchanged(err);
+      }
+    }
     let status = await provider.getPullRequest(branch, policy.baseBranch);
     let alreadyApplied = !!status && status.state === 'merged';
     if (!status) {
@@ -70,34 +110,11 @@ export function createCanaryGitopsActivities(deps: GitopsActivityDeps) {
           branch,
           baseBranch: policy.baseBranch,
           path: file,
-          render: (current) => {
-            const serving = manifest(() => readServingFields(current, target(policy), file));
-            if (serving.storageUri !== input.storageUri) {
-              throw permanent(
-                T.CanaryNotApplicable,
-                `${file} on ${policy.baseBranch} serves ${serving.storageUri ?? 'nothing'}, not ${model} v${version} (${input.storageUri}): the canary step is not applied`,
-              );
-            }
-            const content = manifest(() => applyCanaryPercent(current, target(policy), input.percent, file));
-            const marker = renderMarker(secret, facts(content));
-            const title = `modelgate: ${model} v${version} canary ${input.step === 'abort' ? 'aborted, 0%' : `step ${input.step}, ${input.percent}%`}`;
-            const what =
-              input.percent === 100
-                ? `Remove spec.predictor.canaryTrafficPercent of ${policy.namespace}/${policy.inferenceService}: the new revision takes all the traffic.`
-                : `Set spec.predictor.canaryTrafficPercent of ${policy.namespace}/${policy.inferenceService} to ${input.percent}.`;
-            const lines = [what, ...(input.reason ? ['', `Reason: ${input.reason.replace(/[\r\n]+/g, ' ').slice(0, 500)}`] : []), '', `Modelgate-Model: ${model}`, `Modelgate-Version: ${version}`, `Modelgate-Canary-Step: ${input.step}`];
-            const commitMessage = changeCommitMessage(title, lines, marker);
-            return { content, title, body: `${what}\n\nWorkflow: \`${input.workflowId}\`\n\n${marker}\n`, commitMessage };
-          },
+          render: renderStep,
           isOwnChange: (c) => isOwn(c.message, c.content),
         });
       } catch (err) {
-        // The base already sets this percent for this version (a person did it, or the field was already absent
-        // at 100): the step is in place; nothing to commit.
-        if (!isUnchanged(err)) throw err;
-        const head = await provider.readFile(file, policy.baseBranch);
-        if (!head) throw err;
-        return { branch, url: '', mergeSha: head.commit, alreadyApplied: true };
+        return unchanged(err);
       }
     }
     // What was found or created is checked like a promotion PR: only modelgate's own signed change is merged.
@@ -132,8 +149,12 @@ export function createCanaryGitopsActivities(deps: GitopsActivityDeps) {
 
 export type CanaryGitopsActivities = ReturnType<typeof createCanaryGitopsActivities>;
 
+function isFailure(err: unknown, type: string): boolean {
+  return err instanceof Error && (err as Error & { type?: string }).type === type;
+}
+
 function isUnchanged(err: unknown): boolean {
-  return err instanceof Error && (err as Error & { type?: string }).type === T.ManifestUnchanged;
+  return isFailure(err, T.ManifestUnchanged);
 }
 
 function manifest<R>(fn: () => R): R {

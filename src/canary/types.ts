@@ -53,6 +53,11 @@ export interface CanaryPolicy {
   metrics: CanaryMetric[];
   /** Optional soak at 100% (analysis keeps running) before the previous version is archived, in ms. */
   finalSoakMs?: number;
+  /**
+   * How each later step reaches the base branch: `direct` (default) a commit of modelgate's own on it, falling
+   * back to a branch + merge when the host refuses (a protected base); `pull-request` always the latter.
+   */
+  commit?: 'direct' | 'pull-request';
 }
 
 /** Input of one `measureCanary` activity call: one sample of one metric. */

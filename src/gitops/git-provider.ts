@@ -23,7 +23,10 @@ import { permanent, redactUrl, GitopsFailureTypes as T } from './errors.js';
 import { createGitRunner, isRemoteUrl, lastLines, type GitIdentity, type GitRunner } from './git-cli.js';
 import { GitPlumbing, trailer } from './git-plumbing.js';
 import { markerPrefix } from './marker.js';
+import { OWN_COMMIT_LOOKBACK } from './provider.js';
 import type {
+  BaseCommit,
+  BaseCommitOutcome,
   CloseRequest,
   FileAtRef,
   GitopsProvider,
@@ -129,6 +132,42 @@ export class GitProvider implements GitopsProvider {
         }
       }
     });
+  }
+
+  commitOnBase(change: BaseCommit): Promise<BaseCommitOutcome> {
+    return this.exclusive(async () => {
+      for (let attempt = 1; ; attempt++) {
+        await this.fetch();
+        const base = await this.baseCommit(change.baseBranch);
+        const own = await this.ownCommitOnBase(base, change);
+        if (own) return { commit: own, url: `${this.display}@${own}`, alreadyApplied: true };
+        const file = await this.git.readBlob(base, change.path);
+        if (!file) throw permanent(T.ManifestNotFound, `${change.path} does not exist on ${change.baseBranch} of ${this.display}`);
+        const r = change.render(file.content);
+        if (r.content === file.content) {
+          throw permanent(T.ManifestUnchanged, `${change.path} on ${change.baseBranch} already has this content; there is nothing to commit`);
+        }
+        const commit = await this.git.commitFiles({ base, files: [{ path: change.path, content: r.content, mode: file.mode }], parents: [base], message: r.commitMessage });
+        if ((await this.push(commit, `refs/heads/${change.baseBranch}`)) === 'ok') return { commit, url: `${this.display}@${commit}`, alreadyApplied: false };
+        // Someone pushed to the base in between: fetch and look again (our own commit may be the one that landed).
+        if (attempt >= this.maxPushAttempts) throw new Error(`${change.baseBranch} of ${this.display} kept moving; gave up after ${attempt} commit attempts`);
+      }
+    });
+  }
+
+  /**
+   * The newest of the base's own latest commits of the file (first parent: not a merged branch's) that carries
+   * this change's valid marker.
+   */
+  private async ownCommitOnBase(base: string, change: BaseCommit): Promise<string | undefined> {
+    const out = await this.git.ok(['log', '-z', '--first-parent', `-n${OWN_COMMIT_LOOKBACK}`, '--fixed-strings', `--grep=${markerPrefix(change.key)}`, '--format=%H%x1f%B', base, '--', change.path]);
+    for (const record of out.split('\0')) {
+      const [sha, message] = record.split('\x1f');
+      if (!sha?.trim() || message === undefined) continue;
+      const blob = await this.git.readBlob(sha.trim(), change.path);
+      if (change.isOwnChange({ message, content: blob?.content })) return sha.trim();
+    }
+    return undefined;
   }
 
   /** A plain git remote has no PR conversation: the lifecycle's timeline and MLflow tags carry the message. */

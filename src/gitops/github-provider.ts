@@ -11,7 +11,11 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { foreignPullRequest, permanent, GitopsFailureTypes as T } from './errors.js';
 import { rateLimitedFailure, type GitHubClient } from './github-client.js';
+import { markerPrefix } from './marker.js';
+import { OWN_COMMIT_LOOKBACK } from './provider.js';
 import type {
+  BaseCommit,
+  BaseCommitOutcome,
   ChecksState,
   CloseRequest,
   FileAtRef,
@@ -164,6 +168,52 @@ export class GitHubProvider implements GitopsProvider {
       const file = await this.getFile(path, commit);
       return file ? { content: file.content, commit } : null;
     });
+  }
+
+  commitOnBase(change: BaseCommit): Promise<BaseCommitOutcome> {
+    return this.guard(`commit on ${change.baseBranch}`, async () => {
+      for (let attempt = 0; ; attempt++) {
+        const base = await this.branchHead(change.baseBranch);
+        if (!base) throw permanent(T.BaseBranchNotFound, `branch ${change.baseBranch} does not exist in ${this.owner}/${this.repo}`);
+        const own = await this.ownCommitOnBase(base, change);
+        if (own) return { commit: own.sha, url: own.url, alreadyApplied: true };
+        const current = await this.getFile(change.path, base);
+        if (!current) throw permanent(T.ManifestNotFound, `${change.path} does not exist on ${change.baseBranch} of ${this.owner}/${this.repo}`);
+        const r = change.render(current.content);
+        if (r.content === current.content) {
+          throw permanent(T.ManifestUnchanged, `${change.path} on ${change.baseBranch} already has this content; there is nothing to commit`);
+        }
+        try {
+          // The contents API commits on the branch's head only if the file is still the blob we read (else 409).
+          const res = await this.gh.rest.repos.createOrUpdateFileContents({
+            owner: this.owner, repo: this.repo, path: change.path, branch: change.baseBranch, message: r.commitMessage,
+            content: Buffer.from(r.content, 'utf8').toString('base64'), sha: current.sha,
+          });
+          const sha = res.data.commit.sha;
+          if (!sha) throw new Error(`GitHub did not return the commit of ${change.path} on ${change.baseBranch}`);
+          return { commit: sha, url: res.data.commit.html_url ?? `https://github.com/${this.owner}/${this.repo}/commit/${sha}`, alreadyApplied: false };
+        } catch (err) {
+          // A protected base answers 409 too ("Changes must be made through a pull request", required checks).
+          if (statusOf(err) === 409 && /protected|pull request|status check|review/i.test(messageOf(err))) {
+            throw permanent(T.GitopsForbidden, `${this.owner}/${this.repo} refused a direct commit on ${change.baseBranch}: ${messageOf(err)}`);
+          }
+          // The file changed since we read it (or our own earlier request landed after all): look again.
+          if (statusOf(err) === 409 && attempt < 3) continue;
+          throw err;
+        }
+      }
+    });
+  }
+
+  /** The newest of the base's latest commits of the file that carries this change's valid marker. */
+  private async ownCommitOnBase(base: string, change: BaseCommit): Promise<{ sha: string; url: string } | undefined> {
+    const res = await this.gh.rest.repos.listCommits({ owner: this.owner, repo: this.repo, sha: base, path: change.path, per_page: OWN_COMMIT_LOOKBACK });
+    for (const c of res.data) {
+      if (!c.commit.message.includes(markerPrefix(change.key))) continue;
+      const file = await this.getFile(change.path, c.sha);
+      if (change.isOwnChange({ message: c.commit.message, content: file?.content })) return { sha: c.sha, url: c.html_url };
+    }
+    return undefined;
   }
 
   // ---- internals ----

@@ -141,6 +141,30 @@ export interface FileAtRef {
   commit: string;
 }
 
+/**
+ * A commit made straight on the base branch (a canary step: modelgate's own traffic change, no review). `key`
+ * names the change (e.g. the canary step's branch name, never created): the base's recent commits of `path`
+ * whose message carries its marker are offered to `isOwnChange`, so a retried call finds its own commit.
+ */
+export interface BaseCommit {
+  key: string;
+  baseBranch: string;
+  path: string;
+  /** The new file from the file as the base serves it now; may throw ManifestError or a permanent failure. */
+  render(current: string): { content: string; commitMessage: string };
+  isOwnChange(commit: { message: string; content?: string }): boolean;
+}
+
+export interface BaseCommitOutcome {
+  commit: string;
+  url: string;
+  /** An earlier attempt had made it: nothing was committed now. */
+  alreadyApplied: boolean;
+}
+
+/** How many of the base's latest commits of the file are searched for an earlier attempt's own commit. */
+export const OWN_COMMIT_LOOKBACK = 20;
+
 export interface GitopsProvider {
   readonly kind: 'git' | 'github';
   /** Create the branch, the commit and the PR, or adopt what exists for the branch (in any state). */
@@ -153,6 +177,8 @@ export interface GitopsProvider {
   close(req: CloseRequest): Promise<PullRequestStatus | null>;
   /** Open (or adopt) a PR that undoes the manifest change of `mergeSha`. */
   openRevert(change: RevertChange): Promise<PullRequestStatus>;
+  /** Commit the change on the base branch, or find the commit an earlier attempt made (see BaseCommit). */
+  commitOnBase(change: BaseCommit): Promise<BaseCommitOutcome>;
   /** The file at a branch name or commit SHA; null when the file does not exist there. */
   readFile(path: string, ref: string): Promise<FileAtRef | null>;
   /**

@@ -102,6 +102,7 @@ export const canarySchema = strictObject({
   steps: z.array(step, { invalid_type_error: 'expected a list of percents such as [10, 50, 100]' }).min(1, 'needs at least one step'),
   metrics: z.array(metric, { invalid_type_error: 'expected a list of analysis metrics' }).min(1, 'needs at least one analysis metric'),
   finalSoak: durationAtLeast(1000, 'finalSoak').optional(),
+  commit: z.enum(['direct', 'pull-request']).optional(),
 }).superRefine((c, ctx) => {
   // zod runs this refinement even when `min(1)` already failed; the issue for that is reported.
   if (c.steps.length === 0) return;

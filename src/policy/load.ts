@@ -192,6 +192,7 @@ function toCanaryPolicy(c: ParsedCanary): CanaryPolicy {
       intervalMs: interval,
     })),
     ...(c.finalSoak !== undefined ? { finalSoakMs: c.finalSoak } : {}),
+    ...(c.commit !== undefined ? { commit: c.commit } : {}),
   };
 }
 

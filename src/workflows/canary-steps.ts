@@ -67,7 +67,10 @@ export async function runCanary(state: LifecycleState, hooks: CanaryHooks): Prom
       if (c.step === 0) rec.commit = { sha: pr.mergeSha ?? '', url: pr.url };
       else {
         try {
-          const commit = await canaryGitops.commitCanaryStep({ ...runOf(state), model: state.model, version: state.version, policy: g, step: c.step, percent, storageUri, workflowId: state.workflowId });
+          const commit = await canaryGitops.commitCanaryStep({
+            ...runOf(state), model: state.model, version: state.version, policy: g, step: c.step, percent, storageUri, workflowId: state.workflowId,
+            ...(policy.commit ? { commit: policy.commit } : {}),
+          });
           rec.commit = { sha: commit.mergeSha, url: commit.url, alreadyApplied: commit.alreadyApplied };
         } catch (err) {
           if (!isFailureOfType(err, 'CanaryNotApplicable') && !isFailureOfType(err, 'ForeignPullRequest')) throw err;
@@ -219,6 +222,7 @@ async function rollBack(state: LifecycleState, hooks: CanaryHooks, reason: strin
     storageUri: state.pullRequest?.storageUri ?? '',
     workflowId: state.workflowId,
     reason,
+    ...(state.policy!.deployment.canary?.commit ? { commit: state.policy!.deployment.canary.commit } : {}),
   });
   c.rollback = { sha: commit.mergeSha, url: commit.url };
   hooks.note('modelgate', 'canary rolled back to 0%', commit.mergeSha);

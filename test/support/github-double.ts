@@ -519,6 +519,35 @@ export class GitHubDouble {
           commits: [],
         });
       }
+      case 'repos/list-commits': {
+        // Newest first (reachable, by date), optionally only those that changed `path` against their first parent.
+        const start = this.resolve(q.get('sha') ?? 'main');
+        if (!start) return notFound;
+        const path = q.get('path');
+        const perPage = Math.min(100, Number(q.get('per_page') ?? 30));
+        const list = [...this.reachable(start)]
+          .map((sha) => this.commits.get(sha)!)
+          .filter((c) => !path || c.tree.get(path) !== (c.parents[0] ? this.commits.get(c.parents[0])?.tree.get(path) : undefined))
+          .sort((a, b) => (a.date < b.date ? 1 : a.date > b.date ? -1 : 0))
+          .slice(0, perPage);
+        return build(200, list.map((c) => ({
+          sha: c.sha,
+          url: this.apiUrl(`commits/${c.sha}`),
+          html_url: this.htmlUrl(`commit/${c.sha}`),
+          comments_url: this.apiUrl(`commits/${c.sha}/comments`),
+          commit: {
+            url: this.apiUrl(`git/commits/${c.sha}`),
+            message: c.message,
+            author: { name: c.author, email: `${c.author}@example.com`, date: c.date },
+            committer: { name: c.author, email: `${c.author}@example.com`, date: c.date },
+            tree: { sha: sha1(`tree ${c.sha}`), url: this.apiUrl(`git/trees/${c.sha}`) },
+            comment_count: 0,
+          },
+          author: null,
+          committer: null,
+          parents: c.parents.map((x) => ({ sha: x, url: this.apiUrl(`commits/${x}`), html_url: this.htmlUrl(`commit/${x}`) })),
+        })));
+      }
       case 'repos/get-content': {
         const at = this.resolve(q.get('ref') ?? 'main');
         const content = at ? this.commits.get(at)!.tree.get(p.path) : undefined;

@@ -5,8 +5,8 @@
  * double validates every request it receives and every response it sends through this, so it cannot drift.
  *
  * OpenAPI 3.0 is not JSON Schema: `nullable: true` is rewritten to JSON Schema (`type: [t, 'null']`, or
- * `anyOf [..., {type: null}]` without a type) before ajv sees it; unknown formats (int64, uri-template…)
- * are accepted as any string/number.
+ * `anyOf [..., {type: null}]` without a type) and `oneOf` is read as `anyOf` (GitHub's alternatives overlap)
+ * before ajv sees it; unknown formats (int64, uri-template…) are accepted as any string/number.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -301,6 +301,12 @@ function toJsonSchema(node: Json): Json {
   if (!node || typeof node !== 'object') return node;
   const out: Obj = {};
   for (const [k, v] of Object.entries(node)) out[k] = toJsonSchema(v);
+  // GitHub's description writes oneOf where its alternatives overlap (a 409 is `basic-error` or
+  // `repository-rule-violation-error`, and every body of one is a body of the other): read it as anyOf.
+  if (Array.isArray(out.oneOf)) {
+    out.anyOf = out.oneOf;
+    delete out.oneOf;
+  }
   if (typeof out.nullable !== 'boolean') return out;
   const nullable = out.nullable;
   delete out.nullable;
