@@ -9,11 +9,12 @@
  * pause for an attested continue/abort, bounded by the approval expiry (then abort). The state carries the
  * current step, so a worker restart replays to exactly where it stopped and no step is committed twice.
  */
-import { ActivityFailure, condition, sleep } from '@temporalio/workflow';
+import { ActivityFailure, condition, patched, sleep } from '@temporalio/workflow';
 import { judgeMetric, judgeStep } from '../canary/judge.js';
 import type { CanaryMetric, Measurement, MetricVerdict } from '../canary/types.js';
 import type { CanaryPause, CanaryStepRecord, LifecycleState } from './definitions.js';
 import { canaryAnalysis, canaryCluster, canaryGitops, isFailureOfType } from './activities.js';
+import { PATCHES } from './patches.js';
 
 type Note = (actor: string, action: string, detail?: string) => void;
 
@@ -143,6 +144,9 @@ async function analyse(state: LifecycleState, rec: CanaryStepRecord): Promise<Ro
   const metrics = state.policy!.deployment.canary!.metrics;
   const byMetric: Record<string, Measurement[]> = Object.fromEntries(metrics.map((m) => [m.name, [] as Measurement[]]));
   const nextAt = new Map(metrics.map((m) => [m.name, Date.now()]));
+  // After the timer to `wake` fired it is `wake`, whatever the next task's clock reads: that clock once differed
+  // between an execution and its replay (docs/operations.md, "Deadlines are judged by their timers").
+  const dueByTimer = patched(PATCHES.canaryDueByTimer);
   for (;;) {
     const verdict = judgeStep(metrics, byMetric);
     if (verdict !== 'running') return { verdict, byMetric };
@@ -150,11 +154,13 @@ async function analyse(state: LifecycleState, rec: CanaryStepRecord): Promise<Ro
     // judgeStep says running but no metric is: a judgement we cannot act on is a person's call.
     if (running.length === 0) return { verdict: 'inconclusive', byMetric };
     const wake = Math.min(...running.map((m) => nextAt.get(m.name)!));
-    if (wake > Date.now()) {
-      await sleep(wake - Date.now());
-      continue;
+    let now = Date.now();
+    if (wake > now) {
+      await sleep(wake - now);
+      if (!dueByTimer) continue;
+      now = wake;
     }
-    const due = running.filter((m) => nextAt.get(m.name)! <= Date.now());
+    const due = running.filter((m) => nextAt.get(m.name)! <= now);
     const samples = await Promise.all(due.map((m) => measure(state, rec, m, byMetric[m.name].length)));
     due.forEach((m, i) => {
       byMetric[m.name].push(samples[i]);

@@ -37,4 +37,6 @@ export const PATCHES = {
   deadlineByTimer: 'deadline-by-timer-v1',
   /** Lifecycles and the lock continue as new a step (≤ 50 events) before the history budget, never past it. */
   budgetHeadroom: 'budget-headroom-v1',
+  /** Canary analysis: the metrics due are those whose time the fired timer reached, not those the next clock says. */
+  canaryDueByTimer: 'canary-due-by-timer-v1',
 } as const;
