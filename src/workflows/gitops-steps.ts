@@ -7,7 +7,7 @@ import type { LifecycleState, PullRequestEvent } from './definitions.js';
 import type { PullRequestStatus } from '../gitops/provider.js';
 import { deployment, gitops, isFailureOfType, registry } from './activities.js';
 import { TAG } from '../mlflow/tags.js';
-import { earliest, nextPollMs, POLL_MIN_MS, sleepMs } from './waits.js';
+import { earliest, nextPollMs, POLL_MIN_MS, ranToDeadline, sleepMs } from './waits.js';
 import { PATCHES } from './patches.js';
 import { prepareCanary, runCanary, type CanaryHooks } from './canary-steps.js';
 
@@ -30,6 +30,8 @@ export type DeployResult =
 export interface WaitBounds {
   /** The Production lock grant's own end (epoch ms): waiting for a merge past it is pointless. */
   leaseUntil?: number;
+  /** PATCHES.deadlineByTimer: a deadline is reached when the wait's timer to it fires (waits.ts ranToDeadline). */
+  byTimer?: boolean;
 }
 
 /** How often the PR is checked while nothing is heard from the webhook (a lost webhook only delays). */
@@ -161,14 +163,19 @@ export async function deployThroughGitops(
       const wait = (bounds && g.manualMergeTimeoutMs) || state.policy!.approval.expiresAfterMs;
       const deadline = earliest(Date.now() + wait, bounds?.leaseUntil);
       let pollMs = POLL_MIN_MS;
+      let fired = false;
       while (!pr.mergeSha) {
-        if (bounds ? Date.now() >= deadline : Date.now() > deadline) {
+        if (fired || (bounds ? !bounds.byTimer && Date.now() >= deadline : Date.now() > deadline)) {
           const reason = `pull request ${pr.url} was not merged before ${new Date(deadline).toISOString()}`;
           if (!bounds) return { ok: false, reason };
           note('modelgate', 'manual merge timed out', reason);
           return { ok: false, reason, timedOut: 'manual_merge_timed_out' };
         }
-        const woken = await condition(() => prEvents.length > 0, bounds ? sleepMs(pollMs, deadline, Date.now()) : Math.min(PR_POLL_MS, Math.max(1, deadline - Date.now())));
+        const left = deadline - Date.now();
+        const ms = bounds ? sleepMs(pollMs, deadline, Date.now()) : Math.min(PR_POLL_MS, Math.max(1, left));
+        const woken = await condition(() => prEvents.length > 0, ms);
+        // The last look (a merge at the last moment counts) comes first; then the deadline's own timer ends it.
+        fired = !!bounds?.byTimer && !woken && ranToDeadline(ms, left);
         prEvents.splice(0);
         // The Git host's record only; the webhook's event just made us look sooner.
         const status = await gitops.getPullRequestStatus({ ...runOf(state), model, version, policy: g });
@@ -231,18 +238,22 @@ export async function deployThroughGitops(
     // The revert is merged when the base branch serves the previous storage URI again.
     const deadline = bounds && g.manualRevertTimeoutMs !== undefined ? Date.now() + g.manualRevertTimeoutMs : Number.POSITIVE_INFINITY;
     let pollMs = POLL_MIN_MS;
+    let fired = false;
     for (;;) {
       const serving = await gitops.readServingManifest({ policy: g });
       if (serving.storageUri === pr.previousStorageUri) {
         revertSha = serving.commit;
         break;
       }
-      if (Date.now() >= deadline) {
+      if (fired || (!bounds?.byTimer && Date.now() >= deadline)) {
         const reason = `the rollout failed (${rollout.reason}) and revert ${revert.url} was not merged before ${new Date(deadline).toISOString()}; a person must merge it`;
         note('modelgate', 'manual revert timed out', reason);
         return { ok: false, reason, timedOut: 'manual_revert_timed_out' };
       }
-      const woken = await condition(() => prEvents.length > 0, bounds ? sleepMs(pollMs, deadline, Date.now()) : PR_POLL_MS);
+      const left = deadline - Date.now();
+      const ms = bounds ? sleepMs(pollMs, deadline, Date.now()) : PR_POLL_MS;
+      const woken = await condition(() => prEvents.length > 0, ms);
+      fired = !!bounds?.byTimer && !woken && ranToDeadline(ms, left);
       prEvents.splice(0);
       pollMs = nextPollMs(pollMs, !woken);
     }

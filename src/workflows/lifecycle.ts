@@ -575,7 +575,7 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
   /** GitOps: the PR merged and KServe serving the version (or rolled back); registry mode has nothing to roll out. */
   async function rollOut(leaseUntil?: number): Promise<{ tags: Record<string, string> } | DeployOutcome> {
     if (state.policy!.deployment.mode !== 'gitops') return { tags: {} };
-    const rollout = await deployThroughGitops(state, note, details, prEvents, boundedWaits ? { leaseUntil } : undefined, () => tellSlack(state));
+    const rollout = await deployThroughGitops(state, note, details, prEvents, boundedWaits ? { leaseUntil, ...(deadlineByTimer ? { byTimer: true } : {}) } : undefined, () => tellSlack(state));
     if (!rollout.ok && rollout.reapprove) return { kind: 'reapprove', reason: rollout.reason };
     if (!rollout.ok && rollout.timedOut) return { kind: 'timed_out', outcome: rollout.timedOut, reason: rollout.reason };
     if (!rollout.ok) {
@@ -774,7 +774,7 @@ export async function modelLifecycle(input: LifecycleInput): Promise<LifecycleSt
         // GitOps: the PR that takes the InferenceService off this version, verified, before MLflow changes.
         if (state.policy!.deployment.mode === 'gitops' && patched(PATCHES.gitopsRetire)) {
           try {
-            const out = await retireThroughGitops(state, note, details, prEvents, retireRequest!, fence, boundedWaits ? {} : undefined);
+            const out = await retireThroughGitops(state, note, details, prEvents, retireRequest!, fence, boundedWaits ? (deadlineByTimer ? { byTimer: true } : {}) : undefined);
             if (!out.ok) return 'failed';
           } catch (err) {
             if (!isFailureOfType(err, FailureTypes.StaleFence)) throw err;

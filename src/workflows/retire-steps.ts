@@ -11,7 +11,7 @@ import { ActivityFailure, ApplicationFailure, condition } from '@temporalio/work
 import { lifecycleWorkflowId, type LifecycleState, type PullRequestEvent, type RetirementRecord } from './definitions.js';
 import { deployment, gitops, isFailureOfType, registry } from './activities.js';
 import { PR_POLL_MS, type WaitBounds } from './gitops-steps.js';
-import { nextPollMs, POLL_MIN_MS, sleepMs } from './waits.js';
+import { nextPollMs, POLL_MIN_MS, ranToDeadline, sleepMs } from './waits.js';
 import { TAG } from '../mlflow/tags.js';
 
 type Note = (actor: string, action: string, detail?: string) => void;
@@ -158,17 +158,22 @@ async function undoRetire(
     details(`retire rollout failed; revert ${revert.url} awaits a person's merge`);
     const deadline = bounds && g.manualRevertTimeoutMs !== undefined ? Date.now() + g.manualRevertTimeoutMs : Number.POSITIVE_INFINITY;
     let pollMs = POLL_MIN_MS;
+    let fired = false;
     for (;;) {
       const status = await gitops.getPullRequestStatus({ ...runOf(state), model, version, policy: g, retireAttempt: r.attempt, revert: true });
       if (status?.state === 'merged') {
         revertSha = status.mergeSha;
         break;
       }
-      if (Date.now() >= deadline) {
+      if (fired || (!bounds?.byTimer && Date.now() >= deadline)) {
         note('modelgate', 'manual revert timed out', `revert ${revert.url} of the retire was not merged before ${new Date(deadline).toISOString()}`);
         return 'timed_out';
       }
-      const woken = await condition(() => prEvents.length > 0, bounds ? sleepMs(pollMs, deadline, Date.now()) : PR_POLL_MS);
+      const left = deadline - Date.now();
+      const ms = bounds ? sleepMs(pollMs, deadline, Date.now()) : PR_POLL_MS;
+      const woken = await condition(() => prEvents.length > 0, ms);
+      // The deadline's own timer fired: after one last look, it has passed (waits.ts ranToDeadline).
+      fired = !!bounds?.byTimer && !woken && ranToDeadline(ms, left);
       prEvents.splice(0);
       pollMs = nextPollMs(pollMs, !woken);
     }
