@@ -38,23 +38,23 @@ async function replay(history: unknown, workflowId: string): Promise<Error | und
 
 describe('deadlines and sampling times judged by their timers', () => {
   it('when the task after the approval timer fired reads the earlier task clock, then the expiry still replays', async () => {
-    const err = await replay(staleClockAfterTimer('approval-expired-by-timer.json'), 'skewed-approval-expired-by-timer');
+    const err = await replay(staleClockAfterTimer('approval-expired.json'), 'skewed-approval-expired');
     assert.equal(err, undefined, String(err));
   });
 
   it('when the same clock skew hits an execution started before deadline-by-timer, then its replay fails as the soak saw (the skew is the bug)', async () => {
-    const err = await replay(staleClockAfterTimer('approval-expired.json'), 'skewed-approval-expired');
+    const err = await replay(staleClockAfterTimer('before-deadline-by-timer/approval-expired.json'), 'skewed-before-approval-expired');
     assert.ok(err, 'the old code replayed a skewed history: the test no longer reproduces the bug');
     assert.match(err.message, /TMPRL1100|[Nn]ondeterminism/);
   });
 
   it('when the task after a canary sampling timer reads the earlier task clock, then the analysis still measures and replays', async () => {
-    const err = await replay(staleClockAfterTimer('canary-healthy-due-by-timer.json'), 'skewed-canary-healthy-due-by-timer');
+    const err = await replay(staleClockAfterTimer('canary-healthy-production.json'), 'skewed-canary-healthy-production');
     assert.equal(err, undefined, String(err));
   });
 
   it('when the same skew hits a canary analysis started before canary-due-by-timer, then its replay fails (it would sleep again)', async () => {
-    const err = await replay(staleClockAfterTimer('canary-healthy-production.json'), 'skewed-canary-healthy-production');
+    const err = await replay(staleClockAfterTimer('before-deadline-by-timer/canary-healthy-production.json'), 'skewed-before-canary-healthy-production');
     assert.ok(err, 'the old canary analysis replayed a skewed history: the test no longer shows the hazard');
     assert.match(err.message, /TMPRL1100|[Nn]ondeterminism/);
   });

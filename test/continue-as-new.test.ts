@@ -104,7 +104,16 @@ describe('a waiting lifecycle continues as new within its history budget', () =>
     assert.deepEqual(sa.ModelName, [model]);
     assert.deepEqual(sa.Approver, ['alice', 'bob']);
     assert.equal((await mlflow.getModelVersion(model, v.version)).current_stage, 'Production');
-    await captureHistory(handle, 'continued-as-new-then-promoted');
+    // The run that promoted (a later one may already wait in Production, itself continued as new): the one
+    // whose history schedules enterProduction.
+    const promotedRun = await eventually('the run that promoted', async () => {
+      for (const runId of await runIds(model, v.version)) {
+        const events = (await client.workflow.getHandle(workflowId, runId).fetchHistory()).events ?? [];
+        if (events.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'enterProduction')) return runId;
+      }
+      return undefined;
+    });
+    await captureHistory(handle, 'continued-as-new-then-promoted', promotedRun);
     // The run that decided to continue as new (its last command), replayed too: the budget check and the carry.
     await captureHistory(handle, 'continued-as-new-first-run', started.firstExecutionRunId);
   });
