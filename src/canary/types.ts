@@ -51,7 +51,7 @@ export interface CanaryPolicy {
   steps: CanaryStep[];
   /** Analysed at every step; all must succeed for the step to pass. At least one. */
   metrics: CanaryMetric[];
-  /** Optional soak at 100% (analysis keeps running) before the previous version is archived, in ms. */
+  /** Optional wait at 100% after the last analysis passed (no analysis runs in it) before Production, in ms. */
   finalSoakMs?: number;
   /**
    * How each later step reaches the base branch: `direct` (default) a commit of modelgate's own on it, falling
