@@ -14,7 +14,7 @@ import type { Worker } from '@temporalio/worker';
 import { getState } from '../src/client.js';
 import { MlflowClient } from '../src/mlflow/client.js';
 import { createWorker } from '../src/worker.js';
-import { parsePolicy } from '../src/policy/load.js';
+import { localGitopsPolicy } from '../test/support/policies.js';
 import { initLocalGitopsRepo } from '../src/gitops/git-provider.js';
 import { createProviderFactory, loadGitopsConfig } from '../src/config/gitops.js';
 import {
@@ -62,24 +62,13 @@ export async function measureP8(ctx: BenchContext): Promise<{ figures: Figure[];
   const dir = join(ctx.dataDir, 'p8');
   mkdirSync(dir, { recursive: true });
   const repos = new Map<string, { repo: string; manifestPath: string }>();
-  const policyFor = (model: string) => {
-    const r = repos.get(model)!;
-    const text = `
-defaults:
-  evaluation: { thresholds: ["accuracy >= 0.5"], requiredTags: [] }
-  approval: { approvers: [alice, bob], fourEyes: false, quorum: 2, expiresAfter: 7d }
-  deployment:
-    mode: gitops
-    gitops:
-      provider: git
-      repo: ${JSON.stringify(r.repo)}
-      manifestPath: ${r.manifestPath}
-      namespace: ${NAMESPACE}
-      inferenceService: ${model}
-      storageUriPrefixMap: [{ from: "mlflow-artifacts:/", to: "s3://mlflow-artifacts/" }]
-`;
-    return { ...parsePolicy(text, `${model}.yaml`).policyFor(model), model };
-  };
+  const policyFor = (model: string) =>
+    localGitopsPolicy(model, repos.get(model)!, {
+      namespace: NAMESPACE,
+      evaluation: '{ thresholds: ["accuracy >= 0.5"], requiredTags: [] }',
+      approval: '{ approvers: [alice, bob], fourEyes: false, quorum: 2, expiresAfter: 7d }',
+    });
+
   const taskQueue = benchId('bench-p8');
   const workerMlflow = new MlflowClient({ trackingUri: ctx.mlflowUri, timeoutMs: 15_000 });
   const authoring = new MlflowClient({ trackingUri: ctx.mlflowUri, timeoutMs: 30_000 });

@@ -29,7 +29,6 @@ import {
   type LifecycleState,
   type LockRequest,
 } from '../src/workflows/definitions.js';
-import { parsePolicy } from '../src/policy/load.js';
 import type { PolicySource } from '../src/activities/registry.js';
 import type { MlflowClient } from '../src/mlflow/client.js';
 import { TAG } from '../src/mlflow/tags.js';
@@ -42,6 +41,7 @@ import { registerTrainedVersion, testMlflow } from './support/fixtures.js';
 import { eventually, startTestWorker, type RunningWorker } from './support/worker.js';
 import { captureHistory } from './support/histories.js';
 import { ActivityGate } from './support/activity-gate.js';
+import { localGitopsPolicy, policiesByPrefix } from './support/policies.js';
 import { until as waitFor } from './support/wait.js';
 
 const NAMESPACE = 'models';
@@ -80,30 +80,17 @@ describe('every long wait is bounded in time and history', () => {
   const gate = new ActivityGate();
   const repos = new Map<string, { repo: string; manifestPath: string }>();
 
+  const base = policiesByPrefix(BASE, 'bounded-waits-policy.yaml');
   const policies: PolicySource = {
     policyFor(model: string) {
       const r = repos.get(model);
-      if (!r) {
-        const set = parsePolicy(BASE, 'bounded-waits-policy.yaml');
-        const kind = set.models().find((m) => model.startsWith(`${m}-`));
-        return { ...set.policyFor(kind ?? model), model };
-      }
-      const text = `
-defaults:
-  evaluation: { thresholds: ["accuracy >= 0.9"], requiredTags: [], noRegression: [] }
-  approval: { approvers: [alice, bob], fourEyes: true, quorum: 1, expiresAfter: 1h }
-  deployment:
-    mode: gitops
-    gitops:
-      provider: git
-      repo: ${JSON.stringify(r.repo)}
-      manifestPath: ${r.manifestPath}
-      namespace: ${NAMESPACE}
-      inferenceService: ${model}
-      storageUriPrefixMap: [{ from: "mlflow-artifacts:/", to: "s3://mlflow-artifacts/" }]
-      manualMergeTimeout: 3s
-`;
-      return { ...parsePolicy(text, `${model}.yaml`).policyFor(model), model };
+      if (!r) return base.policyFor(model);
+      return localGitopsPolicy(model, r, {
+        namespace: NAMESPACE,
+        evaluation: '{ thresholds: ["accuracy >= 0.9"], requiredTags: [], noRegression: [] }',
+        approval: '{ approvers: [alice, bob], fourEyes: true, quorum: 1, expiresAfter: 1h }',
+        gitopsExtra: ['manualMergeTimeout: 3s'],
+      });
     },
   };
 

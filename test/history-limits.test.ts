@@ -13,7 +13,7 @@ import type { Client } from '@temporalio/client';
 import { getState } from '../src/client.js';
 import { approve, startLifecycle } from './support/identity.js';
 import { lifecycleWorkflowId, pullRequestSignal, type LifecycleState } from '../src/workflows/definitions.js';
-import { parsePolicy } from '../src/policy/load.js';
+import { localGitopsPolicy } from './support/policies.js';
 import type { MlflowClient } from '../src/mlflow/client.js';
 import { initLocalGitopsRepo } from '../src/gitops/git-provider.js';
 import { createProviderFactory, loadGitopsConfig } from '../src/config/gitops.js';
@@ -38,24 +38,13 @@ describe('on a server with shrunk history limits', () => {
   let dir: string;
   const repos = new Map<string, { repo: string; manifestPath: string }>();
 
-  const policyFor = (model: string) => {
-    const r = repos.get(model)!;
-    const text = `
-defaults:
-  evaluation: { thresholds: ["accuracy >= 0.9"], requiredTags: [], noRegression: [] }
-  approval: { approvers: [alice, bob], fourEyes: true, quorum: 2, expiresAfter: 1h }
-  deployment:
-    mode: gitops
-    gitops:
-      provider: git
-      repo: ${JSON.stringify(r.repo)}
-      manifestPath: ${r.manifestPath}
-      namespace: ${NAMESPACE}
-      inferenceService: ${model}
-      storageUriPrefixMap: [{ from: "mlflow-artifacts:/", to: "s3://mlflow-artifacts/" }]
-`;
-    return { ...parsePolicy(text, `${model}.yaml`).policyFor(model), model };
-  };
+  const policyFor = (model: string) =>
+    localGitopsPolicy(model, repos.get(model)!, {
+      namespace: NAMESPACE,
+      evaluation: '{ thresholds: ["accuracy >= 0.9"], requiredTags: [], noRegression: [] }',
+      approval: '{ approvers: [alice, bob], fourEyes: true, quorum: 2, expiresAfter: 1h }',
+    });
+
 
   before(async () => {
     shared = await connectTestEnv(); // installs the SDK runtime's logger before the second connection

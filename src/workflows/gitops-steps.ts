@@ -37,6 +37,25 @@ export interface WaitBounds {
 /** How often the PR is checked while nothing is heard from the webhook (a lost webhook only delays). */
 export const PR_POLL_MS = 60_000;
 
+/**
+ * One back-off sleep of a manual wait, cut short by a webhook hint. `fired`: the sleep was the deadline's own
+ * timer (PATCHES.deadlineByTimer; waits.ts ranToDeadline), so after one last look the wait has timed out.
+ * Unbounded (older) lifecycles sleep `unboundedMs`.
+ */
+export async function manualWaitSleep(
+  prEvents: PullRequestEvent[],
+  pollMs: number,
+  deadline: number,
+  bounds: WaitBounds | undefined,
+  unboundedMs: number,
+): Promise<{ fired: boolean; pollMs: number }> {
+  const left = deadline - Date.now();
+  const ms = bounds ? sleepMs(pollMs, deadline, Date.now()) : unboundedMs;
+  const woken = await condition(() => prEvents.length > 0, ms);
+  prEvents.splice(0);
+  return { fired: !!bounds?.byTimer && !woken && ranToDeadline(ms, left), pollMs: nextPollMs(pollMs, !woken) };
+}
+
 /** A rollback or again run's own PR branches (the first run of a version has none). */
 export function runOf(state: LifecycleState): { run?: string } {
   return state.request?.run ? { run: state.request.run } : {};
@@ -171,15 +190,10 @@ export async function deployThroughGitops(
           note('modelgate', 'manual merge timed out', reason);
           return { ok: false, reason, timedOut: 'manual_merge_timed_out' };
         }
-        const left = deadline - Date.now();
-        const ms = bounds ? sleepMs(pollMs, deadline, Date.now()) : Math.min(PR_POLL_MS, Math.max(1, left));
-        const woken = await condition(() => prEvents.length > 0, ms);
         // The last look (a merge at the last moment counts) comes first; then the deadline's own timer ends it.
-        fired = !!bounds?.byTimer && !woken && ranToDeadline(ms, left);
-        prEvents.splice(0);
+        ({ fired, pollMs } = await manualWaitSleep(prEvents, pollMs, deadline, bounds, Math.min(PR_POLL_MS, Math.max(1, deadline - Date.now()))));
         // The Git host's record only; the webhook's event just made us look sooner.
         const status = await gitops.getPullRequestStatus({ ...runOf(state), model, version, policy: g });
-        pollMs = nextPollMs(pollMs, !woken);
         if (status?.state === 'merged') {
           if (approvedHead && status.headSha !== approvedHead) {
             await revertUnapprovedMerge(state, note, status, `the merged head ${status.headSha.slice(0, 10)} is not the approved head ${approvedHead.slice(0, 10)}`);
@@ -250,12 +264,7 @@ export async function deployThroughGitops(
         note('modelgate', 'manual revert timed out', reason);
         return { ok: false, reason, timedOut: 'manual_revert_timed_out' };
       }
-      const left = deadline - Date.now();
-      const ms = bounds ? sleepMs(pollMs, deadline, Date.now()) : PR_POLL_MS;
-      const woken = await condition(() => prEvents.length > 0, ms);
-      fired = !!bounds?.byTimer && !woken && ranToDeadline(ms, left);
-      prEvents.splice(0);
-      pollMs = nextPollMs(pollMs, !woken);
+      ({ fired, pollMs } = await manualWaitSleep(prEvents, pollMs, deadline, bounds, PR_POLL_MS));
     }
     note('modelgate', 'revert merged', revertSha);
   }

@@ -6,12 +6,11 @@
  * archive the version. Any failure leaves the version in Production (a merged retire whose rollout failed is
  * reverted first), says why in the timeline, and a retire may be asked again (a new attempt, a new branch).
  */
-import { runOf } from './gitops-steps.js';
-import { ActivityFailure, ApplicationFailure, condition } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
 import { lifecycleWorkflowId, type LifecycleState, type PullRequestEvent, type RetirementRecord } from './definitions.js';
 import { deployment, gitops, isFailureOfType, registry } from './activities.js';
-import { PR_POLL_MS, type WaitBounds } from './gitops-steps.js';
-import { nextPollMs, POLL_MIN_MS, ranToDeadline, sleepMs } from './waits.js';
+import { manualWaitSleep, PR_POLL_MS, runOf, type WaitBounds } from './gitops-steps.js';
+import { POLL_MIN_MS } from './waits.js';
 import { TAG } from '../mlflow/tags.js';
 
 type Note = (actor: string, action: string, detail?: string) => void;
@@ -169,13 +168,7 @@ async function undoRetire(
         note('modelgate', 'manual revert timed out', `revert ${revert.url} of the retire was not merged before ${new Date(deadline).toISOString()}`);
         return 'timed_out';
       }
-      const left = deadline - Date.now();
-      const ms = bounds ? sleepMs(pollMs, deadline, Date.now()) : PR_POLL_MS;
-      const woken = await condition(() => prEvents.length > 0, ms);
-      // The deadline's own timer fired: after one last look, it has passed (waits.ts ranToDeadline).
-      fired = !!bounds?.byTimer && !woken && ranToDeadline(ms, left);
-      prEvents.splice(0);
-      pollMs = nextPollMs(pollMs, !woken);
+      ({ fired, pollMs } = await manualWaitSleep(prEvents, pollMs, deadline, bounds, PR_POLL_MS));
     }
     note(revertSha ? 'modelgate' : 'unknown', 'revert of the retire merged', revertSha);
   }

@@ -11,3 +11,29 @@ export function policiesByPrefix(text: string, fileName: string): PolicySource {
     },
   };
 }
+
+/**
+ * The policy of one model whose GitOps repo is a local bare repository (initLocalGitopsRepo): `evaluation` and
+ * `approval` are YAML flow mappings, `gitopsExtra` further `key: value` lines under `gitops`.
+ */
+export function localGitopsPolicy(
+  model: string,
+  repo: { repo: string; manifestPath: string },
+  opts: { namespace: string; evaluation: string; approval: string; gitopsExtra?: string[] },
+) {
+  const text = `
+defaults:
+  evaluation: ${opts.evaluation}
+  approval: ${opts.approval}
+  deployment:
+    mode: gitops
+    gitops:
+      provider: git
+      repo: ${JSON.stringify(repo.repo)}
+      manifestPath: ${repo.manifestPath}
+      namespace: ${opts.namespace}
+      inferenceService: ${model}
+      storageUriPrefixMap: [{ from: "mlflow-artifacts:/", to: "s3://mlflow-artifacts/" }]
+${(opts.gitopsExtra ?? []).map((l) => `      ${l}\n`).join('')}`;
+  return { ...parsePolicy(text, `${model}.yaml`).policyFor(model), model };
+}
