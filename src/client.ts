@@ -166,17 +166,27 @@ export function requireReason(reason: string | undefined, what: string): string 
   return r;
 }
 
+/** How long one state query may take, and how many are sent, before the caller is told Temporal did not answer. */
+export interface StateQueryOptions {
+  attemptMs?: number;
+  attempts?: number;
+}
+const STATE_QUERY_DEFAULTS = { attemptMs: 10_000, attempts: 4 };
+
 /**
- * The state query, retried a few times on CANCELLED/DEADLINE_EXCEEDED/UNAVAILABLE: right after a worker dies,
- * the server may still route the query to that worker's sticky queue until the sticky timeout hands it back.
+ * The state query, each attempt under its own deadline, retried on CANCELLED/DEADLINE_EXCEEDED/UNAVAILABLE.
+ * Why the deadline: a query task can be lost on the worker side (handed to a worker that died, before the sticky
+ * timeout hands it back; or dropped by the SDK when it evicts the run the query was buffered behind), and the
+ * server then answers only when its own 30 s query timeout ends. Asked again, a live worker answers at once.
  */
-async function stateOf(handle: WorkflowHandle): Promise<LifecycleState> {
+export async function stateOf(handle: WorkflowHandle, opts: StateQueryOptions = {}): Promise<LifecycleState> {
+  const { attemptMs, attempts } = { ...STATE_QUERY_DEFAULTS, ...opts };
   for (let attempt = 1; ; attempt++) {
     try {
-      return await handle.query(stateQuery);
+      return await handle.client.withDeadline(Date.now() + attemptMs, () => handle.query(stateQuery));
     } catch (err) {
       const code = (err as { cause?: { code?: number } }).cause?.code;
-      if (!(err instanceof ServiceError) || ![1, 4, 14].includes(code ?? -1) || attempt >= 5) throw err;
+      if (!(err instanceof ServiceError) || ![1, 4, 14].includes(code ?? -1) || attempt >= attempts) throw err;
       await new Promise((r) => setTimeout(r, 250 * 2 ** (attempt - 1)));
     }
   }
@@ -189,7 +199,7 @@ export function lifecycleHandle(client: Client, model: string, version: number):
 
 export async function getState(client: Client, model: string, version: number): Promise<LifecycleState> {
   try {
-    return await lifecycleHandle(client, model, version).query(stateQuery);
+    return await stateOf(lifecycleHandle(client, model, version));
   } catch (err) {
     throw await mapError(client, err, model, version);
   }

@@ -486,3 +486,69 @@ describe('MLflow write conflicts', () => {
     assert.equal(invalid.retryable, false);
   });
 });
+
+describe('MLflow connections the server closes', () => {
+  let server: Server;
+  let base: string;
+  /** How many of the next requests the server reads and then drops by closing the connection, unanswered. */
+  let drop = 0;
+  const seen: string[] = [];
+  const clients: MlflowClient[] = [];
+  const client = (): MlflowClient => {
+    const c = new MlflowClient({ trackingUri: base, timeoutMs: 5_000 });
+    clients.push(c);
+    return c;
+  };
+
+  before(async () => {
+    server = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      req.resume();
+      req.on('end', () => {
+        if (drop > 0) {
+          drop--;
+          req.socket.destroy();
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ model_version: versionJson }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  after(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+
+  test('when the server closes the connection of a GET without answering, then the GET is sent once more and its answer returned', async () => {
+    const c = client();
+    seen.length = 0;
+    drop = 1;
+    const mv = await c.getModelVersion('m', 3);
+    assert.equal(mv.version, 3);
+    assert.deepEqual(seen, ['GET /api/2.0/mlflow/model-versions/get?name=m&version=3', 'GET /api/2.0/mlflow/model-versions/get?name=m&version=3']);
+  });
+
+  test('when the server closes the connection of a POST without answering, then it is not sent again and the error is a retryable NETWORK_ERROR', async () => {
+    const c = client();
+    seen.length = 0;
+    drop = 1;
+    const err = await mlflowError(c.setVersionTag('m', 3, 'k', 'v'));
+    assert.equal(err.errorCode, 'NETWORK_ERROR');
+    assert.equal(err.retryable, true);
+    assert.deepEqual(seen, ['POST /api/2.0/mlflow/model-versions/set-tag']);
+  });
+
+  test('when the server closes the connection of the GET sent again too, then the call fails (one extra attempt, no loop)', async () => {
+    const c = client();
+    seen.length = 0;
+    drop = 2;
+    const err = await mlflowError(c.getModelVersion('m', 3));
+    assert.equal(err.errorCode, 'NETWORK_ERROR');
+    assert.equal(seen.length, 2);
+    drop = 0;
+  });
+});

@@ -1,7 +1,8 @@
 /**
  * Typed MLflow REST client (undici + zod) for /api/2.0/mlflow. Every answer is validated against schemas.ts and
  * turned into the plain types of types.ts; every failure is an MlflowError that says whether retrying can help.
- * It does not retry itself: activities throw and Temporal's retry policy decides.
+ * It does not retry itself (activities throw and Temporal's retry policy decides), with one exception: a GET sent on
+ * a kept-alive connection the server closed at that moment is sent once more on a new one (see STALE_SOCKET_CODES).
  */
 import { Agent, type Dispatcher } from 'undici';
 import type { z } from 'zod';
@@ -51,6 +52,18 @@ const NETWORK_CODES = new Set([
   'ECONNABORTED',
 ]);
 
+/**
+ * A kept-alive connection the server closed just as a request went out on it. Only a GET is sent again (once, on a
+ * new connection): it changes nothing, while a POST may have been applied before the close.
+ */
+const STALE_SOCKET_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+
+/**
+ * Idle connections are closed by us before the server closes them: MLflow's uvicorn closes after 5 s and sends no
+ * Keep-Alive hint, so a longer client timeout races the server's close ("other side closed").
+ */
+export const MLFLOW_KEEP_ALIVE_MS = 4_000;
+
 /** MLflow's log-batch limits per request. */
 const BATCH_LIMITS = { metrics: 1000, params: 100, tags: 100, total: 1000 };
 
@@ -91,7 +104,7 @@ export class MlflowClient implements MlflowRegistry, MlflowAuthoring {
     this.#dispatcher =
       opts.dispatcher ??
       new Agent({
-        keepAliveTimeout: 30_000,
+        keepAliveTimeout: MLFLOW_KEEP_ALIVE_MS,
         connections: 16,
         connect: { timeout: opts.timeoutMs },
         headersTimeout: opts.timeoutMs,
@@ -354,24 +367,29 @@ export class MlflowClient implements MlflowRegistry, MlflowAuthoring {
     }
     const path = `${this.#basePath}/api/2.0/mlflow/${endpoint}${queryString(input.query)}`;
 
-    let status: number;
-    let text: string;
-    let contentType: string;
-    try {
-      const res = await this.#dispatcher.request({
-        origin: this.#origin,
-        path,
-        method,
-        headers,
-        body,
-        headersTimeout: this.timeoutMs,
-        bodyTimeout: this.timeoutMs,
-      });
-      status = res.statusCode;
-      contentType = String(res.headers['content-type'] ?? '');
-      text = await res.body.text();
-    } catch (err) {
-      throw this.#transportError(endpoint, err);
+    let status = 0;
+    let text = '';
+    let contentType = '';
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const res = await this.#dispatcher.request({
+          origin: this.#origin,
+          path,
+          method,
+          headers,
+          body,
+          headersTimeout: this.timeoutMs,
+          bodyTimeout: this.timeoutMs,
+        });
+        status = res.statusCode;
+        contentType = String(res.headers['content-type'] ?? '');
+        text = await res.body.text();
+        break;
+      } catch (err) {
+        const code = (err as { code?: unknown })?.code;
+        if (method === 'GET' && attempt === 1 && typeof code === 'string' && STALE_SOCKET_CODES.has(code)) continue;
+        throw this.#transportError(endpoint, err);
+      }
     }
 
     if (status < 200 || status >= 300) throw this.#httpError(endpoint, status, contentType, text);
