@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import * as raw from '../src/client.js';
-import { ModelgateError } from '../src/client.js';
-import { approveUpdate, lifecycleWorkflowId, stateQuery, supersededSignal, type LifecycleState } from '../src/workflows/definitions.js';
+import { ModelgateError, stateOf } from '../src/client.js';
+import { approveUpdate, lifecycleWorkflowId, supersededSignal, type LifecycleState } from '../src/workflows/definitions.js';
 import { parsePolicy } from '../src/policy/load.js';
 import type { MlflowClient } from '../src/mlflow/client.js';
 import { connectTestEnv, testStack, unique } from './support/stack.js';
@@ -56,7 +56,7 @@ describe('forged decisions', () => {
     const v = await registerTrainedVersion(mlflow, model);
     await startLifecycle(client, model, v.version, { source: 'test', by }, worker.taskQueue);
     const handle = client.workflow.getHandle(lifecycleWorkflowId(model, v.version));
-    await eventually(`${model} awaiting approval`, async () => ((await handle.query(stateQuery)).phase === 'awaiting_approval' ? true : undefined), 60_000);
+    await eventually(`${model} awaiting approval`, async () => ((await stateOf(handle)).phase === 'awaiting_approval' ? true : undefined), 60_000);
     return { model, version: v.version, handle };
   };
   const events = async (h: WorkflowHandle) => {
@@ -73,7 +73,7 @@ describe('forged decisions', () => {
       (err: unknown) => /accepts only decisions made through a modelgate front door/.test(String((err as { cause?: Error }).cause?.message)),
     );
     assert.deepEqual(await events(handle), before);
-    assert.equal((await handle.query(stateQuery)).approvals.length, 0);
+    assert.equal((await stateOf(handle)).approvals.length, 0);
   });
 
   it('when a decision is signed with a key the worker does not trust (even under its key id), then it is refused', async () => {
@@ -84,7 +84,7 @@ describe('forged decisions', () => {
     const stranger = otherSigner('stranger');
     await assert.rejects(raw.approve(client, model, version, { by: 'alice' }, (c) => stranger.sign(c)), code('unverified_decision'));
     // The refused unknown key id made the lifecycle reload its keys (an update, recorded); no approval came of it.
-    const s = await handle.query(stateQuery);
+    const s = await stateOf(handle);
     assert.equal(s.approvals.length, 0);
     assert.ok((await events(handle)).length >= before.length);
   });
@@ -100,7 +100,7 @@ describe('forged decisions', () => {
     await assert.rejects(handle.executeUpdate(approveUpdate, { args: [input as never], updateId: 'replayed' }), (err: unknown) =>
       /already approved/.test(String((err as { cause?: Error }).cause?.message)),
     );
-    const s = await handle.query(stateQuery);
+    const s = await stateOf(handle);
     assert.deepEqual(s.approvals.map((a) => a.by), ['alice']);
     assert.equal(s.phase, 'awaiting_approval');
   });
@@ -140,10 +140,10 @@ describe('forged decisions', () => {
   it('when a Temporal client sends a forged superseded signal to a Production version, then it keeps serving', async () => {
     const { model, version, handle } = await staged('forged-supersede');
     await approve(client, model, version, { by: 'alice' });
-    await eventually(`${model} in Production`, async () => ((await handle.query(stateQuery)).phase === 'production' ? true : undefined), 60_000);
+    await eventually(`${model} in Production`, async () => ((await stateOf(handle)).phase === 'production' ? true : undefined), 60_000);
     await handle.signal(supersededSignal, { byVersion: version + 7, byWorkflowId: 'attacker' });
     const s = await eventually('the forged signal to be looked at', async () => {
-      const st = await handle.query(stateQuery);
+      const st = await stateOf(handle);
       return st.timeline.some((t) => t.action === 'superseded signal ignored') ? st : undefined;
     });
     assert.equal(s.phase, 'production');
