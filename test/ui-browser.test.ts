@@ -121,6 +121,9 @@ describe('approvals page in headless Chromium', { skip: unavailable ?? false }, 
       const code = await page.evaluate<string>("document.querySelector('[data-testid=error]').getAttribute('data-code')");
       assert.ok(code === 'unauthorized' || code === 'csrf_rejected', `refused: ${code}`);
     } finally {
+      // Chromium keeps a preconnected socket that never carries a request; close() alone would wait for the
+      // server's 60 s headers timeout to drop it.
+      evil.closeAllConnections();
       await new Promise<void>((r) => evil.close(() => r()));
     }
     const st = await getState(s.env.client, model, version);
