@@ -374,9 +374,7 @@ const unreachable = (err: unknown) => (err instanceof MlflowError ? new Modelgat
 
 /** The version the serving one replaced: its lifecycle's record, else the tag the registry wrote. */
 async function replacedBy(client: Client, model: string, serving: { version: number; tags: Record<string, string> }): Promise<{ version: number; source: 'workflow' | 'mlflow-tags' } | null> {
-  const state = await client
-    .withDeadline(Date.now() + 5_000, () => lifecycleHandle(client, model, serving.version).query(stateQuery))
-    .catch(() => undefined);
+  const state = await stateOf(lifecycleHandle(client, model, serving.version), { attemptMs: 5_000, attempts: 1 }).catch(() => undefined);
   if (state?.previousProductionVersion !== undefined) return { version: state.previousProductionVersion, source: 'workflow' };
   const tag = serving.tags[TAG.previousVersion];
   if (tag && /^[1-9]\d*$/.test(tag)) return { version: Number(tag), source: 'mlflow-tags' };

@@ -57,6 +57,10 @@ const NETWORK_CODES = new Set([
  * new connection): it changes nothing, while a POST may have been applied before the close.
  */
 const STALE_SOCKET_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+const isStaleSocket = (err: unknown): boolean => {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' && STALE_SOCKET_CODES.has(code);
+};
 
 /**
  * Idle connections are closed by us before the server closes them: MLflow's uvicorn closes after 5 s and sends no
@@ -367,30 +371,17 @@ export class MlflowClient implements MlflowRegistry, MlflowAuthoring {
     }
     const path = `${this.#basePath}/api/2.0/mlflow/${endpoint}${queryString(input.query)}`;
 
-    let status = 0;
-    let text = '';
-    let contentType = '';
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const res = await this.#dispatcher.request({
-          origin: this.#origin,
-          path,
-          method,
-          headers,
-          body,
-          headersTimeout: this.timeoutMs,
-          bodyTimeout: this.timeoutMs,
-        });
-        status = res.statusCode;
-        contentType = String(res.headers['content-type'] ?? '');
-        text = await res.body.text();
-        break;
-      } catch (err) {
-        const code = (err as { code?: unknown })?.code;
-        if (method === 'GET' && attempt === 1 && typeof code === 'string' && STALE_SOCKET_CODES.has(code)) continue;
+    const send = () => this.#send(method, path, headers, body);
+    const answer = await send()
+      // A GET on a connection the server had just closed is sent once more; the second failure is the answer.
+      .catch((err: unknown) => {
+        if (method === 'GET' && isStaleSocket(err)) return send();
+        throw err;
+      })
+      .catch((err: unknown) => {
         throw this.#transportError(endpoint, err);
-      }
-    }
+      });
+    const { status, contentType, text } = answer;
 
     if (status < 200 || status >= 300) throw this.#httpError(endpoint, status, contentType, text);
 
@@ -411,6 +402,11 @@ export class MlflowClient implements MlflowRegistry, MlflowAuthoring {
       throw new MlflowSchemaError({ status, endpoint, field, problem });
     }
     return parsed.data;
+  }
+
+  async #send(method: Method, path: string, headers: Record<string, string>, body: string | undefined): Promise<{ status: number; contentType: string; text: string }> {
+    const res = await this.#dispatcher.request({ origin: this.#origin, path, method, headers, body, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs });
+    return { status: res.statusCode, contentType: String(res.headers['content-type'] ?? ''), text: await res.body.text() };
   }
 
   #httpError(endpoint: string, status: number, contentType: string, raw: string): MlflowError {
